@@ -1,0 +1,14 @@
+// tokamak CPU backend: the op interface implemented by the fp32 reference loops of src/ref.
+// It runs the real engine anywhere and is what every GPU result is checked against.
+#pragma once
+
+#include <memory>
+
+#include "backend/backend.h"
+
+namespace tk {
+
+// num_threads <= 0: OpenMP's default (or TOKAMAK_NUM_THREADS).
+std::unique_ptr<Backend> make_cpu_backend(int num_threads = 0);
+
+}  // namespace tk

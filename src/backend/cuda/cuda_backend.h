@@ -1,0 +1,22 @@
+// tokamak CUDA backend: the op interface on one NVIDIA GPU — fused kernels from src/kernels,
+// cuBLASLt GEMMs from src/gemm, bf16/fp16 activations with fp32 accumulation. This header has
+// no CUDA include so that the engine stays a plain C++ target.
+#pragma once
+
+#include <memory>
+
+#include "backend/backend.h"
+
+namespace tk {
+
+// GPUs visible to this process; 0 without a driver or device.
+int cuda_device_count();
+
+struct CudaBackendOptions {
+  int device = 0;
+  DType dtype = DType::kBF16;  // activations and weights: bf16 or fp16
+};
+
+Result<std::unique_ptr<Backend>> make_cuda_backend(const CudaBackendOptions& options = {});
+
+}  // namespace tk

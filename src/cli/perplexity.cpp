@@ -1,0 +1,82 @@
+// `tokamak perplexity`: llama.cpp's method. The text is tokenized once (with BOS when the
+// tokenizer adds one) and cut into non-overlapping windows of --ctx tokens; each window starts
+// with BOS and only its second half is scored, so every scored token has at least ctx/2 tokens
+// of context.
+#include <CLI/CLI.hpp>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+
+#include "cli.h"
+
+namespace tk::cli {
+namespace {
+
+struct PerplexityFlags {
+  ModelFlags model;
+  std::string file;
+  int ctx = 512;
+  std::string logprobs_out;
+};
+
+Status run_perplexity(const PerplexityFlags& f) {
+  TK_ASSIGN_OR_RETURN(std::string text, read_text_file(f.file));
+  ModelFlags mf = f.model;
+  if (mf.max_model_len == 0) mf.max_model_len = f.ctx;
+  if (mf.max_model_len < f.ctx) return invalid_argument("--max-model-len is smaller than --ctx");
+  mf.max_num_seqs = 1;
+  TK_ASSIGN_OR_RETURN(auto engine, load_engine(mf));
+  TK_ASSIGN_OR_RETURN(std::vector<int32_t> tokens, engine->tokenizer().encode(text, true));
+  TK_ASSIGN_OR_RETURN(std::vector<int32_t> with_bos, engine->tokenizer().encode("", true));
+  const std::optional<int32_t> bos = with_bos.empty() ? std::nullopt : std::optional<int32_t>(with_bos[0]);
+  const int n_chunk = static_cast<int>(tokens.size()) / f.ctx;
+  if (n_chunk < 1)
+    return invalid_argument(f.file + ": " + std::to_string(tokens.size()) + " tokens, fewer than one window of --ctx " +
+                            std::to_string(f.ctx));
+  std::ofstream out;
+  if (!f.logprobs_out.empty()) {
+    out.open(f.logprobs_out);
+    if (!out) return io_error(f.logprobs_out + ": cannot write");
+  }
+  const int first = f.ctx / 2;
+  double nll = 0, nll2 = 0;
+  int64_t count = 0;
+  std::fprintf(stderr, "perplexity: %zu tokens, %d windows of %d, scoring the second half of each\n", tokens.size(),
+               n_chunk, f.ctx);
+  for (int c = 0; c < n_chunk; ++c) {
+    std::vector<int32_t> window(tokens.begin() + static_cast<int64_t>(c) * f.ctx,
+                                tokens.begin() + static_cast<int64_t>(c + 1) * f.ctx);
+    if (bos) window[0] = *bos;
+    TK_ASSIGN_OR_RETURN(std::vector<float> lp, engine->score(window, first));
+    for (size_t j = 0; j < lp.size(); ++j) {
+      nll -= lp[j];
+      nll2 += static_cast<double>(lp[j]) * lp[j];
+      ++count;
+      if (out) out << "{\"window\":" << c << ",\"pos\":" << first + j + 1 << ",\"id\":" << window[first + j + 1]
+                   << ",\"logprob\":" << lp[j] << "}\n";
+    }
+    std::printf("[%d]%.4f,", c + 1, std::exp(nll / static_cast<double>(count)));
+    std::fflush(stdout);
+  }
+  const double mean = nll / static_cast<double>(count);
+  // Standard error of the mean NLL, carried to the perplexity as llama.cpp reports it.
+  const double var = nll2 / static_cast<double>(count) - mean * mean;
+  const double err = count > 1 ? std::sqrt(std::max(var, 0.0) / static_cast<double>(count - 1)) : 0.0;
+  std::printf("\nFinal estimate: PPL = %.4f +/- %.5f\nmean NLL = %.6f over %lld tokens\n", std::exp(mean),
+              std::exp(mean) * err, mean, static_cast<long long>(count));
+  return Status::ok_status();
+}
+
+}  // namespace
+
+Command add_perplexity(CLI::App& parent) {
+  auto f = std::make_shared<PerplexityFlags>();
+  CLI::App* app = parent.add_subcommand("perplexity", "perplexity of a text file (llama.cpp's method)");
+  add_model_flags(*app, f->model);
+  app->add_option("--file,-f", f->file, "text file to score")->required();
+  app->add_option("--ctx,-c", f->ctx, "window length in tokens")->check(CLI::Range(4, 1 << 20));
+  app->add_option("--logprobs-out", f->logprobs_out, "write each scored token's id and log-probability (JSON lines)");
+  return {app, [f] { return run_perplexity(*f); }};
+}
+
+}  // namespace tk::cli

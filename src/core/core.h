@@ -1,0 +1,247 @@
+// tokamak core: the small vocabulary every module speaks — errors as values, dtypes, tensors,
+// memory-mapped files, logging and environment flags. Standard library only.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <initializer_list>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <variant>
+#include <vector>
+
+namespace tk {
+
+// ---------------------------------------------------------------------------------------------
+// Errors. Anything a user or client controls comes back as a Status; broken invariants are fatal.
+
+enum class StatusCode {
+  kOk = 0,
+  kInvalidArgument,  // bad flag, bad request, bad shape handed to a launcher
+  kNotFound,         // missing file, tensor, token
+  kIoError,          // read/open/mmap failure
+  kCorrupt,          // a file whose contents contradict themselves (safetensors, json)
+  kUnsupported,      // a valid input we do not handle (architecture, dtype, head_dim)
+  kOutOfMemory,      // KV pages or device memory exhausted
+  kInternal,         // a failure we cannot attribute to the input (CUDA error, ...)
+};
+
+const char* status_code_name(StatusCode code);
+
+class [[nodiscard]] Status {
+ public:
+  Status() = default;
+  Status(StatusCode code, std::string message) : code_(code), message_(std::move(message)) {}
+  static Status ok_status() { return {}; }
+
+  bool ok() const { return code_ == StatusCode::kOk; }
+  StatusCode code() const { return code_; }
+  const std::string& message() const { return message_; }
+  // "kind: message", for one-line error reports.
+  std::string to_string() const;
+  // Prefixes context (a file name, a tensor name) to the message; no-op when ok.
+  Status with_context(std::string_view context) const;
+
+ private:
+  StatusCode code_ = StatusCode::kOk;
+  std::string message_;
+};
+
+Status invalid_argument(std::string message);
+Status not_found(std::string message);
+Status io_error(std::string message);
+Status corrupt(std::string message);
+Status unsupported(std::string message);
+Status out_of_memory(std::string message);
+Status internal_error(std::string message);
+
+// A value or the Status that explains why there is none.
+template <typename T>
+class [[nodiscard]] Result {
+ public:
+  Result(T value) : v_(std::move(value)) {}                     // NOLINT: implicit by design
+  Result(Status status) : v_(std::move(status)) { check_not_ok(); }  // NOLINT
+  bool ok() const { return v_.index() == 0; }
+  const Status& status() const {
+    static const Status kOk;
+    return ok() ? kOk : std::get<1>(v_);
+  }
+  T& value() & { return std::get<0>(v_); }
+  const T& value() const& { return std::get<0>(v_); }
+  T&& value() && { return std::get<0>(std::move(v_)); }
+  T* operator->() { return &value(); }
+  const T* operator->() const { return &value(); }
+  T& operator*() & { return value(); }
+  const T& operator*() const& { return value(); }
+
+ private:
+  void check_not_ok() const;
+  std::variant<T, Status> v_;
+};
+
+[[noreturn]] void fatal(const char* file, int line, const std::string& message);
+
+template <typename T>
+void Result<T>::check_not_ok() const {
+  if (std::get<1>(v_).ok()) fatal(__FILE__, __LINE__, "Result constructed from an ok Status");
+}
+
+#define TK_CONCAT_INNER(a, b) a##b
+#define TK_CONCAT(a, b) TK_CONCAT_INNER(a, b)
+
+// Returns the Status from the enclosing function when `expr` is not ok.
+#define TK_RETURN_IF_ERROR(expr)                  \
+  do {                                            \
+    ::tk::Status tk_status_ = (expr);             \
+    if (!tk_status_.ok()) return tk_status_;      \
+  } while (0)
+
+// `TK_ASSIGN_OR_RETURN(auto x, make_x());` binds the value or returns the error.
+#define TK_ASSIGN_OR_RETURN(lhs, expr) TK_ASSIGN_OR_RETURN_IMPL(TK_CONCAT(tk_result_, __LINE__), lhs, expr)
+#define TK_ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr) \
+  auto tmp = (expr);                             \
+  if (!tmp.ok()) return tmp.status();            \
+  lhs = std::move(tmp).value()
+
+// A broken invariant: fatal with file:line. Never for user-controlled input.
+#define TK_CHECK(cond)                                                         \
+  do {                                                                         \
+    if (!(cond)) ::tk::fatal(__FILE__, __LINE__, "check failed: " #cond);      \
+  } while (0)
+#define TK_CHECK_MSG(cond, msg)                                                \
+  do {                                                                         \
+    if (!(cond)) ::tk::fatal(__FILE__, __LINE__, std::string("check failed: " #cond ": ") + (msg)); \
+  } while (0)
+
+// ---------------------------------------------------------------------------------------------
+// Data types.
+
+enum class DType : uint8_t { kF32, kF16, kBF16, kI32, kI64, kU8, kF64, kI8, kI16, kBool };
+
+size_t dtype_size(DType dtype);
+const char* dtype_name(DType dtype);
+// Names as safetensors writes them ("F32", "BF16", ...).
+std::optional<DType> dtype_from_safetensors(std::string_view name);
+// Names as config.json writes them ("float32", "bfloat16", "float16").
+std::optional<DType> dtype_from_torch_name(std::string_view name);
+
+float bf16_to_f32(uint16_t bits);
+uint16_t f32_to_bf16(float value);  // round to nearest even, NaN kept NaN
+float f16_to_f32(uint16_t bits);
+uint16_t f32_to_f16(float value);   // round to nearest even
+// Converts `count` elements of `src_dtype` (f32/f16/bf16) to fp32.
+void convert_to_f32(const void* src, DType src_dtype, float* dst, size_t count);
+
+// ---------------------------------------------------------------------------------------------
+// Tensors. A Tensor is a view (pointer, dtype, shape, strides, device) that may share ownership
+// of its storage; copying a Tensor never copies data.
+
+enum class Device : uint8_t { kCpu, kCuda };
+const char* device_name(Device device);
+
+constexpr int kMaxDims = 4;
+
+struct Shape {
+  int rank = 0;
+  int64_t dims[kMaxDims] = {0, 0, 0, 0};
+  Shape() = default;
+  Shape(std::initializer_list<int64_t> list);
+  int64_t operator[](int i) const { return dims[i]; }
+  int64_t& operator[](int i) { return dims[i]; }
+  int64_t numel() const;
+  bool operator==(const Shape& other) const;
+  std::string to_string() const;  // "[2, 3]"
+};
+
+class Tensor {
+ public:
+  Tensor() = default;
+  // A view of memory someone else owns (`owner` may keep it alive).
+  Tensor(void* data, DType dtype, Shape shape, Device device = Device::kCpu,
+         std::shared_ptr<void> owner = nullptr);
+
+  // Fresh contiguous host memory, zero-filled.
+  static Tensor empty_cpu(DType dtype, Shape shape);
+
+  bool defined() const { return shape_.rank > 0 || data_ != nullptr; }
+  void* data() const { return data_; }
+  template <typename T>
+  T* data_as() const { return static_cast<T*>(data_); }
+  DType dtype() const { return dtype_; }
+  Device device() const { return device_; }
+  const Shape& shape() const { return shape_; }
+  int rank() const { return shape_.rank; }
+  int64_t dim(int i) const { return shape_.dims[i < 0 ? i + shape_.rank : i]; }
+  int64_t stride(int i) const { return strides_[i < 0 ? i + shape_.rank : i]; }
+  int64_t numel() const { return shape_.numel(); }
+  size_t nbytes() const { return static_cast<size_t>(numel()) * dtype_size(dtype_); }
+  bool is_contiguous() const;
+
+  // Views. Each checks its arguments (fatal on misuse: callers are engine code, not users).
+  Tensor reshape(Shape shape) const;               // contiguous only
+  Tensor slice_rows(int64_t begin, int64_t end) const;  // along dim 0
+  Tensor select_row(int64_t index) const;          // drops dim 0
+
+ private:
+  void* data_ = nullptr;
+  DType dtype_ = DType::kF32;
+  Shape shape_;
+  int64_t strides_[kMaxDims] = {0, 0, 0, 0};  // in elements
+  Device device_ = Device::kCpu;
+  std::shared_ptr<void> owner_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Files.
+
+// A read-only memory map of a whole file. Empty files map to size 0 with a null pointer.
+class MappedFile {
+ public:
+  static Result<std::shared_ptr<MappedFile>> open(const std::string& path);
+  ~MappedFile();
+  MappedFile(const MappedFile&) = delete;
+  MappedFile& operator=(const MappedFile&) = delete;
+
+  const uint8_t* data() const { return data_; }
+  size_t size() const { return size_; }
+  const std::string& path() const { return path_; }
+
+ private:
+  MappedFile() = default;
+  const uint8_t* data_ = nullptr;
+  size_t size_ = 0;
+  std::string path_;
+};
+
+Result<std::string> read_text_file(const std::string& path);
+bool file_exists(const std::string& path);
+bool is_directory(const std::string& path);
+std::string join_path(const std::string& dir, const std::string& name);
+
+// ---------------------------------------------------------------------------------------------
+// Logging and environment. Environment variables are read only here (TOKAMAK_LOG_LEVEL, ...).
+
+enum class LogLevel { kDebug = 0, kInfo = 1, kWarning = 2, kError = 3, kSilent = 4 };
+void set_log_level(LogLevel level);
+LogLevel log_level();
+void log_message(LogLevel level, const std::string& message);
+#define TK_LOG_INFO(msg) ::tk::log_message(::tk::LogLevel::kInfo, (msg))
+#define TK_LOG_WARN(msg) ::tk::log_message(::tk::LogLevel::kWarning, (msg))
+#define TK_LOG_DEBUG(msg) ::tk::log_message(::tk::LogLevel::kDebug, (msg))
+
+// Environment flags tokamak reads, in one place.
+struct EnvFlags {
+  std::optional<std::string> log_level;  // TOKAMAK_LOG_LEVEL=debug|info|warning|error|silent
+  std::optional<int> num_threads;        // TOKAMAK_NUM_THREADS: CPU backend threads
+  bool disable_cuda_graphs = false;      // TOKAMAK_DISABLE_CUDA_GRAPHS=1
+};
+const EnvFlags& env_flags();
+
+// Monotonic wall clock in seconds.
+double now_seconds();
+
+}  // namespace tk

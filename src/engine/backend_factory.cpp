@@ -1,0 +1,28 @@
+// Picks the backend a user named: cpu, cuda, or auto (the GPU when one is present).
+#include "backend_cpu/cpu_backend.h"
+#include "engine/engine.h"
+#ifdef TOKAMAK_WITH_CUDA
+#include "backend_cuda/cuda_backend.h"
+#endif
+
+namespace tk {
+
+bool cuda_available() {
+#ifdef TOKAMAK_WITH_CUDA
+  return cuda_device_count() > 0;
+#else
+  return false;
+#endif
+}
+
+Result<std::unique_ptr<Backend>> make_backend(const std::string& device, int num_threads) {
+  if (device == "cpu" || (device == "auto" && !cuda_available())) return make_cpu_backend(num_threads);
+#ifdef TOKAMAK_WITH_CUDA
+  if (!cuda_available()) return unsupported("--device cuda: no CUDA device is available");
+  return make_cuda_backend();
+#else
+  return unsupported("--device cuda: this build of tokamak has no CUDA backend");
+#endif
+}
+
+}  // namespace tk

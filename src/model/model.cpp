@@ -1,0 +1,106 @@
+// The decoder forward, written once against the backend ops. Reads top to bottom like the
+// Llama paper: embed; per layer attention and MLP with pre-norms (the residual add is fused into
+// the next norm); final norm; logits for the rows the engine asked for.
+#include <cmath>
+
+#include "model/model.h"
+
+namespace tk {
+
+Result<std::unique_ptr<Model>> Model::load(const std::string& model_dir, Backend& backend,
+                                           const LoadProgress& progress) {
+  TK_ASSIGN_OR_RETURN(ModelConfig config, load_model_config(model_dir));
+  TK_ASSIGN_OR_RETURN(auto checkpoint, Checkpoint::open(model_dir));
+  TK_ASSIGN_OR_RETURN(ModelWeights weights, load_weights(config, *checkpoint, backend, progress));
+  return std::make_unique<Model>(std::move(config), std::move(weights), backend);
+}
+
+Model::Model(ModelConfig config, ModelWeights weights, Backend& backend)
+    : config_(std::move(config)), weights_(std::move(weights)), backend_(backend) {}
+
+AttentionShape Model::attention_shape() const {
+  AttentionShape s;
+  s.num_q_heads = static_cast<int>(config_.num_heads);
+  s.num_kv_heads = static_cast<int>(config_.num_kv_heads);
+  s.head_dim = static_cast<int>(config_.head_dim);
+  s.scale = 1.f / std::sqrt(static_cast<float>(config_.head_dim));
+  return s;
+}
+
+Status Model::reserve(int64_t max_tokens, int64_t max_logits) {
+  if (max_tokens <= act_.max_tokens && max_logits <= act_.max_logits) return Status::ok_status();
+  max_tokens = std::max(max_tokens, act_.max_tokens);
+  max_logits = std::max(max_logits, act_.max_logits);
+  const DType dt = backend_.compute_dtype();
+  const ModelConfig& c = config_;
+  const AttentionShape s = attention_shape();
+  Activations a;
+  TK_ASSIGN_OR_RETURN(a.residual, backend_.alloc(dt, {max_tokens, c.hidden_size}));
+  TK_ASSIGN_OR_RETURN(a.normed, backend_.alloc(dt, {max_tokens, c.hidden_size}));
+  TK_ASSIGN_OR_RETURN(a.qkv, backend_.alloc(dt, {max_tokens, s.qkv_width()}));
+  TK_ASSIGN_OR_RETURN(a.attn, backend_.alloc(dt, {max_tokens, c.num_heads * c.head_dim}));
+  TK_ASSIGN_OR_RETURN(a.proj, backend_.alloc(dt, {max_tokens, c.hidden_size}));
+  TK_ASSIGN_OR_RETURN(a.gate_up, backend_.alloc(dt, {max_tokens, 2 * c.intermediate_size}));
+  TK_ASSIGN_OR_RETURN(a.mlp, backend_.alloc(dt, {max_tokens, c.intermediate_size}));
+  TK_ASSIGN_OR_RETURN(a.last, backend_.alloc(dt, {max_logits, c.hidden_size}));
+  TK_ASSIGN_OR_RETURN(a.logits, backend_.alloc(DType::kF32, {max_logits, c.vocab_size}));
+  a.max_tokens = max_tokens;
+  a.max_logits = max_logits;
+  act_ = std::move(a);
+  return Status::ok_status();
+}
+
+void Model::attention_block(int layer, int64_t t, KvCache& cache) {
+  const LayerWeights& w = weights_.layers[layer];
+  const AttentionShape s = attention_shape();
+  Tensor normed = act_.normed.slice_rows(0, t);
+  Tensor qkv = act_.qkv.slice_rows(0, t);
+  Tensor attn = act_.attn.slice_rows(0, t);
+  Tensor proj = act_.proj.slice_rows(0, t);
+  backend_.matmul(normed, w.qkv, w.qkv_bias.defined() ? &w.qkv_bias : nullptr, qkv);
+  if (config_.qk_norm) backend_.qk_norm(qkv, w.q_norm, w.k_norm, static_cast<float>(config_.rms_norm_eps), s);
+  backend_.rope_kv_store(qkv, weights_.inv_freq, cache, layer, s);
+  backend_.attention(qkv, cache, layer, s, attn);
+  backend_.matmul(attn, w.o_proj, nullptr, proj);
+}
+
+void Model::mlp_block(int layer, int64_t t) {
+  const LayerWeights& w = weights_.layers[layer];
+  Tensor normed = act_.normed.slice_rows(0, t);
+  Tensor gate_up = act_.gate_up.slice_rows(0, t);
+  Tensor mlp = act_.mlp.slice_rows(0, t);
+  Tensor proj = act_.proj.slice_rows(0, t);
+  backend_.matmul(normed, w.gate_up, nullptr, gate_up);
+  backend_.silu_mul(gate_up, mlp);
+  backend_.matmul(mlp, w.down, nullptr, proj);
+}
+
+Result<Tensor> Model::forward(const StepBatch& batch, KvCache& cache) {
+  const int64_t t = batch.num_tokens, r = batch.num_logits();
+  if (t > act_.max_tokens || r > act_.max_logits)
+    return internal_error("forward: step of " + std::to_string(t) + " tokens exceeds the reserved activations");
+  const float eps = static_cast<float>(config_.rms_norm_eps);
+  Tensor residual = act_.residual.slice_rows(0, t);
+  Tensor normed = act_.normed.slice_rows(0, t);
+  Tensor proj = act_.proj.slice_rows(0, t);
+
+  backend_.embedding(weights_.embed, residual);
+  for (int l = 0; l < static_cast<int>(config_.num_layers); ++l) {
+    const LayerWeights& w = weights_.layers[l];
+    if (l == 0) backend_.rmsnorm(residual, w.input_norm, eps, normed);
+    else backend_.add_rmsnorm(residual, proj, w.input_norm, eps, normed);  // adds the previous MLP output
+    attention_block(l, t, cache);
+    backend_.add_rmsnorm(residual, proj, w.post_attn_norm, eps, normed);  // adds the attention output
+    mlp_block(l, t);
+  }
+  backend_.add_rmsnorm(residual, proj, weights_.final_norm, eps, normed);
+
+  if (r == 0) return act_.logits.slice_rows(0, 0);
+  Tensor last = act_.last.slice_rows(0, r);
+  Tensor logits = act_.logits.slice_rows(0, r);
+  backend_.gather_logit_rows(normed, last);
+  backend_.matmul(last, weights_.lm_head, nullptr, logits);
+  return logits;
+}
+
+}  // namespace tk

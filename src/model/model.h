@@ -1,0 +1,192 @@
+// tokamak model: what a Hugging Face checkpoint says (config.json, generation_config.json,
+// safetensors) and the decoder forward, written once against the backend op interface.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "backend/backend.h"
+#include "core/core.h"
+
+namespace tk {
+
+// ---------------------------------------------------------------------------------------------
+// Configuration.
+
+enum class Architecture { kLlama, kMistral, kQwen2, kQwen3 };
+const char* architecture_name(Architecture arch);
+
+// RoPE frequency scaling as config.json describes it (rope_scaling or rope_parameters).
+struct RopeScaling {
+  enum class Type { kNone, kLlama3 } type = Type::kNone;
+  double factor = 1.0;
+  double low_freq_factor = 1.0;
+  double high_freq_factor = 4.0;
+  int64_t original_max_position_embeddings = 8192;
+};
+
+struct ModelConfig {
+  Architecture architecture = Architecture::kLlama;
+  std::string architecture_string;  // as written, e.g. "LlamaForCausalLM"
+  int64_t vocab_size = 0;
+  int64_t hidden_size = 0;
+  int64_t intermediate_size = 0;
+  int64_t num_layers = 0;           // num_hidden_layers
+  int64_t num_heads = 0;            // num_attention_heads
+  int64_t num_kv_heads = 0;         // num_key_value_heads (defaults to num_heads)
+  int64_t head_dim = 0;             // head_dim when given, else hidden_size / num_heads
+  double rms_norm_eps = 1e-6;
+  double rope_theta = 10000.0;
+  RopeScaling rope_scaling;
+  bool tie_word_embeddings = false;
+  int64_t max_position_embeddings = 2048;
+  DType torch_dtype = DType::kBF16;  // torch_dtype or dtype
+  bool attention_bias = false;      // q/k/v bias (Qwen2 always; Llama when attention_bias=true)
+  bool qk_norm = false;             // per-head RMSNorm on q and k (Qwen3)
+  std::vector<int32_t> eos_token_ids;  // from config.json, when present
+  std::optional<int32_t> bos_token_id;
+};
+
+// Parses config.json text. `source` names the file in error messages.
+Result<ModelConfig> parse_model_config(const std::string& json_text, const std::string& source);
+Result<ModelConfig> load_model_config(const std::string& model_dir);
+
+// generation_config.json defaults; every field optional.
+struct GenerationConfig {
+  std::vector<int32_t> eos_token_ids;  // one id or a list in the file
+  std::optional<int32_t> bos_token_id;
+  std::optional<float> temperature;
+  std::optional<float> top_p;
+  std::optional<int> top_k;
+  std::optional<float> min_p;
+  std::optional<float> repetition_penalty;
+  std::optional<bool> do_sample;
+};
+Result<GenerationConfig> parse_generation_config(const std::string& json_text, const std::string& source);
+// A missing generation_config.json gives an empty GenerationConfig (not an error).
+Result<GenerationConfig> load_generation_config(const std::string& model_dir);
+
+// RoPE inverse frequencies for one head: [head_dim / 2], with llama3 scaling applied, in the
+// same float64-then-float32 order transformers uses.
+std::vector<float> rope_inv_freq(const ModelConfig& config);
+
+// ---------------------------------------------------------------------------------------------
+// safetensors: single file or sharded (model.safetensors.index.json), memory-mapped. Every
+// offset, shape and dtype is validated against the file before a tensor is handed out.
+
+struct TensorInfo {
+  std::string name;
+  DType dtype = DType::kF32;
+  Shape shape;
+  const void* data = nullptr;  // inside the mapping
+  size_t nbytes = 0;
+  std::string file;            // which file holds it (for error messages)
+};
+
+class SafetensorsFile {
+ public:
+  static Result<std::unique_ptr<SafetensorsFile>> open(const std::string& path);
+  const std::map<std::string, TensorInfo>& tensors() const { return tensors_; }
+  const std::string& path() const { return path_; }
+  size_t size() const;
+
+ private:
+  std::string path_;
+  std::shared_ptr<MappedFile> file_;
+  std::map<std::string, TensorInfo> tensors_;
+  friend struct SafetensorsParser;
+};
+
+// All the tensors of a checkpoint directory, whichever files hold them.
+class Checkpoint {
+ public:
+  // Opens model.safetensors, or the shards listed in model.safetensors.index.json.
+  static Result<std::unique_ptr<Checkpoint>> open(const std::string& model_dir);
+  // Errors name the tensor and the file; `expected` (if rank > 0) must match exactly.
+  Result<TensorInfo> get(const std::string& name, const Shape& expected = Shape()) const;
+  bool contains(const std::string& name) const;
+  std::vector<std::string> names() const;
+  size_t total_bytes() const;
+  const std::vector<std::unique_ptr<SafetensorsFile>>& files() const { return files_; }
+
+ private:
+  std::vector<std::unique_ptr<SafetensorsFile>> files_;
+  std::map<std::string, const TensorInfo*> index_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// The decoder.
+
+// Called while weights load: bytes done of bytes total, and the file being read.
+using LoadProgress = std::function<void(size_t done, size_t total, const std::string& file)>;
+
+struct LayerWeights {
+  Tensor input_norm;      // [hidden]
+  Tensor qkv;             // [(Hq + 2*Hkv) * head_dim, hidden]  q, k, v fused at load
+  Tensor qkv_bias;        // [(Hq + 2*Hkv) * head_dim] or undefined
+  Tensor q_norm;          // [head_dim] (Qwen3) or undefined
+  Tensor k_norm;          // [head_dim] (Qwen3) or undefined
+  Tensor o_proj;          // [hidden, Hq * head_dim]
+  Tensor post_attn_norm;  // [hidden]
+  Tensor gate_up;         // [2 * intermediate, hidden]  gate rows then up rows, fused at load
+  Tensor down;            // [hidden, intermediate]
+};
+
+struct ModelWeights {
+  Tensor embed;       // [vocab, hidden]
+  std::vector<LayerWeights> layers;
+  Tensor final_norm;  // [hidden]
+  Tensor lm_head;     // [vocab, hidden] (shares storage with embed when tied)
+  Tensor inv_freq;    // [head_dim / 2] fp32
+};
+
+// Reads every weight from the checkpoint into the backend (fusing q/k/v and gate/up).
+Result<ModelWeights> load_weights(const ModelConfig& config, const Checkpoint& checkpoint,
+                                  Backend& backend, const LoadProgress& progress = nullptr);
+
+// Scratch activations for up to `max_tokens` tokens per step and `max_logits` logit rows.
+struct Activations {
+  Tensor residual;  // [max_tokens, hidden]
+  Tensor normed;    // [max_tokens, hidden]
+  Tensor qkv;       // [max_tokens, (Hq + 2*Hkv) * head_dim]
+  Tensor attn;      // [max_tokens, Hq * head_dim]
+  Tensor proj;      // [max_tokens, hidden]
+  Tensor gate_up;   // [max_tokens, 2 * intermediate]
+  Tensor mlp;       // [max_tokens, intermediate]
+  Tensor last;      // [max_logits, hidden]
+  Tensor logits;    // [max_logits, vocab] fp32
+  int64_t max_tokens = 0;
+  int64_t max_logits = 0;
+};
+
+class Model {
+ public:
+  // Loads config, checkpoint and weights from a Hugging Face model directory.
+  static Result<std::unique_ptr<Model>> load(const std::string& model_dir, Backend& backend,
+                                             const LoadProgress& progress = nullptr);
+  // Builds a model around weights made elsewhere (random weights for benchmarks, tests).
+  Model(ModelConfig config, ModelWeights weights, Backend& backend);
+
+  const ModelConfig& config() const { return config_; }
+  Backend& backend() const { return backend_; }
+  AttentionShape attention_shape() const;
+
+  Status reserve(int64_t max_tokens, int64_t max_logits);
+  // One step over the batch the backend's begin_step() described. Returns logits
+  // [batch.num_logits, vocab] fp32, valid until the next forward.
+  Result<Tensor> forward(const StepBatch& batch, KvCache& cache);
+
+ private:
+  void attention_block(int layer, int64_t num_tokens, KvCache& cache);
+  void mlp_block(int layer, int64_t num_tokens);
+
+  ModelConfig config_;
+  ModelWeights weights_;
+  Backend& backend_;
+  Activations act_;
+};
+
+}  // namespace tk

@@ -1,0 +1,107 @@
+// tokamak ref: plain fp32 CPU implementations of every op (OpenMP over rows). They are the CPU
+// backend and the numerical reference each GPU kernel is tested against, so they favour
+// obviously-right loops over cleverness. Raw pointers and a Params struct per op, like the
+// kernels they mirror; shapes in the comments.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+namespace tk::ref {
+
+// out[t, :] = table[ids[t], :]
+void embedding(const float* table /*[vocab, hidden]*/, const int32_t* ids /*[T]*/, int64_t num_tokens,
+               int64_t hidden, float* out /*[T, hidden]*/);
+
+// out = x / sqrt(mean(x^2) + eps) * weight, per row
+void rmsnorm(const float* x /*[T, hidden]*/, const float* weight /*[hidden]*/, int64_t num_tokens,
+             int64_t hidden, float eps, float* out /*[T, hidden]*/);
+
+// residual += delta; out = rmsnorm(residual) * weight
+void add_rmsnorm(float* residual /*[T, hidden]*/, const float* delta /*[T, hidden]*/,
+                 const float* weight /*[hidden]*/, int64_t num_tokens, int64_t hidden, float eps,
+                 float* out /*[T, hidden]*/);
+
+// out = x @ w^T + bias
+void matmul(const float* x /*[M, K]*/, const float* w /*[N, K]*/, const float* bias /*[N] or null*/,
+            int64_t m, int64_t n, int64_t k, float* out /*[M, N]*/);
+
+struct HeadsParams {
+  int64_t num_tokens = 0;
+  int num_q_heads = 0;
+  int num_kv_heads = 0;
+  int head_dim = 0;
+  int64_t qkv_stride = 0;  // elements between tokens in qkv (>= (Hq + 2 Hkv) * head_dim)
+};
+
+// Per-head RMSNorm of the q heads (q_weight) and k heads (k_weight) of qkv, in place.
+void qk_norm(float* qkv /*[T, qkv_stride]*/, const float* q_weight /*[head_dim]*/,
+             const float* k_weight /*[head_dim]*/, const HeadsParams& p, float eps);
+
+struct PagedKv {
+  float* k = nullptr;  // [num_pages, num_kv_heads, page_size, head_dim]
+  float* v = nullptr;  // [num_pages, num_kv_heads, page_size, head_dim]
+  int num_pages = 0;
+  int page_size = 0;
+};
+
+// RoPE (neox: the head's first and second halves are the pair) on q in place and on k, then k and
+// v stored into the cache at slot_mapping[t] = page * page_size + offset.
+void rope_kv_store(float* qkv /*[T, qkv_stride]*/, const int32_t* positions /*[T]*/,
+                   const float* inv_freq /*[head_dim/2]*/, const int32_t* slot_mapping /*[T]*/,
+                   const HeadsParams& p, PagedKv cache);
+
+struct AttentionParams {
+  HeadsParams heads;
+  float scale = 0.f;
+  int num_seqs = 0;
+  const int32_t* query_start = nullptr;   // [num_seqs + 1]
+  const int32_t* context_lens = nullptr;  // [num_seqs]
+  const int32_t* page_table = nullptr;    // [num_seqs, max_pages_per_seq]
+  int max_pages_per_seq = 0;
+};
+
+// Causal attention over the paged cache (which already holds the new tokens). GQA: q head h reads
+// kv head h / (Hq / Hkv). Softmax in fp64-free fp32 with the max subtracted.
+void paged_attention(const float* qkv /*[T, qkv_stride]*/, const PagedKv& cache, const AttentionParams& p,
+                     float* out /*[T, Hq * head_dim]*/);
+
+// out = silu(gate_up[:, :I]) * gate_up[:, I:]
+void silu_mul(const float* gate_up /*[T, 2I]*/, int64_t num_tokens, int64_t inter, float* out /*[T, I]*/);
+
+// ---- sampling
+
+// A counter-based RNG (Philox-4x32-10): the same (seed, counter) gives the same numbers on the CPU
+// and the GPU, so a seeded request samples the same tokens on both.
+void philox4x32(uint64_t seed, uint64_t counter_hi, uint64_t counter_lo, uint32_t out[4]);
+// A uniform in (0, 1] for (seed, step, index): the exponential race of the sampler uses one per
+// vocabulary entry.
+float philox_uniform(uint64_t seed, uint64_t step, uint64_t index);
+
+struct SampleParams {
+  float temperature = 1.f;  // 0 = greedy
+  int top_k = 0;
+  float top_p = 1.f;
+  float min_p = 0.f;
+  float repetition_penalty = 1.f;
+  float presence_penalty = 0.f;
+  float frequency_penalty = 0.f;
+  uint64_t seed = 0;
+  uint64_t step = 0;
+  const int32_t* prompt_tokens = nullptr;
+  int num_prompt_tokens = 0;
+  const int32_t* output_tokens = nullptr;
+  int num_output_tokens = 0;
+};
+
+// Applies penalties (vLLM order and semantics) to one row of logits in place.
+void apply_penalties(float* logits /*[vocab]*/, int64_t vocab, const SampleParams& p);
+// Samples one token from one row: penalties, temperature, top-k, top-p, min-p, then the
+// exponential race argmax(p_i / E_i) with E_i = -log(u_i). Greedy is argmax (lowest id on ties).
+// `scratch` is reused between calls to avoid allocations.
+int32_t sample_row(const float* logits /*[vocab]*/, int64_t vocab, const SampleParams& p,
+                   std::vector<float>& scratch);
+// log_softmax(logits)[token]
+float token_logprob(const float* logits /*[vocab]*/, int64_t vocab, int32_t token);
+
+}  // namespace tk::ref
