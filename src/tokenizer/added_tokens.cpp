@@ -131,24 +131,30 @@ std::vector<AddedVocabulary::Piece> AddedVocabulary::split_pieces(std::string_vi
 }
 
 Status AddedVocabulary::extract_and_normalize(std::string_view text, const Normalizer* normalizer,
-                                              std::vector<Split>& out) const {
+                                              SplitList& out) const {
+  if (raw_matcher_.empty() && !normalizer && normalized_matcher_.empty()) {  // nothing to cut or rewrite
+    if (!text.empty()) out.add(text, true);
+    return Status::ok_status();
+  }
+  std::string piece;
   for (const Piece& p : split_pieces(text, raw_matcher_)) {
-    std::string piece(text.substr(p.begin, p.end - p.begin));
-    if (piece.empty()) continue;
+    if (p.end <= p.begin) continue;
+    const std::string_view raw = text.substr(p.begin, p.end - p.begin);
     if (p.token_index >= 0) {
-      out.push_back({std::move(piece), p.begin == 0, tokens_[p.token_index].id});
+      out.add(raw, p.begin == 0, tokens_[p.token_index].id);
       continue;
     }
+    piece.assign(raw);
     if (normalizer) TK_RETURN_IF_ERROR(normalizer->normalize(piece));
     if (piece.empty()) continue;
     if (normalized_matcher_.empty()) {
-      out.push_back({std::move(piece), p.begin == 0, -1});
+      out.add(piece, p.begin == 0);
       continue;
     }
     for (const Piece& q : split_pieces(piece, normalized_matcher_)) {
-      if (q.end == q.begin) continue;
+      if (q.end <= q.begin) continue;
       const int32_t id = q.token_index >= 0 ? tokens_[q.token_index].id : -1;
-      out.push_back({piece.substr(q.begin, q.end - q.begin), p.begin == 0 && q.begin == 0, id});
+      out.add(std::string_view(piece).substr(q.begin, q.end - q.begin), p.begin == 0 && q.begin == 0, id);
     }
   }
   return Status::ok_status();

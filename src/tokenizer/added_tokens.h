@@ -52,7 +52,7 @@ class AddedVocabulary {
   Status build(std::vector<AddedToken> tokens, const Normalizer* normalizer);
   // Cuts `text` into added-token splits (with ids) and normalized pieces, as HF's
   // extract_and_normalize does. Empty pieces are dropped.
-  Status extract_and_normalize(std::string_view text, const Normalizer* normalizer, std::vector<Split>& out) const;
+  Status extract_and_normalize(std::string_view text, const Normalizer* normalizer, SplitList& out) const;
 
   const AddedToken* by_id(int32_t id) const;
   std::optional<int32_t> id_of(std::string_view content) const;

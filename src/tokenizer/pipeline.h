@@ -18,13 +18,32 @@ namespace tk::tokenizer_detail {
 
 using Json = nlohmann::json;
 
-// One piece of the input on its way to the model (HF's Split of a PreTokenizedString).
-struct Split {
-  std::string text;
-  // Starts at byte 0 of the original input: Metaspace's prepend_scheme "first" needs it.
-  bool at_origin = false;
+// One piece of the input on its way to the model (HF's Split of a PreTokenizedString, without
+// offsets). Its text lives in the owning SplitList's buffer.
+struct SplitRef {
+  uint32_t begin = 0;
+  uint32_t size = 0;
   // >= 0 when an added token already decided the id; such splits skip the later stages.
   int32_t token_id = -1;
+  // Starts at byte 0 of the original input: Metaspace's prepend_scheme "first" needs it.
+  bool at_origin = false;
+};
+
+// All splits of one input, their texts packed in one buffer so that cutting text into thousands
+// of words costs no allocation per word.
+struct SplitList {
+  std::string buffer;
+  std::vector<SplitRef> refs;
+
+  std::string_view text(const SplitRef& r) const { return std::string_view(buffer).substr(r.begin, r.size); }
+  void add(std::string_view text, bool at_origin, int32_t token_id = -1) {
+    refs.push_back({static_cast<uint32_t>(buffer.size()), static_cast<uint32_t>(text.size()), token_id, at_origin});
+    buffer.append(text);
+  }
+  void clear() {
+    buffer.clear();
+    refs.clear();
+  }
 };
 
 class Normalizer {
@@ -36,10 +55,10 @@ class Normalizer {
 class PreTokenizer {
  public:
   virtual ~PreTokenizer() = default;
-  // Splits `in` (a split without token id) further, appending the pieces to `out`.
-  virtual Status split(Split&& in, std::vector<Split>& out) const = 0;
+  // Splits `text` (a split without token id) further, appending the non-empty pieces to `out`.
+  virtual Status split(std::string_view text, bool at_origin, SplitList& out) const = 0;
   // Applies split() to every split that has no token id yet, keeping order.
-  Status pre_tokenize(std::vector<Split>& splits) const;
+  virtual Status pre_tokenize(SplitList& splits) const;
 };
 
 class Model {

@@ -52,11 +52,23 @@ std::vector<Span> merge_pieces(std::vector<Piece> pieces, Behavior behavior) {
   return acc;
 }
 
-Status split_on(const Regex& regex, Behavior behavior, bool invert, Split&& in, std::vector<Split>& out) {
-  std::vector<Span> matches;
-  TK_RETURN_IF_ERROR(regex.find_all(in.text, matches));
-  std::vector<Piece> pieces = cover_with_matches(in.text.size(), matches, invert);
-  std::vector<Span> spans;
+// The spans HF's NormalizedString::split keeps for `text` (empty ones included).
+Status split_spans(const Regex& regex, Behavior behavior, bool invert, std::string_view text, std::vector<Span>& spans) {
+  thread_local std::vector<Span> matches;
+  matches.clear();
+  spans.clear();
+  TK_RETURN_IF_ERROR(regex.find_all(text, matches));
+  if (behavior == Behavior::kIsolated && !invert) {  // the hot path: no piece list needed
+    size_t prev = 0;
+    for (const Span& m : matches) {
+      if (prev != m.begin) spans.push_back({prev, m.begin});
+      spans.push_back(m);
+      prev = m.end;
+    }
+    if (prev != text.size()) spans.push_back({prev, text.size()});
+    return Status::ok_status();
+  }
+  std::vector<Piece> pieces = cover_with_matches(text.size(), matches, invert);
   if (behavior == Behavior::kRemoved) {
     for (const Piece& p : pieces) if (!p.is_match) spans.push_back(p.span);
   } else if (behavior == Behavior::kIsolated) {
@@ -64,13 +76,16 @@ Status split_on(const Regex& regex, Behavior behavior, bool invert, Split&& in, 
   } else {
     spans = merge_pieces(std::move(pieces), behavior);
   }
-  if (spans.size() == 1 && spans[0].begin == 0 && spans[0].end == in.text.size()) {
-    if (!in.text.empty()) out.push_back(std::move(in));
-    return Status::ok_status();
-  }
+  return Status::ok_status();
+}
+
+Status split_on(const Regex& regex, Behavior behavior, bool invert, std::string_view text, bool at_origin,
+                SplitList& out) {
+  thread_local std::vector<Span> spans;
+  TK_RETURN_IF_ERROR(split_spans(regex, behavior, invert, text, spans));
   for (const Span& s : spans) {
     if (s.end == s.begin) continue;  // HF drops empty splits
-    out.push_back({in.text.substr(s.begin, s.end - s.begin), in.at_origin && s.begin == 0, -1});
+    out.add(text.substr(s.begin, s.end - s.begin), at_origin && s.begin == 0);
   }
   return Status::ok_status();
 }
@@ -88,8 +103,8 @@ class SplitPreTokenizer final : public PreTokenizer {
  public:
   SplitPreTokenizer(std::shared_ptr<const Regex> regex, Behavior behavior, bool invert)
       : regex_(std::move(regex)), behavior_(behavior), invert_(invert) {}
-  Status split(Split&& in, std::vector<Split>& out) const override {
-    return split_on(*regex_, behavior_, invert_, std::move(in), out);
+  Status split(std::string_view text, bool at_origin, SplitList& out) const override {
+    return split_on(*regex_, behavior_, invert_, text, at_origin, out);
   }
 
  private:
@@ -106,22 +121,42 @@ class ByteLevelPreTokenizer final : public PreTokenizer {
  public:
   ByteLevelPreTokenizer(bool add_prefix_space, std::shared_ptr<const Regex> regex)
       : add_prefix_space_(add_prefix_space), regex_(std::move(regex)) {}
-  Status split(Split&& in, std::vector<Split>& out) const override {
-    if (add_prefix_space_ && (in.text.empty() || in.text[0] != ' ')) in.text.insert(0, " ");
-    const size_t first = out.size();
-    if (regex_) {
-      TK_RETURN_IF_ERROR(split_on(*regex_, Behavior::kIsolated, false, std::move(in), out));
-    } else {
-      out.push_back(std::move(in));
+  Status split(std::string_view text, bool at_origin, SplitList& out) const override {
+    std::string prefixed;
+    if (add_prefix_space_ && (text.empty() || text[0] != ' ')) {
+      prefixed.reserve(text.size() + 1);
+      prefixed += ' ';
+      prefixed.append(text);
+      text = prefixed;
     }
-    const auto& table = byte_to_unicode();
-    std::string mapped;
-    for (size_t k = first; k < out.size(); ++k) {
-      mapped.clear();
-      for (char c : out[k].text) mapped += table[static_cast<unsigned char>(c)];
-      out[k].text.swap(mapped);
+    if (!regex_) {
+      add_mapped(text, at_origin, out);
+      return Status::ok_status();
+    }
+    thread_local std::vector<Span> spans;
+    TK_RETURN_IF_ERROR(split_spans(*regex_, Behavior::kIsolated, false, text, spans));
+    for (const Span& s : spans) {
+      if (s.end > s.begin) add_mapped(text.substr(s.begin, s.end - s.begin), at_origin && s.begin == 0, out);
     }
     return Status::ok_status();
+  }
+
+ private:
+  // Appends `text` with every byte replaced by its printable stand-in (1 or 2 UTF-8 bytes).
+  static void add_mapped(std::string_view text, bool at_origin, SplitList& out) {
+    const auto& table = byte_to_unicode();
+    const size_t begin = out.buffer.size();
+    out.buffer.resize(begin + 2 * text.size());
+    char* dst = out.buffer.data() + begin;
+    for (char c : text) {
+      const std::string& m = table[static_cast<unsigned char>(c)];
+      dst[0] = m[0];
+      if (m.size() == 2) dst[1] = m[1];
+      dst += m.size();
+    }
+    const size_t size = static_cast<size_t>(dst - (out.buffer.data() + begin));
+    out.buffer.resize(begin + size);
+    out.refs.push_back({static_cast<uint32_t>(begin), static_cast<uint32_t>(size), -1, at_origin});
   }
 
  private:
@@ -135,22 +170,21 @@ class MetaspacePreTokenizer final : public PreTokenizer {
  public:
   MetaspacePreTokenizer(std::string replacement, PrependScheme scheme, std::shared_ptr<const Regex> splitter)
       : replacement_(std::move(replacement)), scheme_(scheme), splitter_(std::move(splitter)) {}
-  Status split(Split&& in, std::vector<Split>& out) const override {
+  Status split(std::string_view in, bool at_origin, SplitList& out) const override {
     std::string text;
-    text.reserve(in.text.size() + replacement_.size());
-    for (char c : in.text) {
+    text.reserve(in.size() + replacement_.size());
+    for (char c : in) {
       if (c == ' ') text += replacement_; else text += c;
     }
     const bool starts = text.compare(0, replacement_.size(), replacement_) == 0;
-    if (!starts && (scheme_ == PrependScheme::kAlways || (scheme_ == PrependScheme::kFirst && in.at_origin))) {
+    if (!starts && (scheme_ == PrependScheme::kAlways || (scheme_ == PrependScheme::kFirst && at_origin))) {
       text.insert(0, replacement_);
     }
-    in.text = std::move(text);
     if (!splitter_) {
-      out.push_back(std::move(in));
+      if (!text.empty()) out.add(text, at_origin);
       return Status::ok_status();
     }
-    return split_on(*splitter_, Behavior::kMergedWithNext, false, std::move(in), out);
+    return split_on(*splitter_, Behavior::kMergedWithNext, false, text, at_origin, out);
   }
 
  private:
@@ -162,11 +196,15 @@ class MetaspacePreTokenizer final : public PreTokenizer {
 class SequencePreTokenizer final : public PreTokenizer {
  public:
   explicit SequencePreTokenizer(std::vector<std::unique_ptr<PreTokenizer>> parts) : parts_(std::move(parts)) {}
-  Status split(Split&& in, std::vector<Split>& out) const override {
-    std::vector<Split> splits;
-    splits.push_back(std::move(in));
+  Status pre_tokenize(SplitList& splits) const override {
     for (const auto& p : parts_) TK_RETURN_IF_ERROR(p->pre_tokenize(splits));
-    for (Split& s : splits) out.push_back(std::move(s));
+    return Status::ok_status();
+  }
+  Status split(std::string_view text, bool at_origin, SplitList& out) const override {
+    SplitList splits;
+    splits.add(text, at_origin);
+    TK_RETURN_IF_ERROR(pre_tokenize(splits));
+    for (const SplitRef& r : splits.refs) out.add(splits.text(r), r.at_origin, r.token_id);
     return Status::ok_status();
   }
 
@@ -193,14 +231,15 @@ Result<std::unique_ptr<PreTokenizer>> make_metaspace(const Json& j) {
 
 }  // namespace
 
-Status PreTokenizer::pre_tokenize(std::vector<Split>& splits) const {
-  std::vector<Split> out;
-  out.reserve(splits.size() * 2);
-  for (Split& s : splits) {
-    if (s.token_id >= 0) out.push_back(std::move(s));
-    else TK_RETURN_IF_ERROR(split(std::move(s), out));
+Status PreTokenizer::pre_tokenize(SplitList& splits) const {
+  SplitList out;
+  out.buffer.reserve(splits.buffer.size() * 2 + 16);
+  out.refs.reserve(splits.buffer.size() / 3 + 4);
+  for (const SplitRef& r : splits.refs) {
+    if (r.token_id >= 0) out.add(splits.text(r), r.at_origin, r.token_id);
+    else TK_RETURN_IF_ERROR(split(splits.text(r), r.at_origin, out));
   }
-  splits.swap(out);
+  std::swap(splits, out);
   return Status::ok_status();
 }
 

@@ -90,7 +90,6 @@ Result<std::unique_ptr<TokenizerImpl>> parse_tokenizer_json(const std::string& t
 
 }  // namespace tokenizer_detail
 
-using tokenizer_detail::Split;
 using tokenizer_detail::TokenizerImpl;
 
 Tokenizer::Tokenizer(std::unique_ptr<TokenizerImpl> impl) : impl_(std::move(impl)) {}
@@ -126,14 +125,15 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::load(const std::string& dir) {
 
 Result<std::vector<int32_t>> Tokenizer::encode(std::string_view text, bool add_special_tokens) const {
   if (!tokenizer_detail::is_valid_utf8(text)) return invalid_argument("encode: input is not valid UTF-8");
-  std::vector<Split> splits;
+  tokenizer_detail::SplitList splits;
+  splits.buffer.reserve(text.size() + 16);
   TK_RETURN_IF_ERROR(impl_->added.extract_and_normalize(text, impl_->normalizer.get(), splits));
   if (impl_->pre_tokenizer) TK_RETURN_IF_ERROR(impl_->pre_tokenizer->pre_tokenize(splits));
   std::vector<int32_t> ids;
   ids.reserve(text.size() / 3 + 4);
-  for (const Split& s : splits) {
-    if (s.token_id >= 0) ids.push_back(s.token_id);
-    else impl_->model->tokenize(s.text, ids);
+  for (const tokenizer_detail::SplitRef& r : splits.refs) {
+    if (r.token_id >= 0) ids.push_back(r.token_id);
+    else impl_->model->tokenize(splits.text(r), ids);
   }
   if (add_special_tokens && impl_->post_processor) impl_->post_processor->process(ids);
   return ids;
