@@ -47,27 +47,29 @@ Result<std::map<std::string, std::string>> read_weight_map(const std::string& in
   return map;
 }
 
-}  // namespace
+// What Checkpoint::open assembles: the open files and, per tensor name, its entry in one of them.
+struct Opened {
+  std::vector<std::unique_ptr<SafetensorsFile>> files;
+  std::map<std::string, const TensorInfo*> index;
+};
 
-Result<std::unique_ptr<Checkpoint>> Checkpoint::open(const std::string& model_dir) {
-  auto ckpt = std::make_unique<Checkpoint>();
-  const std::string index_path = join_path(model_dir, kIndexFile);
-  if (!file_exists(index_path)) {
-    const std::string path = join_path(model_dir, kSingleFile);
-    if (!file_exists(path))
-      return not_found(model_dir + ": no " + kSingleFile + " or " + kIndexFile + " in the model directory");
-    TK_ASSIGN_OR_RETURN(auto file, SafetensorsFile::open(path));
-    for (const auto& [name, info] : file->tensors()) ckpt->index_.emplace(name, &info);
-    ckpt->files_.push_back(std::move(file));
-    return ckpt;
-  }
+Result<Opened> open_single(const std::string& path) {
+  Opened out;
+  TK_ASSIGN_OR_RETURN(auto file, SafetensorsFile::open(path));
+  for (const auto& [name, info] : file->tensors()) out.index.emplace(name, &info);
+  out.files.push_back(std::move(file));
+  return out;
+}
 
+// Opens every shard the index names once, then checks each indexed tensor is where it says.
+Result<Opened> open_sharded(const std::string& model_dir, const std::string& index_path) {
   std::map<std::string, std::string> weight_map;
   try {  // NOTE: the boundary for nlohmann: no exception escapes, whatever the index holds.
     TK_ASSIGN_OR_RETURN(weight_map, read_weight_map(index_path));
   } catch (const std::exception& e) {
     return corrupt(index_path + ": " + e.what());
   }
+  Opened out;
   std::map<std::string, const SafetensorsFile*> shards;
   for (const auto& [tensor, shard] : weight_map) {
     if (shards.count(shard) != 0) continue;
@@ -76,15 +78,35 @@ Result<std::unique_ptr<Checkpoint>> Checkpoint::open(const std::string& model_di
       return not_found(index_path + ": shard '" + shard + "' (holding tensor '" + tensor + "') does not exist");
     TK_ASSIGN_OR_RETURN(auto file, SafetensorsFile::open(path));
     shards.emplace(shard, file.get());
-    ckpt->files_.push_back(std::move(file));
+    out.files.push_back(std::move(file));
   }
   for (const auto& [tensor, shard] : weight_map) {
     const SafetensorsFile* file = shards.at(shard);
     auto it = file->tensors().find(tensor);
     if (it == file->tensors().end())
       return not_found(file->path() + ": tensor '" + tensor + "', listed in " + kIndexFile + ", is not in this shard");
-    ckpt->index_.emplace(tensor, &it->second);
+    out.index.emplace(tensor, &it->second);
   }
+  return out;
+}
+
+}  // namespace
+
+// Like transformers, a single model.safetensors wins over an index when both are present.
+Result<std::unique_ptr<Checkpoint>> Checkpoint::open(const std::string& model_dir) {
+  const std::string single_path = join_path(model_dir, kSingleFile);
+  const std::string index_path = join_path(model_dir, kIndexFile);
+  Result<Opened> opened =
+      not_found(model_dir + ": no " + kSingleFile + " or " + kIndexFile + " in the model directory");
+  if (file_exists(single_path)) {
+    opened = open_single(single_path);
+  } else if (file_exists(index_path)) {
+    opened = open_sharded(model_dir, index_path);
+  }
+  if (!opened.ok()) return opened.status();
+  auto ckpt = std::make_unique<Checkpoint>();
+  ckpt->files_ = std::move(opened->files);
+  ckpt->index_ = std::move(opened->index);
   return ckpt;
 }
 

@@ -98,6 +98,15 @@ TEST(CheckpointTest, TwoShards) {
   EXPECT_NE(missing.status().message().find("model.layers.1.input_layernorm.weight"), std::string::npos);
 }
 
+TEST(CheckpointTest, SingleFileWinsOverIndex) {
+  ScratchDir dir;
+  write_two_shards(dir);
+  testing::write_file(dir.file("model.safetensors"), testing::packed_safetensors({{"only.weight", "F32", {2}}}));
+  auto r = Checkpoint::open(dir.path());
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  EXPECT_EQ((*r)->names(), (std::vector<std::string>{"only.weight"}));
+}
+
 TEST(CheckpointTest, EmptyDirectory) {
   ScratchDir dir;
   expect_error(Checkpoint::open(dir.path()), StatusCode::kNotFound, "no model.safetensors");

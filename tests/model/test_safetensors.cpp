@@ -1,6 +1,7 @@
 // SafetensorsFile on well-formed files and on every way a file can be broken or hostile: each
 // must give one error Status naming the file (and tensor), never a crash or an out-of-bounds read.
 #include <limits>
+#include <random>
 
 #include "test_files.h"
 
@@ -205,6 +206,46 @@ TEST_F(SafetensorsTest, NestedKeysAreNotDuplicates) {
   // The same field names inside different tensors must not trip the duplicate check.
   auto r = open_bytes(testing::packed_safetensors({{"a", "F32", {1}}, {"b", "F32", {1}}}));
   EXPECT_TRUE(r.ok()) << r.status().to_string();
+}
+
+TEST_F(SafetensorsTest, DeeplyNestedHeaderIsAnErrorNotAStackOverflow) {
+  const size_t depth = 200000;
+  expect_error(testing::safetensors_bytes(std::string(depth, '[') + std::string(depth, ']'), ""), StatusCode::kCorrupt,
+               "not an object");
+  expect_error(testing::safetensors_bytes(std::string(depth, '['), ""), StatusCode::kCorrupt, "malformed JSON");
+}
+
+// Random corruptions of a valid file (flipped bytes, changed lengths, truncation) must each be
+// opened or refused; under the sanitizers this also proves no read leaves the mapping.
+TEST_F(SafetensorsTest, RandomCorruptionsNeverCrash) {
+  const std::string good = testing::packed_safetensors(
+      {{"model.embed_tokens.weight", "BF16", {16, 8}}, {"model.norm.weight", "F32", {8}}, {"x", "I64", {3}}});
+  std::mt19937_64 rng(20240601);
+  int refused = 0;
+  for (int iter = 0; iter < 1500; ++iter) {
+    std::string bytes = good;
+    switch (iter % 3) {
+      case 0:  // flip a few bytes anywhere (header length, JSON, data)
+        for (int k = 0; k < 1 + static_cast<int>(rng() % 4); ++k) bytes[rng() % bytes.size()] = static_cast<char>(rng());
+        break;
+      case 1:  // truncate
+        bytes.resize(rng() % bytes.size());
+        break;
+      case 2:  // replace a digit of the JSON header with another digit
+        for (size_t pos = 8 + rng() % (bytes.size() - 8); pos < bytes.size(); ++pos)
+          if (bytes[pos] >= '0' && bytes[pos] <= '9') {
+            bytes[pos] = static_cast<char>('0' + rng() % 10);
+            break;
+          }
+        break;
+    }
+    auto r = open_bytes(bytes);
+    if (!r.ok()) {
+      ++refused;
+      EXPECT_NE(r.status().message().find(path_), std::string::npos) << r.status().message();
+    }
+  }
+  EXPECT_GT(refused, 500);
 }
 
 }  // namespace
