@@ -6,6 +6,7 @@
 #include <shared_mutex>
 #include <unordered_map>
 
+#include "flat_maps.h"
 #include "pipeline.h"
 #include "unicode.h"
 
@@ -18,49 +19,6 @@ struct StringHash {
 };
 template <typename V>
 using StringMap = std::unordered_map<std::string, V, StringHash, std::equal_to<>>;
-
-// Open-addressing map from a pair of ids to (rank, merged id); the hot lookup of merge_all.
-class PairMap {
- public:
-  struct Entry {
-    uint64_t key = kEmpty;
-    int32_t rank = 0;
-    int32_t id = 0;
-  };
-  static constexpr uint64_t kEmpty = ~0ull;
-
-  void reserve(size_t n) {
-    size_t cap = 16;
-    while (cap < n * 2) cap <<= 1;
-    table_.assign(cap, Entry{});
-    mask_ = cap - 1;
-  }
-  // A repeated pair keeps its last rank, as HF's HashMap collect does.
-  void insert(int32_t a, int32_t b, int32_t rank, int32_t id) {
-    const uint64_t key = make_key(a, b);
-    for (size_t i = hash(key) & mask_;; i = (i + 1) & mask_) {
-      if (table_[i].key == key || table_[i].key == kEmpty) {
-        table_[i] = {key, rank, id};
-        return;
-      }
-    }
-  }
-  const Entry* find(int32_t a, int32_t b) const {
-    const uint64_t key = make_key(a, b);
-    for (size_t i = hash(key) & mask_;; i = (i + 1) & mask_) {
-      if (table_[i].key == key) return &table_[i];
-      if (table_[i].key == kEmpty) return nullptr;
-    }
-  }
-
- private:
-  static uint64_t make_key(int32_t a, int32_t b) {
-    return (static_cast<uint64_t>(static_cast<uint32_t>(a)) << 32) | static_cast<uint32_t>(b);
-  }
-  static size_t hash(uint64_t key) { return static_cast<size_t>((key * 0x9E3779B97F4A7C15ull) >> 20); }
-  std::vector<Entry> table_;
-  size_t mask_ = 0;
-};
 
 struct Symbol {
   int32_t id;
@@ -80,9 +38,9 @@ class BpeModel final : public Model {
   Status load(const Json& j);
   void tokenize(std::string_view word, std::vector<int32_t>& out) const override;
   std::optional<int32_t> token_to_id(std::string_view token) const override {
-    auto it = vocab_.find(token);
-    if (it == vocab_.end()) return std::nullopt;
-    return it->second;
+    const int32_t* id = vocab_.find(token);
+    if (!id) return std::nullopt;
+    return *id;
   }
   const std::string* id_to_token(int32_t id) const override {
     if (id < 0 || id >= static_cast<int32_t>(id_to_token_.size()) || !has_id_[id]) return nullptr;
@@ -96,7 +54,7 @@ class BpeModel final : public Model {
   void initial_symbols(std::string_view word, std::vector<Symbol>& symbols) const;
   void merge_all(std::vector<Symbol>& symbols) const;
 
-  StringMap<int32_t> vocab_;
+  FlatStringMap vocab_;
   std::vector<std::string> id_to_token_;
   std::vector<bool> has_id_;
   PairMap merges_;
@@ -118,7 +76,7 @@ Status BpeModel::load_vocab(const Json& vocab) {
     if (!it.value().is_number_integer()) return corrupt("BPE model: vocab id of '" + it.key() + "' is not an integer");
     const int64_t id = it.value().get<int64_t>();
     if (id < 0 || id > (1 << 30)) return corrupt("BPE model: vocab id out of range for '" + it.key() + "'");
-    vocab_.emplace(it.key(), static_cast<int32_t>(id));
+    vocab_.insert(it.key(), static_cast<int32_t>(id));
     if (id >= static_cast<int64_t>(id_to_token_.size())) {
       id_to_token_.resize(id + 1);
       has_id_.resize(id + 1, false);
@@ -129,8 +87,8 @@ Status BpeModel::load_vocab(const Json& vocab) {
   for (int b = 0; b < 256; ++b) {
     char name[8];
     std::snprintf(name, sizeof(name), "<0x%02X>", b);
-    auto found = vocab_.find(std::string_view(name));
-    byte_ids_[b] = found == vocab_.end() ? -1 : found->second;
+    const int32_t* found = vocab_.find(std::string_view(name));
+    byte_ids_[b] = found ? *found : -1;
   }
   return Status::ok_status();
 }
@@ -154,13 +112,13 @@ Status BpeModel::load_merges(const Json& merges) {
     } else {
       return corrupt("BPE model: merge #" + std::to_string(rank) + " is neither \"a b\" nor [a, b]");
     }
-    auto ia = vocab_.find(a), ib = vocab_.find(b);
-    if (ia == vocab_.end() || ib == vocab_.end()) return corrupt("BPE model: merge '" + a + " " + b + "' uses a token missing from the vocab");
+    const int32_t *ia = vocab_.find(a), *ib = vocab_.find(b);
+    if (!ia || !ib) return corrupt("BPE model: merge '" + a + " " + b + "' uses a token missing from the vocab");
     // With a continuing-subword prefix, "a ##b" merges into "a" + "b".
     const bool strip = prefix_len > 0 && b.compare(0, prefix_len, continuing_subword_prefix_) == 0;
-    auto im = vocab_.find(a + (strip ? b.substr(prefix_len) : b));
-    if (im == vocab_.end()) return corrupt("BPE model: merged token of '" + a + " " + b + "' is missing from the vocab");
-    merges_.insert(ia->second, ib->second, rank, im->second);
+    const int32_t* im = vocab_.find(a + (strip ? b.substr(prefix_len) : b));
+    if (!im) return corrupt("BPE model: merged token of '" + a + " " + b + "' is missing from the vocab");
+    merges_.insert(*ia, *ib, rank, *im);
     ++rank;
   }
   return Status::ok_status();
@@ -177,9 +135,9 @@ Status BpeModel::load(const Json& j) {
   TK_RETURN_IF_ERROR(load_merges(j.contains("merges") ? j["merges"] : Json::array()));
   const std::string unk = json_string(j, "unk_token", "");
   if (!unk.empty()) {
-    auto it = vocab_.find(unk);
-    if (it == vocab_.end()) return corrupt("BPE model: unk_token '" + unk + "' is not in the vocab");
-    unk_id_ = it->second;
+    const int32_t* id = vocab_.find(unk);
+    if (!id) return corrupt("BPE model: unk_token '" + unk + "' is not in the vocab");
+    unk_id_ = *id;
   }
   return Status::ok_status();
 }
@@ -187,7 +145,7 @@ Status BpeModel::load(const Json& j) {
 // HF's BPE::merge_word before the merges: one symbol per character, byte fallback for unknown
 // characters, and unk tokens (fused into one when fuse_unk).
 void BpeModel::initial_symbols(std::string_view word, std::vector<Symbol>& symbols) const {
-  std::optional<int32_t> pending_unk;
+  int32_t pending_unk = -1;  // an unk waiting to be fused with the next one
   auto add = [&](int32_t id) {
     const auto n = static_cast<int32_t>(symbols.size());
     symbols.push_back({id, n - 1, -1, true});
@@ -206,9 +164,9 @@ void BpeModel::initial_symbols(std::string_view word, std::vector<Symbol>& symbo
       if (is_last) piece.append(end_of_word_suffix_);
       key = piece;
     }
-    if (auto it = vocab_.find(key); it != vocab_.end()) {
-      if (pending_unk) add(*pending_unk), pending_unk.reset();
-      add(it->second);
+    if (const int32_t* id = vocab_.find(key)) {
+      if (pending_unk >= 0) add(pending_unk), pending_unk = -1;
+      add(*id);
       continue;
     }
     if (byte_fallback_) {
@@ -220,11 +178,11 @@ void BpeModel::initial_symbols(std::string_view word, std::vector<Symbol>& symbo
       }
     }
     if (unk_id_) {
-      if (pending_unk && !fuse_unk_) add(*pending_unk);
+      if (pending_unk >= 0 && !fuse_unk_) add(pending_unk);
       pending_unk = *unk_id_;
     }
   }
-  if (pending_unk) add(*pending_unk);
+  if (pending_unk >= 0) add(pending_unk);
 }
 
 void BpeModel::merge_all(std::vector<Symbol>& symbols) const {
@@ -256,8 +214,8 @@ void BpeModel::merge_all(std::vector<Symbol>& symbols) const {
 void BpeModel::tokenize(std::string_view word, std::vector<int32_t>& out) const {
   if (word.empty()) return;
   if (ignore_merges_) {
-    if (auto it = vocab_.find(word); it != vocab_.end()) {
-      out.push_back(it->second);
+    if (const int32_t* id = vocab_.find(word)) {
+      out.push_back(*id);
       return;
     }
   }
