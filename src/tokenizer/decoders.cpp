@@ -2,7 +2,7 @@
 // Metaspace, Replace, ByteFallback, Fuse, Strip, Sequence). Byte-exact U+FFFD handling matters:
 // the streaming detokenizer relies on it to tell a finished character from a partial one.
 #include "pipeline.h"
-#include "regex.h"
+#include "pcre2_regex.h"
 #include "unicode.h"
 
 namespace tk::tokenizer_detail {

@@ -5,7 +5,7 @@
 #include <cstdlib>
 
 #include "pipeline.h"
-#include "regex.h"
+#include "pcre2_regex.h"
 #include "unicode.h"
 
 namespace tk::tokenizer_detail {

@@ -4,7 +4,7 @@
 #include <cstring>
 
 #include "pipeline.h"
-#include "regex.h"
+#include "pcre2_regex.h"
 #include "unicode.h"
 
 namespace tk::tokenizer_detail {

@@ -1,7 +1,7 @@
 // PCRE2 behind the Regex interface: compiled once per tokenizer, matched with per-thread match
 // data and JIT stack so that encode() stays const and thread-safe without per-call allocations.
 #define PCRE2_CODE_UNIT_WIDTH 8
-#include "regex.h"
+#include "pcre2_regex.h"
 
 #include <pcre2.h>
 
