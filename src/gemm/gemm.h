@@ -1,0 +1,44 @@
+// tokamak gemm: matrix products through cuBLASLt. Every product in the model is
+// out[M, N] = x[M, K] @ w[N, K]^T (+ bias[N]) with bf16/fp16 inputs and fp32 accumulation; the
+// algorithm is chosen once per shape by cuBLASLt's heuristic and cached.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <map>
+#include <memory>
+#include <tuple>
+
+#include "core/core.h"
+
+namespace tk {
+
+struct GemmArgs {
+  const void* x = nullptr;     // [m, k] row-major, row stride ldx
+  const void* w = nullptr;     // [n, k] row-major (a PyTorch Linear weight)
+  const void* bias = nullptr;  // [n] in out_dtype, or nullptr
+  void* out = nullptr;         // [m, n] row-major, row stride ldo
+  int64_t m = 0, n = 0, k = 0;
+  int64_t ldx = 0;             // 0: k
+  int64_t ldo = 0;             // 0: n
+  DType in_dtype = DType::kBF16;   // x and w: bf16 or fp16
+  DType out_dtype = DType::kBF16;  // in_dtype or fp32 (logits)
+};
+
+class GemmRunner {
+ public:
+  static Result<std::unique_ptr<GemmRunner>> create(size_t workspace_bytes = 64ull << 20);
+  ~GemmRunner();
+  GemmRunner(const GemmRunner&) = delete;
+  GemmRunner& operator=(const GemmRunner&) = delete;
+
+  Status matmul(const GemmArgs& args, cudaStream_t stream);
+  size_t cached_plans() const;
+
+ private:
+  struct Impl;
+  explicit GemmRunner(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace tk

@@ -1,0 +1,203 @@
+// tokamak kernels: every GPU op of the decoder, one .cu per op. Framework-free: raw device
+// pointers and one Params struct per op (a comment on every field). Each launcher validates
+// shapes, strides and alignment and returns an error naming an unsupported combination; dispatch
+// is over a closed set (dtype bf16/fp16; head_dim 64/128/256; page size). Each op's CPU twin is
+// in src/ref and its test in tests/gpu.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "core/core.h"
+
+namespace tk::kernels {
+
+// ---------------------------------------------------------------------------------------------
+// Row-wise ops (embedding.cu, rmsnorm.cu, silu_mul.cu). `dtype` is bf16 or fp16 for every
+// activation/weight pointer.
+
+struct EmbeddingParams {
+  const void* table = nullptr;   // [vocab, hidden]
+  const int32_t* ids = nullptr;  // [num_tokens] device
+  void* out = nullptr;           // [num_tokens, hidden]
+  int64_t num_tokens = 0;
+  int64_t hidden = 0;
+  int64_t vocab = 0;             // ids outside [0, vocab) write zeros
+  DType dtype = DType::kBF16;
+};
+Status embedding(const EmbeddingParams& p, cudaStream_t stream);
+
+// out = rmsnorm(x) * weight; with `residual` set: residual += delta first and x = residual.
+struct RmsNormParams {
+  const void* x = nullptr;       // [num_tokens, hidden] input when residual == nullptr
+  void* residual = nullptr;      // [num_tokens, hidden] in/out, or nullptr
+  const void* delta = nullptr;   // [num_tokens, hidden] added to residual (with residual only)
+  const void* weight = nullptr;  // [hidden]
+  void* out = nullptr;           // [num_tokens, hidden]
+  int64_t num_tokens = 0;
+  int64_t hidden = 0;            // multiple of 8 (16-byte vectors)
+  float eps = 1e-6f;
+  DType dtype = DType::kBF16;
+};
+Status rmsnorm(const RmsNormParams& p, cudaStream_t stream);
+
+// out = silu(gate_up[:, :inter]) * gate_up[:, inter:]
+struct SiluMulParams {
+  const void* gate_up = nullptr;  // [num_tokens, 2 * inter]
+  void* out = nullptr;            // [num_tokens, inter]
+  int64_t num_tokens = 0;
+  int64_t inter = 0;              // multiple of 8
+  DType dtype = DType::kBF16;
+};
+Status silu_mul(const SiluMulParams& p, cudaStream_t stream);
+
+// out[r] = x[rows[r]]
+struct GatherRowsParams {
+  const void* x = nullptr;        // [num_tokens, hidden]
+  const int32_t* rows = nullptr;  // [num_rows] device
+  void* out = nullptr;            // [num_rows, hidden]
+  int64_t num_rows = 0;
+  int64_t hidden = 0;
+  DType dtype = DType::kBF16;
+};
+Status gather_rows(const GatherRowsParams& p, cudaStream_t stream);
+
+// ---------------------------------------------------------------------------------------------
+// Attention inputs (qk_norm.cu, rope.cu). qkv rows hold q heads, then k heads, then v heads.
+
+struct HeadLayout {
+  int64_t num_tokens = 0;
+  int64_t qkv_stride = 0;  // elements between consecutive tokens of qkv
+  int num_q_heads = 0;
+  int num_kv_heads = 0;    // divides num_q_heads
+  int head_dim = 0;        // 64, 128 or 256
+};
+
+// Per-head RMSNorm of q heads (q_weight) and k heads (k_weight), in place (Qwen3).
+struct QkNormParams {
+  void* qkv = nullptr;             // [num_tokens, qkv_stride]
+  const void* q_weight = nullptr;  // [head_dim]
+  const void* k_weight = nullptr;  // [head_dim]
+  HeadLayout heads;
+  float eps = 1e-6f;
+  DType dtype = DType::kBF16;
+};
+Status qk_norm(const QkNormParams& p, cudaStream_t stream);
+
+// RoPE (neox pairs i, i + head_dim/2) on q in place and on k, then k and v written to the paged
+// cache at slot_mapping[t] = page * page_size + offset. Angles in fp32: position * inv_freq[i].
+struct RopeKvStoreParams {
+  void* qkv = nullptr;                   // [num_tokens, qkv_stride]
+  const int32_t* positions = nullptr;    // [num_tokens]
+  const float* inv_freq = nullptr;       // [head_dim / 2]
+  const int32_t* slot_mapping = nullptr; // [num_tokens]
+  void* k_cache = nullptr;               // [num_pages, num_kv_heads, page_size, head_dim]
+  void* v_cache = nullptr;               // [num_pages, num_kv_heads, page_size, head_dim]
+  int page_size = 16;
+  int num_pages = 0;
+  HeadLayout heads;
+  DType dtype = DType::kBF16;
+};
+Status rope_kv_store(const RopeKvStoreParams& p, cudaStream_t stream);
+
+// ---------------------------------------------------------------------------------------------
+// Attention over the paged cache. The cache already holds the step's new tokens (rope_kv_store
+// ran first). Query i of a sequence with L new tokens and context C sees cache positions
+// [0, C - L + i]. GQA by head index: q head h reads kv head h / (Hq / Hkv); K/V are never copied.
+
+struct PagedAttentionParams {
+  const void* q = nullptr;                // [num_tokens, q_stride]; q heads at the start of each row
+  int64_t q_stride = 0;                   // elements between tokens (qkv_stride when q lives in qkv)
+  const void* k_cache = nullptr;          // [num_pages, num_kv_heads, page_size, head_dim]
+  const void* v_cache = nullptr;          // [num_pages, num_kv_heads, page_size, head_dim]
+  void* out = nullptr;                    // [num_tokens, num_q_heads * head_dim]
+  const int32_t* query_start = nullptr;   // [num_seqs + 1] device
+  const int32_t* context_lens = nullptr;  // [num_seqs] device
+  const int32_t* page_table = nullptr;    // [num_seqs, max_pages_per_seq] device
+  int max_pages_per_seq = 0;
+  int num_seqs = 0;
+  int num_tokens = 0;
+  int max_query_len = 0;                  // host-known bounds used to size the grid
+  int max_context_len = 0;
+  int page_size = 16;
+  int num_q_heads = 0;
+  int num_kv_heads = 0;
+  int head_dim = 0;
+  float scale = 0.f;
+  DType dtype = DType::kBF16;
+};
+
+// Flash decoding (attention_decode.cu): each sequence's context is split into `num_splits`
+// chunks of `split_tokens` processed by separate blocks; each block loads a K/V page once for
+// all query heads of its KV group (and all of the sequence's query tokens, up to
+// kMaxDecodeQueryLen); partial outputs are merged by log-sum-exp in a second kernel.
+constexpr int kMaxDecodeQueryLen = 8;
+
+struct DecodePlan {
+  int num_splits = 1;        // splits per sequence (the same for every sequence of the batch)
+  int split_tokens = 0;      // tokens per split, a multiple of page_size
+  size_t workspace_bytes = 0;  // partial outputs and log-sum-exps, fp32
+};
+// Chosen on the host from the SM count and the real lengths: enough blocks to fill the GPU,
+// no split shorter than a few pages, one split when the batch alone fills the GPU.
+DecodePlan plan_decode(int num_seqs, int max_context_len, int max_query_len, int num_kv_heads, int page_size,
+                       int sm_count);
+Status decode_attention(const PagedAttentionParams& p, const DecodePlan& plan, void* workspace, cudaStream_t stream);
+
+// FlashAttention-2 prefill (attention_prefill.cu): tiles of query rows of one (sequence, head)
+// per block, online softmax, tensor-core MMA, K/V tiles staged through shared memory from the
+// paged cache; causal; packed variable-length sequences, no padding.
+Status prefill_attention(const PagedAttentionParams& p, cudaStream_t stream);
+
+// ---------------------------------------------------------------------------------------------
+// Sampling (sampling.cu): the same semantics and Philox numbers as ref::sample_row, so a seeded
+// request picks the same token on both backends from the same logits.
+
+struct SamplingRow {
+  float temperature = 1.f;  // 0 = greedy
+  int top_k = 0;
+  float top_p = 1.f;
+  float min_p = 0.f;
+  float repetition_penalty = 1.f;
+  float presence_penalty = 0.f;
+  float frequency_penalty = 0.f;
+  uint64_t seed = 0;
+  uint64_t step = 0;
+  int64_t history_offset = 0;  // into SampleParams::history: prompt tokens then output tokens
+  int num_prompt_tokens = 0;
+  int num_output_tokens = 0;
+  int want_logprob = 0;
+};
+
+struct SampleParams {
+  const float* logits = nullptr;          // [num_rows, vocab] fp32; not modified
+  const SamplingRow* rows = nullptr;      // [num_rows] device
+  const int32_t* history = nullptr;       // token ids referenced by the rows, device
+  int num_rows = 0;
+  int64_t vocab = 0;
+  int32_t* out_tokens = nullptr;          // [num_rows] device
+  float* out_logprobs = nullptr;          // [num_rows] device: log_softmax(raw logits)[token]
+};
+// Scratch the sampler needs for `num_rows` rows of `vocab`.
+size_t sample_workspace_bytes(int num_rows, int64_t vocab);
+Status sample(const SampleParams& p, void* workspace, cudaStream_t stream);
+
+// logprobs[r] = log_softmax(logits[r])[targets[r]]
+struct TokenLogprobsParams {
+  const float* logits = nullptr;      // [num_rows, vocab] fp32
+  const int32_t* targets = nullptr;   // [num_rows] device
+  float* out = nullptr;               // [num_rows] device
+  int num_rows = 0;
+  int64_t vocab = 0;
+};
+Status token_logprobs(const TokenLogprobsParams& p, cudaStream_t stream);
+
+// ---------------------------------------------------------------------------------------------
+// Utilities shared by tests, benchmarks and random-weight models (fill.cu).
+
+// Deterministic pseudo-random fill: x[i] = mean + std * N(0,1) from a counter-based hash of
+// (seed, i), in bf16/fp16/fp32.
+Status fill_random(void* x, DType dtype, int64_t count, uint64_t seed, float mean, float std, cudaStream_t stream);
+
+}  // namespace tk::kernels
