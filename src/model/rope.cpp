@@ -1,14 +1,14 @@
-// RoPE inverse frequencies, bit-for-bit in the order transformers computes them.
+// RoPE inverse frequencies, in the order and precision transformers computes them.
 //
 // transformers builds inv_freq with float32 torch ops (modeling_rope_utils.py,
-// _compute_default_rope_parameters and _compute_llama3_parameters):
+// _compute_default_rope_parameters and _compute_llama3_parameters, unchanged in v5):
 //   inv_freq = 1.0 / (base ** (torch.arange(0, dim, 2).float() / dim))
 // so the exponent is rounded to float32 before the power, and every later step (the llama3
-// wavelength test and smoothing) is float32 arithmetic with Python scalars cast to float32.
-// `x / tensor` in torch is `tensor.reciprocal() * x`, which we mirror. The one step done wider
-// is the power itself: powf in double, rounded once, i.e. the correctly rounded float32 pow.
-// Matching the reference to the last bit matters because the angles are multiplied by
-// positions up to 10^5 and more.
+// wavelength test and smoothing) is float32 arithmetic with Python scalars cast to float32;
+// `x / tensor` in torch is `tensor.reciprocal() * x`, which we mirror. The power is evaluated in
+// double and rounded once (the correctly rounded float32 pow; torch's CPU pow is within an ulp of
+// it). Staying this close matters because the angles are inv_freq times positions of 10^5 and
+// more, and because the llama3 regime of a frequency is decided by float32 comparisons.
 #include <cmath>
 #include <numbers>
 
