@@ -109,8 +109,11 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::from_json(const std::string& token
   return std::unique_ptr<Tokenizer>(new Tokenizer(std::move(impl).value()));
 }
 
-Result<std::unique_ptr<Tokenizer>> Tokenizer::load(const std::string& dir) {
-  const std::string json_path = join_path(dir, "tokenizer.json");
+Result<std::unique_ptr<Tokenizer>> Tokenizer::load(const std::string& path) {
+  // A path to the tokenizer.json file itself is accepted too; the config is looked up beside it.
+  const bool is_file = !is_directory(path) && file_exists(path);
+  const std::string dir = is_file ? (path.find('/') == std::string::npos ? "." : path.substr(0, path.rfind('/'))) : path;
+  const std::string json_path = is_file ? path : join_path(dir, "tokenizer.json");
   if (!file_exists(json_path)) return not_found(json_path + ": file not found");
   TK_ASSIGN_OR_RETURN(std::string json_text, read_text_file(json_path));
   std::string config_text;

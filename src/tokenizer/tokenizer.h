@@ -20,7 +20,8 @@ struct TokenizerImpl;  // the pipeline: added tokens, normalizer, pre-tokenizer,
 
 class Tokenizer {
  public:
-  // dir holds tokenizer.json (and optionally tokenizer_config.json). Errors name the file.
+  // dir holds tokenizer.json (and optionally tokenizer_config.json); a path to the tokenizer.json
+  // file itself works too. Errors name the file.
   static Result<std::unique_ptr<Tokenizer>> load(const std::string& dir);
   // tokenizer_config_json may be empty.
   static Result<std::unique_ptr<Tokenizer>> from_json(const std::string& tokenizer_json,

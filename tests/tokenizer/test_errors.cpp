@@ -19,6 +19,12 @@ TEST(TokenizerErrors, MissingDirectoryNamesTheFile) {
   EXPECT_NE(tok.status().message().find("tokenizer.json"), std::string::npos) << tok.status().to_string();
 }
 
+TEST(TokenizerErrors, LoadAcceptsTheJsonFilePath) {
+  auto tok = Tokenizer::load(tokenizers_dir() + "/gpt2-style/tokenizer.json");
+  ASSERT_TRUE(tok.ok()) << tok.status().to_string();
+  EXPECT_EQ((*tok)->vocab_size(), 3000);
+}
+
 TEST(TokenizerErrors, MalformedJson) {
   auto tok = Tokenizer::from_json("{\"model\": {", "");
   ASSERT_FALSE(tok.ok());
