@@ -69,8 +69,8 @@ Result<GenerationConfig> parse_generation_config(const std::string& json_text, c
 // A missing generation_config.json gives an empty GenerationConfig (not an error).
 Result<GenerationConfig> load_generation_config(const std::string& model_dir);
 
-// RoPE inverse frequencies for one head: [head_dim / 2], with llama3 scaling applied, in the
-// same float64-then-float32 order transformers uses.
+// RoPE inverse frequencies for one head: [head_dim / 2], with llama3 scaling applied, computed
+// in float32 in the order transformers uses.
 std::vector<float> rope_inv_freq(const ModelConfig& config);
 
 // ---------------------------------------------------------------------------------------------
