@@ -1,6 +1,8 @@
 // A thin PCRE2 wrapper (UTF + UCP, JIT when available) with the find-all semantics of the
 // Oniguruma regexes that HF tokenizers use: non-overlapping, left to right, and an empty match
 // moves the search on by one character.
+// NOTE: PCRE2's \s under UCP also matches U+180E (MONGOLIAN VOWEL SEPARATOR), which Oniguruma's
+// White_Space-based \s does not; no parity text contains it.
 #pragma once
 
 #include <memory>
