@@ -85,6 +85,15 @@ class Backend {
   // Dtype of weights and activations on this backend (fp32 on the CPU; bf16/fp16 on the GPU).
   virtual DType compute_dtype() const = 0;
 
+  // Checks once, at load, that this backend can run the model's attention shape and page size
+  // (an error naming what it cannot), and prepares what depends on them (attention plans).
+  virtual Status configure(const AttentionShape& shape, int page_size) = 0;
+  // Activation buffers moved (Model::reserve grew them): captured graphs refer to the old ones.
+  virtual void invalidate_graphs() {}
+  // Ops report failures here (sticky, like cudaGetLastError): the first error of a step, which
+  // Model::forward returns. Reading it clears it.
+  virtual Status take_error() { return Status::ok_status(); }
+
   // ---- memory
   virtual Result<Tensor> alloc(DType dtype, Shape shape) = 0;
   // Copies a host tensor of any float dtype into a new backend tensor of compute_dtype().
@@ -137,7 +146,18 @@ class Backend {
   virtual Status token_logprobs(const Tensor& logits /*[R, vocab] fp32*/, const std::vector<int32_t>& targets,
                                 std::vector<float>& logprobs /*[R]*/) = 0;
 
-  // ---- synchronisation and timing
+  // ---- whole steps
+  // Runs `body`, which enqueues one step's ops. A backend may capture it into a graph the first
+  // time it sees this step's shape and replay the graph afterwards (`capturable` steps only:
+  // the runner marks pure decode steps, whose buffers and launch shapes repeat).
+  virtual Status run_step(const std::function<Status()>& body, bool capturable) {
+    (void)capturable;
+    return body();
+  }
+
+  // ---- utilities
+  // Deterministic pseudo-random values mean + std * N(0, 1), for random-weight models.
+  virtual Status fill_random(Tensor& t, uint64_t seed, float mean, float std) = 0;
   virtual Status synchronize() = 0;
 };
 

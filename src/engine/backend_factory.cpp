@@ -19,7 +19,7 @@ Result<std::unique_ptr<Backend>> make_backend(const std::string& device, int num
   if (device == "cpu" || (device == "auto" && !cuda_available())) return make_cpu_backend(num_threads);
 #ifdef TOKAMAK_WITH_CUDA
   if (!cuda_available()) return unsupported("--device cuda: no CUDA device is available");
-  return make_cuda_backend();
+  return make_cuda_backend(CudaBackendOptions{});
 #else
   return unsupported("--device cuda: this build of tokamak has no CUDA backend");
 #endif

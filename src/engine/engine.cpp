@@ -23,6 +23,7 @@ Status Engine::init(const EngineConfig& config, const ProgressSink& progress) {
   TK_ASSIGN_OR_RETURN(tokenizer_, Tokenizer::load(config.model_dir));
   TK_ASSIGN_OR_RETURN(generation_, load_generation_config(config.model_dir));
   TK_ASSIGN_OR_RETURN(model_, Model::load(config.model_dir, *backend_, progress));
+  TK_RETURN_IF_ERROR(backend_->configure(model_->attention_shape(), config.page_size));
   const int64_t model_max = model_->config().max_position_embeddings;
   if (config_.max_model_len == 0) config_.max_model_len = static_cast<int>(model_max);
   if (config_.max_model_len > model_max)

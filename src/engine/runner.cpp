@@ -53,7 +53,15 @@ Result<std::vector<SampledToken>> ModelRunner::run(const ScheduledStep& step) {
   TK_RETURN_IF_ERROR(batch_.validate(cache_.page_size, cache_.num_pages));
   Backend& backend = model_.backend();
   TK_RETURN_IF_ERROR(backend.begin_step(batch_));
-  TK_ASSIGN_OR_RETURN(Tensor logits, model_.forward(batch_, cache_));
+  // Pure decode steps repeat their shapes: the backend may replay them from a captured graph.
+  const bool decode_only = batch_.num_tokens == batch_.num_seqs && batch_.num_logits() == batch_.num_seqs;
+  Tensor logits;
+  TK_RETURN_IF_ERROR(backend.run_step(
+      [&]() -> Status {
+        TK_ASSIGN_OR_RETURN(logits, model_.forward(batch_, cache_));
+        return Status::ok_status();
+      },
+      decode_only));
   specs_.clear();
   for (const ScheduledSeq& s : step.seqs)
     if (s.sample) specs_.push_back(make_spec(*s.seq));

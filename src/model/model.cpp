@@ -47,6 +47,7 @@ Status Model::reserve(int64_t max_tokens, int64_t max_logits) {
   a.max_tokens = max_tokens;
   a.max_logits = max_logits;
   act_ = std::move(a);
+  backend_.invalidate_graphs();
   return Status::ok_status();
 }
 
@@ -95,11 +96,15 @@ Result<Tensor> Model::forward(const StepBatch& batch, KvCache& cache) {
   }
   backend_.add_rmsnorm(residual, proj, weights_.final_norm, eps, normed);
 
-  if (r == 0) return act_.logits.slice_rows(0, 0);
+  if (r == 0) {
+    TK_RETURN_IF_ERROR(backend_.take_error());
+    return act_.logits.slice_rows(0, 0);
+  }
   Tensor last = act_.last.slice_rows(0, r);
   Tensor logits = act_.logits.slice_rows(0, r);
   backend_.gather_logit_rows(normed, last);
   backend_.matmul(last, weights_.lm_head, nullptr, logits);
+  TK_RETURN_IF_ERROR(backend_.take_error());
   return logits;
 }
 

@@ -2,6 +2,8 @@
 #include <omp.h>
 #include <unistd.h>
 
+#include <random>
+
 #include "backend_cpu/cpu_backend.h"
 #include "ref/ref.h"
 
@@ -22,6 +24,13 @@ class CpuBackend final : public Backend {
   std::string name() const override { return "cpu"; }
   Device device() const override { return Device::kCpu; }
   DType compute_dtype() const override { return DType::kF32; }
+
+  Status configure(const AttentionShape& s, int page_size) override {
+    if (s.head_dim % 2 != 0) return unsupported("RoPE needs an even head_dim, got " + std::to_string(s.head_dim));
+    if (s.num_kv_heads <= 0 || s.num_q_heads % s.num_kv_heads != 0) return unsupported("q heads must be a multiple of kv heads");
+    if (page_size <= 0) return invalid_argument("page size must be positive");
+    return Status::ok_status();
+  }
 
   Result<Tensor> alloc(DType dtype, Shape shape) override { return Tensor::empty_cpu(dtype, shape); }
 
@@ -126,6 +135,14 @@ class CpuBackend final : public Backend {
     logprobs.assign(rows, 0.f);
 #pragma omp parallel for
     for (int64_t r = 0; r < rows; ++r) logprobs[r] = ref::token_logprob(f32(logits) + r * vocab, vocab, targets[r]);
+    return Status::ok_status();
+  }
+
+  Status fill_random(Tensor& t, uint64_t seed, float mean, float std) override {
+    std::mt19937_64 rng(seed);
+    std::normal_distribution<float> d(mean, std);
+    float* p = f32(t);
+    for (int64_t i = 0; i < t.numel(); ++i) p[i] = d(rng);
     return Status::ok_status();
   }
 
