@@ -53,6 +53,9 @@ def load_fp32_model(model_dir: str, device: str = "cpu"):
     """
     from transformers import AutoModelForCausalLM
 
+    # NOTE: TF32 matmuls would make the "fp32" reference differ by ~1e-3 between runs and shapes.
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
     model = AutoModelForCausalLM.from_pretrained(
         model_dir, dtype=torch.float32, attn_implementation="eager"
     )
