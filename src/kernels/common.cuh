@@ -1,0 +1,193 @@
+// Device helpers shared by the kernels of src/kernels (private: not part of kernels.h). Kept
+// generic and stable because several kernel files include it: 16-byte vectors of bf16/fp16 and
+// their fp32 conversion, warp/block reductions, the Philox RNG of ref::philox4x32, dtype dispatch
+// and the launchers' validation and launch-error checks.
+#pragma once
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <string>
+#include <type_traits>
+
+#include "core/core.h"
+
+namespace tk::kernels::detail {
+
+constexpr unsigned kFullMask = 0xffffffffu;
+
+// ---- host-side validation ------------------------------------------------------------------
+
+inline bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
+
+// The status of the launch that just happened: a CUDA failure here is not the caller's input, so
+// it comes back as internal_error naming the op (never an abort).
+inline Status launch_status(const char* op) {
+  cudaError_t err = cudaGetLastError();
+  if (err != cudaSuccess) return internal_error(std::string(op) + ": kernel launch failed: " + cudaGetErrorString(err));
+  return Status();
+}
+
+// Calls f(T{}) with T = __nv_bfloat16 or __half; any other dtype is unsupported.
+template <typename F>
+Status dispatch_half(DType dtype, const char* op, F&& f) {
+  switch (dtype) {
+    case DType::kBF16: return f(__nv_bfloat16{});
+    case DType::kF16: return f(__half{});
+    default: return unsupported(std::string(op) + ": dtype " + dtype_name(dtype) + " (bf16 and fp16 only)");
+  }
+}
+
+// ---- 8 halves in one 16-byte access ----------------------------------------------------------
+
+template <typename T>
+struct HalfOps;
+template <>
+struct HalfOps<__nv_bfloat16> {
+  static __device__ __forceinline__ float2 to_float2(uint32_t v) {
+    __nv_bfloat162 h = *reinterpret_cast<const __nv_bfloat162*>(&v);
+    return __bfloat1622float2(h);
+  }
+  static __device__ __forceinline__ uint32_t from_float2(float a, float b) {
+    __nv_bfloat162 h = __floats2bfloat162_rn(a, b);
+    return *reinterpret_cast<const uint32_t*>(&h);
+  }
+};
+template <>
+struct HalfOps<__half> {
+  static __device__ __forceinline__ float2 to_float2(uint32_t v) {
+    __half2 h = *reinterpret_cast<const __half2*>(&v);
+    return __half22float2(h);
+  }
+  static __device__ __forceinline__ uint32_t from_float2(float a, float b) {
+    __half2 h = __floats2half2_rn(a, b);
+    return *reinterpret_cast<const uint32_t*>(&h);
+  }
+};
+
+template <typename T>
+__device__ __forceinline__ void unpack8(const uint4& v, float f[8]) {
+  float2 a = HalfOps<T>::to_float2(v.x), b = HalfOps<T>::to_float2(v.y);
+  float2 c = HalfOps<T>::to_float2(v.z), d = HalfOps<T>::to_float2(v.w);
+  f[0] = a.x, f[1] = a.y, f[2] = b.x, f[3] = b.y, f[4] = c.x, f[5] = c.y, f[6] = d.x, f[7] = d.y;
+}
+
+template <typename T>
+__device__ __forceinline__ uint4 pack8(const float f[8]) {
+  uint4 v;
+  v.x = HalfOps<T>::from_float2(f[0], f[1]);
+  v.y = HalfOps<T>::from_float2(f[2], f[3]);
+  v.z = HalfOps<T>::from_float2(f[4], f[5]);
+  v.w = HalfOps<T>::from_float2(f[6], f[7]);
+  return v;
+}
+
+// Plain 16-byte load/store (data this kernel may also write); ldg_vec for data read-only for the
+// whole kernel (weights, tables), which may use the non-coherent read-only path.
+__device__ __forceinline__ uint4 ld_vec(const void* p) { return *reinterpret_cast<const uint4*>(p); }
+__device__ __forceinline__ uint4 ldg_vec(const void* p) { return __ldg(reinterpret_cast<const uint4*>(p)); }
+__device__ __forceinline__ void st_vec(void* p, const uint4& v) { *reinterpret_cast<uint4*>(p) = v; }
+
+// ---- reductions ------------------------------------------------------------------------------
+
+struct MaxOp {
+  template <typename T>
+  __device__ __forceinline__ T operator()(T a, T b) const { return a > b ? a : b; }
+};
+struct SumOp {
+  template <typename T>
+  __device__ __forceinline__ T operator()(T a, T b) const { return a + b; }
+};
+
+template <typename T, typename Op>
+__device__ __forceinline__ T warp_reduce(T v, Op op) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) v = op(v, __shfl_xor_sync(kFullMask, v, o));
+  return v;
+}
+
+// Every thread gets the reduction of the block. NOTE: blockDim.x must be a multiple of 32 and all
+// threads must call it (it holds barriers); `scratch` is 32 T of shared memory. Warps are combined
+// in a fixed order, so the result is deterministic.
+template <typename T, typename Op>
+__device__ __forceinline__ T block_reduce(T v, Op op, T* scratch) {
+  v = warp_reduce(v, op);
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, num_warps = blockDim.x >> 5;
+  __syncthreads();  // scratch may still be read by a previous call
+  if (lane == 0) scratch[warp] = v;
+  __syncthreads();
+  v = scratch[0];
+  for (int w = 1; w < num_warps; ++w) v = op(v, scratch[w]);
+  return v;
+}
+
+// ---- Philox-4x32-10, bit-identical to ref::philox4x32 -----------------------------------------
+
+__host__ __device__ __forceinline__ void philox4x32(uint64_t seed, uint64_t counter_hi, uint64_t counter_lo,
+                                                    uint32_t out[4]) {
+  constexpr uint32_t kM0 = 0xD2511F53u, kM1 = 0xCD9E8D57u, kW0 = 0x9E3779B9u, kW1 = 0xBB67AE85u;
+  uint32_t c0 = static_cast<uint32_t>(counter_lo), c1 = static_cast<uint32_t>(counter_lo >> 32);
+  uint32_t c2 = static_cast<uint32_t>(counter_hi), c3 = static_cast<uint32_t>(counter_hi >> 32);
+  uint32_t k0 = static_cast<uint32_t>(seed), k1 = static_cast<uint32_t>(seed >> 32);
+#pragma unroll
+  for (int round = 0; round < 10; ++round) {
+    uint64_t p0 = static_cast<uint64_t>(kM0) * c0;
+    uint64_t p1 = static_cast<uint64_t>(kM1) * c2;
+    uint32_t n0 = static_cast<uint32_t>(p1 >> 32) ^ c1 ^ k0;
+    uint32_t n2 = static_cast<uint32_t>(p0 >> 32) ^ c3 ^ k1;
+    c0 = n0, c1 = static_cast<uint32_t>(p1), c2 = n2, c3 = static_cast<uint32_t>(p0);
+    k0 += kW0, k1 += kW1;
+  }
+  out[0] = c0, out[1] = c1, out[2] = c2, out[3] = c3;
+}
+
+// A uniform in (0, 1] from 24 bits: the same number as ref::philox_uniform.
+__host__ __device__ __forceinline__ float philox_uniform(uint64_t seed, uint64_t step, uint64_t index) {
+  uint32_t r[4];
+  philox4x32(seed, step, index, r);
+  return static_cast<float>((r[0] >> 8) + 1u) * (1.0f / 16777216.0f);
+}
+
+// ---- row gather (embedding, gather_rows) ------------------------------------------------------
+
+// dst[r, :] = src[idx[r], :] in units of U (uint4 when rows are 16-byte multiples and aligned,
+// else uint16_t); an index outside [0, bound) writes zeros.
+template <typename U, typename Index>
+__global__ void gather_units_kernel(const U* __restrict__ src,     // [bound, units]
+                                    const Index* __restrict__ idx,    // [num_rows]
+                                    U* __restrict__ dst,              // [num_rows, units]
+                                    int64_t num_rows, int64_t units, int64_t bound) {
+  const int64_t total = num_rows * units;
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int64_t r = i / units, c = i - r * units;
+    const int64_t s = __ldg(idx + r);
+    U v{};
+    if (s >= 0 && s < bound) v = __ldg(src + s * units + c);
+    dst[i] = v;
+  }
+}
+
+// Launches gather_units_kernel over 2-byte elements, in 16-byte units when alignment allows.
+// (A template so that only the files that call it instantiate the kernels.)
+template <typename Index = int32_t>
+void launch_gather_rows(const void* src, const Index* idx, void* dst, int64_t num_rows, int64_t hidden,
+                               int64_t bound, cudaStream_t stream) {
+  constexpr int kThreads = 256;
+  const int64_t row_bytes = hidden * 2;
+  const bool vec = row_bytes % 16 == 0 && aligned16(src) && aligned16(dst);
+  const int64_t units = vec ? row_bytes / 16 : hidden;
+  const int64_t blocks = std::min<int64_t>((num_rows * units + kThreads - 1) / kThreads, int64_t{1} << 20);
+  if (vec) {
+    gather_units_kernel<uint4, Index><<<static_cast<unsigned>(blocks), kThreads, 0, stream>>>(
+        static_cast<const uint4*>(src), idx, static_cast<uint4*>(dst), num_rows, units, bound);
+  } else {
+    gather_units_kernel<uint16_t, Index><<<static_cast<unsigned>(blocks), kThreads, 0, stream>>>(
+        static_cast<const uint16_t*>(src), idx, static_cast<uint16_t*>(dst), num_rows, units, bound);
+  }
+}
+
+}  // namespace tk::kernels::detail

@@ -1,0 +1,89 @@
+// Per-head RMSNorm of the q and k heads of the fused qkv rows, in place (Qwen3). A head of
+// head_dim elements is held by head_dim / 8 lanes (one 16-byte vector each) and reduced with
+// shuffles inside that lane group: no shared memory, no barriers.
+#include "common.cuh"
+#include "kernels/kernels.h"
+
+namespace tk::kernels {
+namespace {
+
+struct QkArgs {
+  void* qkv;             // [num_tokens, qkv_stride]
+  const void* q_weight;  // [head_dim]
+  const void* k_weight;  // [head_dim]
+  int64_t num_tokens, qkv_stride;
+  int num_q_heads, num_kv_heads;
+  float eps;
+};
+
+constexpr int kThreads = 256;
+
+template <typename T, int kHeadDim>
+__global__ void __launch_bounds__(kThreads) qk_norm_kernel(QkArgs a) {
+  constexpr int kLanes = kHeadDim / 8;  // 8, 16 or 32: lane groups never straddle a warp
+  const int heads = a.num_q_heads + a.num_kv_heads;
+  const int64_t gh = static_cast<int64_t>(blockIdx.x) * (kThreads / kLanes) + threadIdx.x / kLanes;
+  const int lane = threadIdx.x % kLanes;
+  // NOTE: no early return: the whole warp takes part in the shuffles below.
+  const bool valid = gh < a.num_tokens * heads;
+  const int64_t t = valid ? gh / heads : 0;
+  const int h = valid ? static_cast<int>(gh - t * heads) : 0;
+  T* x = static_cast<T*>(a.qkv) + t * a.qkv_stride + static_cast<int64_t>(h) * kHeadDim + lane * 8;
+  const T* w = static_cast<const T*>(h < a.num_q_heads ? a.q_weight : a.k_weight) + lane * 8;
+  uint4 xv = make_uint4(0, 0, 0, 0), wv = make_uint4(0, 0, 0, 0);
+  if (valid) xv = detail::ld_vec(x), wv = detail::ldg_vec(w);
+  float f[8], fw[8];
+  detail::unpack8<T>(xv, f);
+  detail::unpack8<T>(wv, fw);
+  float sum = 0.f;
+#pragma unroll
+  for (int e = 0; e < 8; ++e) sum += f[e] * f[e];
+#pragma unroll
+  for (int o = kLanes / 2; o > 0; o >>= 1) sum += __shfl_xor_sync(detail::kFullMask, sum, o);
+  const float inv = rsqrtf(sum / static_cast<float>(kHeadDim) + a.eps);
+#pragma unroll
+  for (int e = 0; e < 8; ++e) f[e] = f[e] * inv * fw[e];
+  if (valid) detail::st_vec(x, detail::pack8<T>(f));
+}
+
+template <typename T, int kHeadDim>
+void launch(const QkArgs& a, cudaStream_t stream) {
+  constexpr int kHeadsPerBlock = kThreads / (kHeadDim / 8);
+  const int64_t heads = a.num_tokens * (a.num_q_heads + a.num_kv_heads);
+  const auto blocks = static_cast<unsigned>((heads + kHeadsPerBlock - 1) / kHeadsPerBlock);
+  qk_norm_kernel<T, kHeadDim><<<blocks, kThreads, 0, stream>>>(a);
+}
+
+Status validate(const QkNormParams& p) {
+  const HeadLayout& h = p.heads;
+  if (!p.qkv || !p.q_weight || !p.k_weight) return invalid_argument("qk_norm: null qkv, q_weight or k_weight");
+  if (h.num_tokens <= 0 || h.num_q_heads <= 0 || h.num_kv_heads <= 0)
+    return invalid_argument("qk_norm: num_tokens, num_q_heads and num_kv_heads must be > 0");
+  if (h.head_dim != 64 && h.head_dim != 128 && h.head_dim != 256)
+    return unsupported("qk_norm: head_dim " + std::to_string(h.head_dim) + " (64, 128 or 256)");
+  if (h.qkv_stride < static_cast<int64_t>(h.num_q_heads + 2 * h.num_kv_heads) * h.head_dim)
+    return invalid_argument("qk_norm: qkv_stride " + std::to_string(h.qkv_stride) + " is shorter than a qkv row");
+  if (h.qkv_stride % 8 != 0) return invalid_argument("qk_norm: qkv_stride must be a multiple of 8");
+  if (!detail::aligned16(p.qkv) || !detail::aligned16(p.q_weight) || !detail::aligned16(p.k_weight))
+    return invalid_argument("qk_norm: qkv, q_weight and k_weight must be 16-byte aligned");
+  const int64_t blocks = h.num_tokens * (h.num_q_heads + h.num_kv_heads) / (kThreads / (h.head_dim / 8)) + 1;
+  if (blocks > 0x7fffffff) return invalid_argument("qk_norm: too many tokens for one launch");
+  return Status();
+}
+
+}  // namespace
+
+Status qk_norm(const QkNormParams& p, cudaStream_t stream) {
+  TK_RETURN_IF_ERROR(validate(p));
+  const HeadLayout& h = p.heads;
+  const QkArgs a{p.qkv, p.q_weight, p.k_weight, h.num_tokens, h.qkv_stride, h.num_q_heads, h.num_kv_heads, p.eps};
+  return detail::dispatch_half(p.dtype, "qk_norm", [&](auto tag) {
+    using T = decltype(tag);
+    if (h.head_dim == 64) launch<T, 64>(a, stream);
+    else if (h.head_dim == 128) launch<T, 128>(a, stream);
+    else launch<T, 256>(a, stream);
+    return detail::launch_status("qk_norm");
+  });
+}
+
+}  // namespace tk::kernels
