@@ -301,8 +301,8 @@ __global__ void __launch_bounds__(kThreads) sample_kernel(SampleArgs a) {
     token = sample_filtered(logits, a.buf + row * a.vocab, cnt, pen, r, a.vocab, sh);
     if (token < 0) token = argmax_row<false>(logits, cnt, r, a.vocab, sh);  // ref: argmax of raw logits
   }
-  if (r.want_logprob && a.out_logprobs) {
-    const float lp = row_logprob(logits, a.vocab, token, sh);
+  if (a.out_logprobs) {  // NaN where no logprob was asked for, so no stale value passes for one
+    const float lp = r.want_logprob ? row_logprob(logits, a.vocab, token, sh) : NAN;
     if (threadIdx.x == 0) a.out_logprobs[row] = lp;
   }
   if (threadIdx.x == 0) a.out_tokens[row] = token;
