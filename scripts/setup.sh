@@ -7,7 +7,7 @@
 #                               scripts/offline_deps.sh unpacks them
 set -euo pipefail
 
-PACKAGES=(cmake ninja-build g++ pkg-config zlib1g-dev libpcre2-dev libutf8proc-dev nlohmann-json3-dev
+PACKAGES=(cmake ninja-build g++ zlib1g-dev libpcre2-dev libutf8proc-dev nlohmann-json3-dev
           libcli11-dev libgtest-dev)
 
 missing=()
@@ -19,7 +19,7 @@ if [[ "${1:-}" == "--bundle" ]]; then
   dest=${2:?usage: scripts/setup.sh --bundle DIR}
   mkdir -p "$dest"
   apt-get update -qq
-  (cd "$dest" && apt-get download libpcre2-dev libpcre2-8-0 libpcre2-16-0 libpcre2-32-0 libpcre2-posix3 \
+  (cd "$dest" && apt-get download libpcre2-dev libpcre2-8-0 libpcre2-16-0 libpcre2-32-0 libpcre2-posix3 zlib1g-dev \
     libutf8proc-dev libutf8proc2 nlohmann-json3-dev libcli11-dev libgtest-dev)
   echo "downloaded $(ls "$dest"/*.deb | wc -l) packages into $dest"
   exit 0

@@ -147,6 +147,14 @@ struct ModelWeights {
 Result<ModelWeights> load_weights(const ModelConfig& config, const Checkpoint& checkpoint,
                                   Backend& backend, const LoadProgress& progress = nullptr);
 
+// Named configurations of published models, for benchmarks that need no checkpoint:
+// "llama-3-8b", "mistral-7b" (v0.3), "qwen2.5-7b".
+Result<ModelConfig> builtin_model_config(const std::string& name);
+std::vector<std::string> builtin_model_names();
+
+// Weights drawn on the backend (N(0, 0.02) projections, norms near 1), fused like loaded ones.
+Result<ModelWeights> random_weights(const ModelConfig& config, Backend& backend, uint64_t seed);
+
 // Scratch activations for up to `max_tokens` tokens per step and `max_logits` logit rows.
 struct Activations {
   Tensor residual;  // [max_tokens, hidden]
