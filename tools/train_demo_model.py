@@ -315,7 +315,9 @@ class Trainer:
 def save_checkpoint(model, tok, out: str, s: Settings) -> None:
     """bf16 weights (tied: only embed_tokens is stored) + tokenizer + generation defaults."""
     model.config.use_cache = True
-    model.to(torch.bfloat16).save_pretrained(out, safe_serialization=True)
+    # Two shards of at most 12 MB: each fits the 16 MiB file limit of our GPU host transfers,
+    # and `make demo` exercises the sharded loader.
+    model.to(torch.bfloat16).save_pretrained(out, safe_serialization=True, max_shard_size="12MB")
     tok_path = os.path.join(out, "tokenizer.json")
     tok.save(tok_path)
     hf_common.write_tokenizer_files(out, tok_path, hf_common.CHATML_TEMPLATE, BOS, EOS, s.max_positions)

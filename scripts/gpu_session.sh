@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# One call on a GPU host: build with CUDA, run every test (the gpu-labelled ones included), run
+# the benchmarks, and optionally train the demo model meanwhile. Logs go to $OUT (default out/).
+#
+#   scripts/gpu_session.sh [--train-demo] [--skip-bench] [--bench-filter F]
+#
+# Air-gapped hosts: put Debian packages in .deps first (scripts/setup.sh --bundle .deps).
+set -uo pipefail
+OUT=${OUT:-out}
+mkdir -p "$OUT"
+train=0 bench=1 filter=""
+while (($#)); do
+  case $1 in
+    --train-demo) train=1 ;;
+    --skip-bench) bench=0 ;;
+    --bench-filter) filter=$2; shift ;;
+  esac
+  shift
+done
+log() { echo "[gpu_session $(date +%T)] $*"; }
+
+[[ -d .deps ]] && eval "$(scripts/offline_deps.sh .deps)"
+nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.mem --format=csv | tee "$OUT/device.txt"
+
+if ((train)); then
+  log "training the demo model in the background"
+  (PYTHONUNBUFFERED=1 python3 tools/train_demo_model.py --out build-gpu/demo >"$OUT/train.log" 2>&1; echo "exit $?" >>"$OUT/train.log") &
+  train_pid=$!
+fi
+
+log "configure + build"
+cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release >"$OUT/build.log" 2>&1 &&
+  cmake --build build-gpu -j "$(nproc)" >>"$OUT/build.log" 2>&1
+status=$?
+grep -E "error|warning.*spill|bytes stack frame" "$OUT/build.log" | grep -v "0 bytes stack frame" | head -40
+((status == 0)) || { log "build failed"; tail -40 "$OUT/build.log"; exit 1; }
+
+log "ctest"
+(cd build-gpu && timeout 300 ctest --output-on-failure -j 4 >"../$OUT/ctest.log" 2>&1)
+grep -E "tests passed|tests failed|\(Failed\)|\(Timeout\)|Not Run|SKIPPED" "$OUT/ctest.log"
+grep -E "^\[  FAILED|Failure|Expected|Which is|actual" "$OUT/ctest.log" | head -60
+
+if ((train)); then
+  wait "$train_pid"
+  log "demo model: $(tail -3 "$OUT/train.log" | tr '\n' ' ')"
+  for d in cuda cpu; do
+    timeout 120 ./build-gpu/tokamak perplexity --model build-gpu/demo --file build-gpu/demo/heldout.txt --ctx 512 \
+      --device $d 2>&1 | tail -2 | tee -a "$OUT/demo_ppl.txt"
+  done
+fi
+
+if ((bench)); then
+  log "kernel benchmarks"
+  timeout 240 ./build-gpu/tokamak bench kernels --filter "$filter" 2>&1 | tee "$OUT/bench_kernels.txt"
+  log "end to end"
+  timeout 120 ./build-gpu/tokamak bench latency --model-config llama-3-8b --random-weights --prompt-len 128 \
+    --gen-len 256 --batch 1 --device cuda 2>&1 | tee "$OUT/bench_latency.txt"
+fi
+log "done"
