@@ -1,0 +1,150 @@
+// Split-KV decode attention at Llama-3-8B shapes (bf16, 32 q heads / 8 kv heads, head_dim 128,
+// page 16): batch x context from one long sequence to many short ones. Decode attention reads
+// every cached K and V byte once and does ~1 FLOP per byte, so it is reported as TB/s of K+V
+// bytes against the copy ceiling; the 1x4096 row is a latency bar. Caches are random (never
+// zeros), pages scattered over the pool, and several caches rotate so L2 does not serve them.
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <random>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "bench/bench.h"
+#include "cuda/cuda.h"
+#include "kernels/kernels.h"
+
+namespace tk::bench {
+namespace {
+
+constexpr int kHq = 32, kHkv = 8, kHeadDim = 128, kPage = 16;
+
+struct DecodeShape {
+  int batch, context, query_len;
+  const char* bar;
+  bool graph;  // also time a CUDA-graph replay (what the engine runs: no launch gaps)
+};
+
+// Everything one shape needs on the device; `sets` copies of the cache in one pool.
+struct DecodeInputs {
+  DeviceBuffer k, v, q, out, query_start, context_lens, page_tables, workspace;
+  int sets = 1, pages_per_seq = 0;
+  kernels::PagedAttentionParams params;
+  kernels::DecodePlan plan;
+};
+
+Result<DecodeInputs> make_inputs(const Context& ctx, const DecodeShape& s) {
+  DecodeInputs in;
+  const int64_t kv_elems_per_set = static_cast<int64_t>(s.batch) * s.context * kHkv * kHeadDim;
+  in.sets = rotation_sets(ctx, 2 * kv_elems_per_set * 2);
+  in.pages_per_seq = (s.context + kPage - 1) / kPage;
+  const int64_t pages_per_set = static_cast<int64_t>(s.batch) * in.pages_per_seq;
+  const int64_t pool_elems = in.sets * pages_per_set * kHkv * kPage * kHeadDim;
+  const int num_tokens = s.batch * s.query_len;
+  TK_ASSIGN_OR_RETURN(in.k, DeviceBuffer::allocate(pool_elems * 2));
+  TK_ASSIGN_OR_RETURN(in.v, DeviceBuffer::allocate(pool_elems * 2));
+  TK_ASSIGN_OR_RETURN(in.q, DeviceBuffer::allocate(static_cast<size_t>(num_tokens) * kHq * kHeadDim * 2));
+  TK_ASSIGN_OR_RETURN(in.out, DeviceBuffer::allocate(static_cast<size_t>(num_tokens) * kHq * kHeadDim * 2));
+  TK_RETURN_IF_ERROR(kernels::fill_random(in.k.data(), DType::kBF16, pool_elems, 21, 0.f, 1.f, ctx.stream));
+  TK_RETURN_IF_ERROR(kernels::fill_random(in.v.data(), DType::kBF16, pool_elems, 22, 0.f, 1.f, ctx.stream));
+  TK_RETURN_IF_ERROR(
+      kernels::fill_random(in.q.data(), DType::kBF16, int64_t{num_tokens} * kHq * kHeadDim, 23, 0.f, 1.f, ctx.stream));
+
+  // Set i's sequences own a shuffled slice of the pool's pages.
+  std::vector<int32_t> tables(static_cast<size_t>(in.sets) * pages_per_set);
+  std::mt19937 rng(5);
+  for (int i = 0; i < in.sets; ++i) {
+    auto first = tables.begin() + static_cast<int64_t>(i) * pages_per_set;
+    std::iota(first, first + pages_per_set, static_cast<int32_t>(i * pages_per_set));
+    std::shuffle(first, first + pages_per_set, rng);
+  }
+  std::vector<int32_t> starts(s.batch + 1), lens(s.batch, s.context);
+  for (int b = 0; b <= s.batch; ++b) starts[b] = b * s.query_len;
+  TK_ASSIGN_OR_RETURN(in.page_tables, DeviceBuffer::allocate(tables.size() * 4));
+  TK_ASSIGN_OR_RETURN(in.query_start, DeviceBuffer::allocate(starts.size() * 4));
+  TK_ASSIGN_OR_RETURN(in.context_lens, DeviceBuffer::allocate(lens.size() * 4));
+  CUDA_CHECK(cudaMemcpy(in.page_tables.data(), tables.data(), tables.size() * 4, cudaMemcpyHostToDevice));
+  CUDA_CHECK(cudaMemcpy(in.query_start.data(), starts.data(), starts.size() * 4, cudaMemcpyHostToDevice));
+  CUDA_CHECK(cudaMemcpy(in.context_lens.data(), lens.data(), lens.size() * 4, cudaMemcpyHostToDevice));
+
+  kernels::PagedAttentionParams& p = in.params;
+  p.q = in.q.data(), p.q_stride = kHq * kHeadDim, p.out = in.out.data();
+  p.query_start = static_cast<const int32_t*>(in.query_start.data());
+  p.context_lens = static_cast<const int32_t*>(in.context_lens.data());
+  p.max_pages_per_seq = in.pages_per_seq;
+  p.num_seqs = s.batch, p.num_tokens = num_tokens, p.max_query_len = s.query_len, p.max_context_len = s.context;
+  p.page_size = kPage, p.num_q_heads = kHq, p.num_kv_heads = kHkv, p.head_dim = kHeadDim;
+  p.scale = 1.f / std::sqrt(static_cast<float>(kHeadDim)), p.dtype = DType::kBF16;
+  in.plan = kernels::plan_decode(s.batch, s.context, s.query_len, kHkv, kPage, ctx.sm_count);
+  TK_ASSIGN_OR_RETURN(in.workspace, DeviceBuffer::allocate(std::max<size_t>(in.plan.workspace_bytes, 16)));
+  return std::move(in);
+}
+
+// Params of rotation set i: the same pool offsets through that set's page table (pages of
+// different sets never overlap, so set i + 1 finds none of set i's bytes in L2).
+kernels::PagedAttentionParams params_for_set(const DecodeInputs& in, int i) {
+  kernels::PagedAttentionParams p = in.params;
+  p.k_cache = in.k.data(), p.v_cache = in.v.data();
+  p.page_table = static_cast<const int32_t*>(in.page_tables.data()) +
+                 static_cast<int64_t>(i % in.sets) * p.num_seqs * in.pages_per_seq;
+  return p;
+}
+
+// Median of graph replays, one graph per rotation set (the graph bakes in its page table).
+Result<double> graph_us(const Context& ctx, DecodeInputs& in) {
+  std::vector<cudaGraphExec_t> execs(in.sets);
+  for (int i = 0; i < in.sets; ++i) {
+    cudaGraph_t graph;
+    CUDA_CHECK(cudaStreamBeginCapture(ctx.stream, cudaStreamCaptureModeThreadLocal));
+    Status st = kernels::decode_attention(params_for_set(in, i), in.plan, in.workspace.data(), ctx.stream);
+    CUDA_CHECK(cudaStreamEndCapture(ctx.stream, &graph));
+    TK_RETURN_IF_ERROR(st);
+    CUDA_CHECK(cudaGraphInstantiate(&execs[i], graph, 0));
+    CUDA_CHECK(cudaGraphDestroy(graph));
+  }
+  const double us = median_us(ctx, [&](int i) { CUDA_CHECK(cudaGraphLaunch(execs[i % in.sets], ctx.stream)); });
+  for (cudaGraphExec_t e : execs) CUDA_CHECK(cudaGraphExecDestroy(e));
+  return us;
+}
+
+Row make_row(const DecodeShape& s, const DecodeInputs& in, double us, const char* how) {
+  Row r;
+  r.kernel = std::string("decode_attention") + how;
+  r.shape = "bf16 " + std::to_string(s.batch) + "x" + std::to_string(s.context) +
+            (s.query_len > 1 ? " L=" + std::to_string(s.query_len) : "") + " 32/8 d128";
+  r.us = us;
+  r.bytes = 2.0 * s.batch * s.context * kHkv * kHeadDim * 2;  // K + V, bf16
+  r.flops = 4.0 * s.batch * s.query_len * s.context * kHq * kHeadDim;
+  r.note = std::string(s.bar) + "; splits " + std::to_string(in.plan.num_splits) + "x" +
+           std::to_string(in.plan.split_tokens);
+  return r;
+}
+
+}  // namespace
+
+Status bench_decode_attention(const Context& ctx, std::vector<Row>& rows) {
+  const DecodeShape shapes[] = {
+      {1, 4096, 1, "bar <= 8 us", true},        {1, 32768, 1, "bar >= 3.8 TB/s", false},
+      {1, 131072, 1, "bar >= 3.8 TB/s", false}, {16, 4096, 1, "bar >= 3.8 TB/s", false},
+      {64, 2048, 1, "bar >= 3.8 TB/s", false},  {8, 16384, 1, "bar >= 3.8 TB/s", false},
+      {128, 1024, 1, "bar >= 3.8 TB/s", false}, {16, 4096, 4, "speculative L=4 (no bar)", false},
+  };
+  for (const DecodeShape& s : shapes) {
+    TK_ASSIGN_OR_RETURN(DecodeInputs in, make_inputs(ctx, s));
+    Status st;
+    const double us = median_us(ctx, [&](int i) {
+      if (st.ok())
+        (void)(st = kernels::decode_attention(params_for_set(in, i), in.plan, in.workspace.data(), ctx.stream));
+    });
+    TK_RETURN_IF_ERROR(st);
+    rows.push_back(make_row(s, in, us, ""));
+    if (s.graph) {
+      TK_ASSIGN_OR_RETURN(double gus, graph_us(ctx, in));
+      rows.push_back(make_row(s, in, gus, " (graph)"));
+    }
+  }
+  return Status::ok_status();
+}
+
+}  // namespace tk::bench

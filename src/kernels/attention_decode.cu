@@ -1,0 +1,417 @@
+// Split-KV flash decoding over the paged KV cache. Decode is bound by reading K and V once, so a
+// block owns (sequence, kv head, split) and streams that split's pages through a cp.async
+// pipeline ONCE for every query row of the KV group (group q heads x up to kMaxDecodeQueryLen new
+// tokens). Scores and P V run on tensor cores (mma m16n8k16; the rows padded to 16 cost nothing
+// next to the memory time), the softmax online in fp32. Each split leaves (out, lse) in the fp32
+// workspace and a merge kernel, launched as a programmatic dependent of the first so its launch
+// hides behind it, combines the splits by log-sum-exp. A sequence that fits one split is written
+// directly. Paged staging and the tensor-core step are in attention_common.cuh; the host planner,
+// plan_decode, in decode_plan.cpp.
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <string>
+
+#include "attention_common.cuh"
+#include "cuda/cuda.h"
+#include "kernels/kernels.h"
+
+namespace tk::kernels {
+namespace {
+
+using namespace attn;
+
+constexpr int kWarps = 4;
+constexpr int kThreads = kWarps * 32;
+constexpr int kRowsPerBlock = 64;  // query rows (group x query tokens) one block serves
+constexpr float kLog2e = 1.4426950408889634f;
+static_assert(kThreads == kStageThreads);
+
+template <int D>
+struct Cfg {
+  static constexpr int kTileBytes = TileShape<D>::kTileBytes;
+  static constexpr int kStages = D == 64 ? 4 : 3;  // 2-3 tiles in flight per block
+  static constexpr int kRedStride = D + 8;         // fp32 row of the warp reduction (+8: no bank clash)
+  static constexpr int kPipeBytes = kStages * 2 * kTileBytes;
+  static constexpr int kRedBytes = (kWarps * 16 * kRedStride + 2 * kWarps * 16) * 4;
+  static constexpr int kSmemBytes = kPipeBytes > kRedBytes ? kPipeBytes : kRedBytes;
+  static constexpr int kMinBlocks = D == 64 ? 3 : (D == 128 ? 2 : 1);  // resident blocks per SM (smem)
+};
+
+struct Args {
+  const void* q;                // [num_tokens, q_stride]
+  const void* k_cache;          // [num_pages, num_kv_heads, page_size, D]
+  const void* v_cache;          // [num_pages, num_kv_heads, page_size, D]
+  void* out;                    // [num_tokens, num_q_heads * D]
+  float* part_o;                // [num_splits, num_tokens, num_q_heads, D] normalised per split
+  float* part_lse;              // [num_splits, num_tokens, num_q_heads] log2-sum-exp2 of scaled scores
+  const int32_t* query_start;   // [num_seqs + 1]
+  const int32_t* context_lens;  // [num_seqs]
+  const int32_t* page_table;    // [num_seqs, max_pages_per_seq]
+  int64_t q_stride;
+  int max_pages_per_seq, num_tokens, page_shift, num_q_heads, num_kv_heads, group;
+  int rows;        // group * max_query_len: row r is query token r / group of q head kvh * group + r % group
+  int row_chunks;  // ceil(rows / kRowsPerBlock) blocks per (sequence, kv head, split)
+  int mtiles;      // 16-row MMA tiles per block (1, 2 or 4); warp w serves tile w % mtiles
+  int num_splits, split_tokens;
+  float scale_log2;  // scale * log2(e): scores live in the exp2 domain
+};
+
+// Where one block works. NOTE: the last split also takes any positions past num_splits *
+// split_tokens, so an underestimated max_context_len cannot drop context.
+struct Block {
+  int seq, kvh, chunk, split;
+  int q_begin, q_len, ctx;
+  int split_begin, split_end;
+  bool direct;  // the sequence has one active split: write out, skip the merge
+  SeqKv kv;
+};
+
+struct Warp {
+  int lane, mtile, part;  // part: which token slice of a tile this warp takes
+};
+
+// A fragments of this warp's 16 query rows (zeros for padding rows), straight from global.
+template <typename T, int D>
+__device__ __forceinline__ void load_q(const Args& a, const Block& b, const Warp& w, uint32_t (&qf)[D / 16][4]) {
+  const int q4 = w.lane & 3;
+#pragma unroll
+  for (int half = 0; half < 2; ++half) {
+    const int row = b.chunk * kRowsPerBlock + w.mtile * 16 + (w.lane >> 2) + 8 * half;
+    const int qi = row / a.group, head = b.kvh * a.group + row % a.group;
+    const bool valid = row < a.rows && qi < b.q_len;
+    const auto* src = reinterpret_cast<const uint32_t*>(static_cast<const T*>(a.q) + (b.q_begin + qi) * a.q_stride +
+                                                        static_cast<int64_t>(head) * D);
+#pragma unroll
+    for (int ks = 0; ks < D / 16; ++ks) {
+      qf[ks][half] = valid ? src[ks * 8 + q4] : 0u;          // k = 16 ks + 2q, +1
+      qf[ks][2 + half] = valid ? src[ks * 8 + 4 + q4] : 0u;  // k = 16 ks + 8 + 2q, +1
+    }
+  }
+}
+
+// The stage loop: a cp.async ring of kStages tiles; each warp consumes its token slice of every
+// tile. pg holds the page ids of the next tile to stage.
+template <typename T, int D>
+__device__ __forceinline__ void stream_split(const Args& a, const Block& b, const Warp& w, uint32_t smem,
+                                             int (&pg)[TileShape<D>::kLoads], Acc<D>& acc) {
+  using C = Cfg<D>;
+  const int n_tiles = ceil_div_dev(b.split_end - b.split_begin, kTileTokens);
+  auto stage = [&](int t) {  // tile t into ring slot t % kStages, then the page ids of tile t + 1
+    const uint32_t sk = smem + (t % C::kStages) * 2 * C::kTileBytes;
+    if (t < n_tiles) stage_tile<D>(b.kv, b.split_begin + t * kTileTokens, b.split_end, pg, sk, sk + C::kTileBytes);
+    cp_async_commit();  // an empty group past the end keeps the wait counts uniform
+    if (t + 1 < n_tiles) load_page_ids<D>(b.kv, b.split_begin + (t + 1) * kTileTokens, pg);
+  };
+#pragma unroll
+  for (int t = 0; t < C::kStages - 1; ++t) stage(t);
+  uint32_t qf[D / 16][4];
+  load_q<T, D>(a, b, w, qf);  // overlaps the first tiles' flight
+  int lim[2];
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {  // causal: query qi sees positions [0, ctx - q_len + qi]
+    const int row = b.chunk * kRowsPerBlock + w.mtile * 16 + (w.lane >> 2) + 8 * h, qi = row / a.group;
+    lim[h] = (row < a.rows && qi < b.q_len) ? min(b.split_end, b.ctx - b.q_len + qi + 1) : b.split_end;
+  }
+  const bool active = w.mtile * 16 < min(kRowsPerBlock, a.rows - b.chunk * kRowsPerBlock);
+  const int slice = 16 * a.mtiles;  // tokens of a tile per warp
+  for (int t = 0; t < n_tiles; ++t) {
+    cp_async_wait<C::kStages - 2>();
+    __syncthreads();  // tile t landed for all threads; all left tile t - 1, whose slot is refilled now
+    stage(t + C::kStages - 1);
+    if (!active) continue;
+    const uint32_t sk = smem + (t % C::kStages) * 2 * C::kTileBytes;
+    const int tile_begin = b.split_begin + t * kTileTokens;
+    for (int kk = 0; kk < a.mtiles; ++kk) {
+      const int tok = w.part * slice + kk * 16;
+      if (tile_begin + tok < b.split_end)
+        attend_16<T, D>(sk, sk + C::kTileBytes, tok, tile_begin + tok, qf, lim, a.scale_log2, w.lane, acc);
+    }
+  }
+  cp_async_wait<0>();
+}
+
+// Warps sharing a 16-row tile combine (m, l, O) through shared memory; the block then writes its
+// rows: normalised into out (direct) or into the workspace with their log2-sum-exp2.
+template <typename T, int D>
+__device__ __forceinline__ void finish_block(const Args& a, const Block& b, const Warp& w, float* red, Acc<D>& acc) {
+  using C = Cfg<D>;
+  float* red_m = red + kWarps * 16 * C::kRedStride;  // [kWarps][16]
+  float* red_l = red_m + kWarps * 16;                // [kWarps][16]
+  const int warp = threadIdx.x / 32, g = w.lane >> 2, q4 = w.lane & 3;
+  __syncthreads();  // every warp is done reading the pipeline buffers this reuses
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    acc.l[h] += __shfl_xor_sync(0xffffffffu, acc.l[h], 1);
+    acc.l[h] += __shfl_xor_sync(0xffffffffu, acc.l[h], 2);
+    float* row = red + (warp * 16 + g + 8 * h) * C::kRedStride;
+#pragma unroll
+    for (int n = 0; n < D / 8; ++n)
+      *reinterpret_cast<float2*>(row + 8 * n + 2 * q4) = make_float2(acc.o[n][2 * h], acc.o[n][2 * h + 1]);
+    if (q4 == 0) red_m[warp * 16 + g + 8 * h] = acc.m[h], red_l[warp * 16 + g + 8 * h] = acc.l[h];
+  }
+  __syncthreads();
+  const int rows_here = min(kRowsPerBlock, a.rows - b.chunk * kRowsPerBlock), parts = kWarps / a.mtiles;
+  for (int i = threadIdx.x; i < rows_here * (D / 4); i += kThreads) {
+    const int rr = i / (D / 4), d = (i % (D / 4)) * 4, row = b.chunk * kRowsPerBlock + rr;
+    const int qi = row / a.group, head = b.kvh * a.group + row % a.group;
+    if (qi >= b.q_len) continue;
+    const int mt = rr / 16, r = rr % 16;
+    float m = -INFINITY;
+    for (int p = 0; p < parts; ++p) m = fmaxf(m, red_m[(mt + p * a.mtiles) * 16 + r]);
+    const float base = m == -INFINITY ? 0.f : m;
+    float l = 0.f;
+    float4 o = make_float4(0.f, 0.f, 0.f, 0.f);
+    for (int p = 0; p < parts; ++p) {
+      const int wr = (mt + p * a.mtiles) * 16 + r;
+      const float f = fast_exp2(red_m[wr] - base);
+      const float4 x = *reinterpret_cast<const float4*>(red + wr * C::kRedStride + d);
+      l += red_l[wr] * f, o.x += x.x * f, o.y += x.y * f, o.z += x.z * f, o.w += x.w * f;
+    }
+    const float inv = l > 0.f ? 1.f / l : 0.f;  // l == 0: the row sees nothing of this split
+    const int64_t token = b.q_begin + qi;
+    if (b.direct) {
+      store4<T>(static_cast<T*>(a.out) + (token * a.num_q_heads + head) * D + d, o.x * inv, o.y * inv, o.z * inv,
+                o.w * inv);
+    } else {
+      const int64_t prow = (static_cast<int64_t>(b.split) * a.num_tokens + token) * a.num_q_heads + head;
+      *reinterpret_cast<float4*>(a.part_o + prow * D + d) = make_float4(o.x * inv, o.y * inv, o.z * inv, o.w * inv);
+      if (d == 0) a.part_lse[prow] = l > 0.f ? m + __log2f(l) : -INFINITY;
+    }
+  }
+}
+
+// grid: x = row chunk + row_chunks * (kv head + num_kv_heads * split), y = sequence.
+template <typename T, int D>
+__global__ void __launch_bounds__(kThreads, Cfg<D>::kMinBlocks) decode_split_kernel(const Args a) {
+  extern __shared__ __align__(128) uint8_t smem[];
+  pdl_launch_dependents();  // the merge grid may be scheduled now; it waits for this grid itself
+  Block b;
+  b.seq = blockIdx.y;
+  b.chunk = blockIdx.x % a.row_chunks;
+  b.kvh = (blockIdx.x / a.row_chunks) % a.num_kv_heads;
+  b.split = blockIdx.x / (a.row_chunks * a.num_kv_heads);
+  b.split_begin = b.split * a.split_tokens;
+  b.kv = {static_cast<const uint16_t*>(a.k_cache),
+          static_cast<const uint16_t*>(a.v_cache),
+          a.page_table + static_cast<int64_t>(b.seq) * a.max_pages_per_seq,
+          a.max_pages_per_seq,
+          a.page_shift,
+          a.num_kv_heads,
+          b.kvh};
+  int pg[TileShape<D>::kLoads];
+  load_page_ids<D>(b.kv, b.split_begin, pg);  // in flight while the lengths arrive
+  b.q_begin = a.query_start[b.seq];
+  b.q_len = a.query_start[b.seq + 1] - b.q_begin;
+  b.ctx = a.context_lens[b.seq];
+  // An empty split writes nothing (the merge skips it); nor does a row chunk past this sequence's queries.
+  if (b.q_len <= 0 || b.split_begin >= b.ctx || b.chunk * kRowsPerBlock / a.group >= b.q_len) return;
+  const bool last = b.split == a.num_splits - 1;
+  b.split_end = last ? b.ctx : min(b.ctx, b.split_begin + a.split_tokens);
+  b.direct = min(a.num_splits, ceil_div_dev(b.ctx, a.split_tokens)) == 1;
+  Warp w;
+  w.lane = threadIdx.x % 32;
+  w.mtile = (threadIdx.x / 32) % a.mtiles;
+  w.part = (threadIdx.x / 32) / a.mtiles;
+  Acc<D> acc;
+#pragma unroll
+  for (int n = 0; n < D / 8; ++n) acc.o[n][0] = acc.o[n][1] = acc.o[n][2] = acc.o[n][3] = 0.f;
+  acc.m[0] = acc.m[1] = -INFINITY;
+  acc.l[0] = acc.l[1] = 0.f;
+  stream_split<T, D>(a, b, w, smem_u32(smem), pg, acc);
+  finish_block<T, D>(a, b, w, reinterpret_cast<float*>(smem), acc);
+}
+
+// One block per (query token, q head) row: each warp folds every 4th split's partial output by its
+// log2-sum-exp2 online, loading 8 splits at once (32 splits cost one L2 round trip); then the
+// warps combine through shared memory.
+// grid: x = max_query_len * num_q_heads, y = sequence.
+template <typename T, int D>
+__global__ void __launch_bounds__(kThreads) decode_merge_kernel(const Args a) {
+  constexpr int V = D / 32;  // dims per lane
+  __shared__ float s_o[kWarps][D], s_m[kWarps], s_l[kWarps];
+  const int seq = blockIdx.y, qi = blockIdx.x / a.num_q_heads, head = blockIdx.x % a.num_q_heads;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  // The lengths are inputs of both grids (ready before the split grid started), so they are read
+  // while the split grid still runs.
+  const int q_begin = a.query_start[seq], q_len = a.query_start[seq + 1] - q_begin, ctx = a.context_lens[seq];
+  const int n = min(a.num_splits, ceil_div_dev(ctx, a.split_tokens));
+  if (qi >= q_len || n <= 1) return;  // n == 1: the split kernel wrote this row directly
+  pdl_wait_primary();                 // the split grid finished and its workspace writes are visible
+  const int64_t row0 = static_cast<int64_t>(q_begin + qi) * a.num_q_heads + head;
+  const int64_t split_rows = static_cast<int64_t>(a.num_tokens) * a.num_q_heads;
+  constexpr int kBatch = 8;  // splits per warp whose loads are issued together
+  float acc[V] = {}, m = -INFINITY, l = 0.f;
+  for (int s0 = warp; s0 < n; s0 += kWarps * kBatch) {
+    float lse[kBatch], x[kBatch][V];
+#pragma unroll
+    for (int j = 0; j < kBatch; ++j) {
+      const int s = s0 + j * kWarps;
+      const int64_t row = row0 + s * split_rows;
+      lse[j] = s < n ? a.part_lse[row] : -INFINITY;  // -inf also: the split is past this query's causal limit
+#pragma unroll
+      for (int i = 0; i < V; i += 2)
+        *reinterpret_cast<float2*>(&x[j][i]) =
+            s < n ? *reinterpret_cast<const float2*>(a.part_o + row * D + lane * V + i) : make_float2(0.f, 0.f);
+    }
+#pragma unroll
+    for (int j = 0; j < kBatch; ++j) {
+      const float m_new = fmaxf(m, lse[j]), base = m_new == -INFINITY ? 0.f : m_new;
+      const float alpha = fast_exp2(m - base), wgt = fast_exp2(lse[j] - base);
+      l = l * alpha + wgt;
+#pragma unroll
+      for (int i = 0; i < V; ++i) acc[i] = acc[i] * alpha + x[j][i] * wgt;
+      m = m_new;
+    }
+  }
+#pragma unroll
+  for (int i = 0; i < V; ++i) s_o[warp][lane * V + i] = acc[i];
+  if (lane == 0) s_m[warp] = m, s_l[warp] = l;
+  __syncthreads();
+  float m_all = -INFINITY, l_all = 0.f, f[kWarps];
+#pragma unroll
+  for (int w = 0; w < kWarps; ++w) m_all = fmaxf(m_all, s_m[w]);  // finite: split 0 sees position 0
+#pragma unroll
+  for (int w = 0; w < kWarps; ++w) f[w] = fast_exp2(s_m[w] - m_all), l_all += s_l[w] * f[w];
+  const float inv = l_all > 0.f ? 1.f / l_all : 0.f;
+  T* dst = static_cast<T*>(a.out) + row0 * D;
+  for (int d = threadIdx.x; d < D; d += kThreads) {
+    float o = 0.f;
+#pragma unroll
+    for (int w = 0; w < kWarps; ++w) o += s_o[w][d] * f[w];
+    dst[d] = from_float<T>(o * inv);
+  }
+}
+
+template <typename T, int D>
+void launch(const Args& a, int num_seqs, int max_query_len, cudaStream_t stream) {
+  using C = Cfg<D>;
+  auto* split_kernel = decode_split_kernel<T, D>;
+  // Lift the 48 KB dynamic-smem default once per instantiation and device (not per launch: the
+  // host time between a timing event and the launch counts against the latency).
+  static std::atomic<uint64_t> configured{0};
+  int device = 0;
+  CUDA_CHECK(cudaGetDevice(&device));
+  const uint64_t bit = uint64_t{1} << (device & 63);
+  if (!(configured.load(std::memory_order_relaxed) & bit)) {
+    CUDA_CHECK(cudaFuncSetAttribute(split_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, C::kSmemBytes));
+    configured.fetch_or(bit, std::memory_order_relaxed);
+  }
+  const dim3 grid(a.row_chunks * a.num_kv_heads * a.num_splits, num_seqs);
+  split_kernel<<<grid, kThreads, C::kSmemBytes, stream>>>(a);
+  CUDA_CHECK_LAUNCH();
+  if (a.num_splits == 1) return;
+  cudaLaunchConfig_t cfg = {};
+  cfg.gridDim = dim3(max_query_len * a.num_q_heads, num_seqs);
+  cfg.blockDim = dim3(kThreads);
+  cfg.stream = stream;
+  cudaLaunchAttribute attr[1];
+  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr[0].val.programmaticStreamSerializationAllowed = 1;
+  cfg.attrs = attr;
+  cfg.numAttrs = 1;
+  CUDA_CHECK(cudaLaunchKernelEx(&cfg, decode_merge_kernel<T, D>, a));
+}
+
+template <typename T>
+void dispatch_head_dim(const Args& a, int head_dim, int num_seqs, int max_query_len, cudaStream_t stream) {
+  switch (head_dim) {
+    case 64:
+      return launch<T, 64>(a, num_seqs, max_query_len, stream);
+    case 128:
+      return launch<T, 128>(a, num_seqs, max_query_len, stream);
+    default:
+      return launch<T, 256>(a, num_seqs, max_query_len, stream);
+  }
+}
+
+bool aligned(const void* ptr, size_t n) { return reinterpret_cast<uintptr_t>(ptr) % n == 0; }
+
+size_t workspace_needed(const PagedAttentionParams& p, int num_splits) {
+  if (num_splits <= 1) return 0;
+  return static_cast<size_t>(num_splits) * p.num_tokens * p.num_q_heads * (p.head_dim + 1) * sizeof(float);
+}
+
+Status validate_shapes(const PagedAttentionParams& p) {
+  const std::string what = "decode_attention: ";
+  if (p.dtype != DType::kBF16 && p.dtype != DType::kF16)
+    return unsupported(what + "dtype " + dtype_name(p.dtype) + " (bf16 or fp16)");
+  if (p.head_dim != 64 && p.head_dim != 128 && p.head_dim != 256)
+    return unsupported(what + "head_dim " + std::to_string(p.head_dim) + " (64, 128 or 256)");
+  if (p.page_size < 1 || p.page_size > 1024 || (p.page_size & (p.page_size - 1)) != 0)
+    return unsupported(what + "page_size " + std::to_string(p.page_size) + " (a power of two up to 1024)");
+  if (p.max_query_len < 1 || p.max_query_len > kMaxDecodeQueryLen)
+    return unsupported(what + "max_query_len " + std::to_string(p.max_query_len) + " (1.." +
+                       std::to_string(kMaxDecodeQueryLen) + "; longer queries go to prefill_attention)");
+  if (p.num_q_heads <= 0 || p.num_kv_heads <= 0 || p.num_q_heads % p.num_kv_heads != 0)
+    return invalid_argument(what + "num_q_heads " + std::to_string(p.num_q_heads) +
+                            " is not a multiple of num_kv_heads " + std::to_string(p.num_kv_heads));
+  if (p.num_seqs < 0 || p.num_seqs > 65535) return unsupported(what + "num_seqs must lie in [0, 65535]");
+  if (p.num_tokens < 0 || p.num_tokens > static_cast<int64_t>(p.num_seqs) * p.max_query_len)
+    return invalid_argument(what + "num_tokens must lie in [0, num_seqs * max_query_len]");
+  if (p.q_stride < static_cast<int64_t>(p.num_q_heads) * p.head_dim || p.q_stride % 2 != 0)
+    return invalid_argument(what + "q_stride " + std::to_string(p.q_stride) +
+                            " must be even and >= num_q_heads * head_dim");
+  if (!(p.scale > 0.f) || !std::isfinite(p.scale)) return invalid_argument(what + "scale must be positive and finite");
+  if (p.max_context_len < p.max_query_len || p.max_pages_per_seq <= 0 ||
+      static_cast<int64_t>(p.max_pages_per_seq) * p.page_size < p.max_context_len)
+    return invalid_argument(what + "max_context_len must lie in [max_query_len, max_pages_per_seq * page_size]");
+  if (!p.q || !p.k_cache || !p.v_cache || !p.out || !p.query_start || !p.context_lens || !p.page_table)
+    return invalid_argument(what + "null pointer");
+  if (!aligned(p.q, 4) || !aligned(p.k_cache, 16) || !aligned(p.v_cache, 16) || !aligned(p.out, 16))
+    return invalid_argument(what + "q must be 4-byte aligned; k_cache, v_cache and out 16-byte aligned");
+  return Status::ok_status();
+}
+
+Status validate_plan(const PagedAttentionParams& p, const DecodePlan& plan, const void* workspace) {
+  const std::string what = "decode_attention: ";
+  if (plan.num_splits < 1 || plan.split_tokens <= 0 || plan.split_tokens % p.page_size != 0)
+    return invalid_argument(what + "plan needs >= 1 splits of a positive multiple of page_size tokens (got " +
+                            std::to_string(plan.num_splits) + " x " + std::to_string(plan.split_tokens) + ")");
+  const int64_t covered = static_cast<int64_t>(plan.num_splits) * plan.split_tokens;
+  if (covered < p.max_context_len)
+    return invalid_argument(what + "plan covers " + std::to_string(covered) + " tokens < max_context_len " +
+                            std::to_string(p.max_context_len));
+  const int64_t blocks = static_cast<int64_t>(plan.num_splits) * p.num_kv_heads *
+                         ((p.num_q_heads / p.num_kv_heads * p.max_query_len + kRowsPerBlock - 1) / kRowsPerBlock);
+  if (blocks > 0x7fffffff) return unsupported(what + "grid of " + std::to_string(blocks) + " blocks per sequence");
+  const size_t need = workspace_needed(p, plan.num_splits);
+  if (need > 0 && (plan.workspace_bytes < need || !workspace || !aligned(workspace, 16)))
+    return invalid_argument(what + "workspace too small or unaligned: " + std::to_string(plan.num_splits) +
+                            " splits need " + std::to_string(need) +
+                            " bytes (16-byte aligned), plan.workspace_bytes is " +
+                            std::to_string(plan.workspace_bytes));
+  return Status::ok_status();
+}
+
+}  // namespace
+
+// NOTE: the grids are sized from max_query_len; every sequence must have query_len <=
+// max_query_len, context_lens[s] >= its query_len, and page_table entries for [0, context_lens[s]).
+Status decode_attention(const PagedAttentionParams& p, const DecodePlan& plan, void* workspace, cudaStream_t stream) {
+  if (p.num_seqs == 0 || p.num_tokens == 0) return Status::ok_status();
+  TK_RETURN_IF_ERROR(validate_shapes(p));
+  TK_RETURN_IF_ERROR(validate_plan(p, plan, workspace));
+  Args a;
+  a.q = p.q, a.q_stride = p.q_stride, a.k_cache = p.k_cache, a.v_cache = p.v_cache, a.out = p.out;
+  a.part_o = plan.num_splits > 1 ? static_cast<float*>(workspace) : nullptr;
+  a.part_lse =
+      a.part_o ? a.part_o + static_cast<size_t>(plan.num_splits) * p.num_tokens * p.num_q_heads * p.head_dim : nullptr;
+  a.query_start = p.query_start, a.context_lens = p.context_lens, a.page_table = p.page_table;
+  a.max_pages_per_seq = p.max_pages_per_seq, a.num_tokens = p.num_tokens;
+  a.page_shift = __builtin_ctz(static_cast<unsigned>(p.page_size));
+  a.num_q_heads = p.num_q_heads, a.num_kv_heads = p.num_kv_heads, a.group = p.num_q_heads / p.num_kv_heads;
+  a.rows = a.group * p.max_query_len;
+  a.row_chunks = (a.rows + kRowsPerBlock - 1) / kRowsPerBlock;
+  const int tiles = (std::min(a.rows, kRowsPerBlock) + 15) / 16;
+  a.mtiles = tiles <= 1 ? 1 : (tiles <= 2 ? 2 : 4);
+  a.num_splits = plan.num_splits, a.split_tokens = plan.split_tokens;
+  a.scale_log2 = p.scale * kLog2e;
+  if (p.dtype == DType::kBF16)
+    dispatch_head_dim<__nv_bfloat16>(a, p.head_dim, p.num_seqs, p.max_query_len, stream);
+  else
+    dispatch_head_dim<__half>(a, p.head_dim, p.num_seqs, p.max_query_len, stream);
+  return Status::ok_status();
+}
+
+}  // namespace tk::kernels

@@ -1,0 +1,405 @@
+// Split-KV flash decoding (kernels::decode_attention) against its CPU twin ref::paged_attention:
+// odd context lengths, lengths crossing page, tile and split boundaries, mixed batches, query
+// lengths 1..kMaxDecodeQueryLen (speculative verification), GQA groups, every head dim, dtype and
+// page size, pages scattered over the pool, forced split counts beside plan_decode's choice.
+// Everything the kernel must not read is NaN (the rest of the qkv row, cache slots past each
+// context, pages nobody owns) and page-table entries past a sequence are far out of range, so a
+// stray read fails as loudly as a wrong one; output and workspace are poisoned before every run.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "gpu_util.h"
+#include "kernels/kernels.h"
+#include "ref/ref.h"
+
+namespace tk {
+namespace {
+
+using gpu_test::DeviceArray;
+
+struct Seq {
+  int new_tokens;  // L: query rows of this step (1..kMaxDecodeQueryLen)
+  int context;     // C >= L: cache positions the last query row sees
+};
+
+struct Case {
+  std::vector<Seq> seqs;
+  int num_q_heads = 32;
+  int num_kv_heads = 8;
+  int head_dim = 128;
+  int page_size = 16;
+  DType dtype = DType::kBF16;
+  int splits = 0;        // 0: plan_decode's choice; else forced
+  int extra_stride = 0;  // q_stride = (Hq + 2 Hkv) * head_dim + extra_stride
+  float q_std = 1.f;     // larger -> more peaked softmax rows
+  uint32_t seed = 1;
+};
+
+int sm_count() {
+  static const int n = device_info().sm_count;
+  return n;
+}
+
+// Host and device copies of one case, plus the twin's answer.
+struct Prepared {
+  DeviceArray q, k, v, out, query_start, context_lens, page_table, workspace;
+  kernels::PagedAttentionParams params;
+  kernels::DecodePlan plan;
+  std::vector<int32_t> starts;
+  std::vector<float> want;  // [T, Hq * head_dim]
+};
+
+constexpr int kNoPage = 1 << 30;
+
+// Pages handed out in a random order over the pool; every slot no position owns is NaN.
+void fill_cache(const Case& c, int num_pages, int max_pages, std::mt19937& rng, std::vector<int32_t>& page_table,
+                std::vector<float>& k, std::vector<float>& v) {
+  const int ps = c.page_size, num_seqs = static_cast<int>(c.seqs.size());
+  std::vector<int32_t> pool(num_pages);
+  std::iota(pool.begin(), pool.end(), 0);
+  std::shuffle(pool.begin(), pool.end(), rng);
+  page_table.assign(static_cast<size_t>(num_seqs) * max_pages, kNoPage);
+  const size_t page_elems = static_cast<size_t>(c.num_kv_heads) * ps * c.head_dim;
+  k = gpu_test::random_floats(num_pages * page_elems, c.seed + 1);
+  v = gpu_test::random_floats(num_pages * page_elems, c.seed + 2);
+  std::vector<bool> used(static_cast<size_t>(num_pages) * ps, false);  // (page, slot) holds a position
+  for (int s = 0, next = 0; s < num_seqs; ++s)
+    for (int pos = 0; pos < c.seqs[s].context; ++pos) {
+      int32_t& entry = page_table[static_cast<size_t>(s) * max_pages + pos / ps];
+      if (pos % ps == 0) entry = pool[next++];
+      used[static_cast<size_t>(entry) * ps + pos % ps] = true;
+    }
+  for (size_t slot = 0; slot < used.size(); ++slot) {
+    if (used[slot]) continue;
+    const size_t page = slot / ps, in_page = slot % ps;
+    for (int h = 0; h < c.num_kv_heads; ++h)
+      for (int i = 0; i < c.head_dim; ++i) {
+        const size_t at = page * page_elems + (static_cast<size_t>(h) * ps + in_page) * c.head_dim + i;
+        k[at] = v[at] = NAN;
+      }
+  }
+  gpu_test::round_to(k, c.dtype);
+  gpu_test::round_to(v, c.dtype);
+}
+
+kernels::DecodePlan make_plan(const Case& c, const kernels::PagedAttentionParams& p) {
+  if (c.splits == 0)
+    return kernels::plan_decode(p.num_seqs, p.max_context_len, p.max_query_len, p.num_kv_heads, p.page_size,
+                                sm_count());
+  kernels::DecodePlan plan;
+  plan.num_splits = c.splits;
+  const int per_split = (p.max_context_len + c.splits - 1) / c.splits;
+  plan.split_tokens = (per_split + p.page_size - 1) / p.page_size * p.page_size;
+  plan.workspace_bytes =
+      c.splits > 1 ? static_cast<size_t>(c.splits) * p.num_tokens * p.num_q_heads * (p.head_dim + 1) * 4 : 0;
+  return plan;
+}
+
+Prepared prepare(const Case& c) {
+  Prepared r;
+  const int num_seqs = static_cast<int>(c.seqs.size()), d = c.head_dim, ps = c.page_size;
+  std::vector<int32_t> context_lens(num_seqs);
+  r.starts.assign(num_seqs + 1, 0);
+  int max_q = 0, max_c = 0, max_pages = 1, owned_pages = 0;
+  for (int s = 0; s < num_seqs; ++s) {
+    r.starts[s + 1] = r.starts[s] + c.seqs[s].new_tokens;
+    context_lens[s] = c.seqs[s].context;
+    max_q = std::max(max_q, c.seqs[s].new_tokens);
+    max_c = std::max(max_c, c.seqs[s].context);
+    const int pages = (c.seqs[s].context + ps - 1) / ps;
+    max_pages = std::max(max_pages, pages + 1);  // + 1: a trailing out-of-range entry in every row
+    owned_pages += pages;
+  }
+  const int num_tokens = r.starts.back(), num_pages = owned_pages + 3;  // 3 pages nobody owns
+  std::mt19937 rng(c.seed);
+  std::vector<int32_t> page_table;
+  std::vector<float> k, v;
+  fill_cache(c, num_pages, max_pages, rng, page_table, k, v);
+
+  // q inside a qkv row: q heads first, then NaN where k, v (and padding) would be.
+  const int64_t q_width = static_cast<int64_t>(c.num_q_heads) * d;
+  const int64_t q_stride = static_cast<int64_t>(c.num_q_heads + 2 * c.num_kv_heads) * d + c.extra_stride;
+  std::vector<float> qkv = gpu_test::random_floats(static_cast<size_t>(num_tokens) * q_stride, c.seed + 3, c.q_std);
+  for (int t = 0; t < num_tokens; ++t)
+    for (int64_t i = q_width; i < q_stride; ++i) qkv[t * q_stride + i] = NAN;
+  gpu_test::round_to(qkv, c.dtype);
+
+  ref::AttentionParams rp;
+  rp.heads = {num_tokens, c.num_q_heads, c.num_kv_heads, d, q_stride};
+  rp.scale = 1.f / std::sqrt(static_cast<float>(d));
+  rp.num_seqs = num_seqs;
+  rp.query_start = r.starts.data();
+  rp.context_lens = context_lens.data();
+  rp.page_table = page_table.data();
+  rp.max_pages_per_seq = max_pages;
+  r.want.assign(static_cast<size_t>(num_tokens) * q_width, 0.f);
+  ref::paged_attention(qkv.data(), ref::PagedKv{k.data(), v.data(), num_pages, ps}, rp, r.want.data());
+
+  r.q = DeviceArray::from(qkv, c.dtype);
+  r.k = DeviceArray::from(k, c.dtype);
+  r.v = DeviceArray::from(v, c.dtype);
+  r.out = DeviceArray(static_cast<size_t>(num_tokens) * q_width, c.dtype);
+  r.query_start = DeviceArray::from_ints(r.starts);
+  r.context_lens = DeviceArray::from_ints(context_lens);
+  r.page_table = DeviceArray::from_ints(page_table);
+
+  kernels::PagedAttentionParams& p = r.params;
+  p.q = r.q.data(), p.q_stride = q_stride, p.k_cache = r.k.data(), p.v_cache = r.v.data(), p.out = r.out.data();
+  p.query_start = r.query_start.as<int32_t>(), p.context_lens = r.context_lens.as<int32_t>();
+  p.page_table = r.page_table.as<int32_t>(), p.max_pages_per_seq = max_pages;
+  p.num_seqs = num_seqs, p.num_tokens = num_tokens, p.max_query_len = max_q, p.max_context_len = max_c;
+  p.page_size = ps, p.num_q_heads = c.num_q_heads, p.num_kv_heads = c.num_kv_heads, p.head_dim = d;
+  p.scale = rp.scale, p.dtype = c.dtype;
+  r.plan = make_plan(c, p);
+  r.workspace = DeviceArray(std::max<size_t>(r.plan.workspace_bytes / 4, 1), DType::kF32);
+  return r;
+}
+
+std::vector<float> run(Prepared& r) {
+  r.out.poison();
+  r.workspace.poison();  // the merge must read only what the split kernel wrote
+  Status st = kernels::decode_attention(r.params, r.plan, r.workspace.data(), nullptr);
+  EXPECT_TRUE(st.ok()) << st.message();
+  CUDA_CHECK(cudaDeviceSynchronize());
+  return r.out.download();
+}
+
+// Relative L2 error of every (query token, q head) row on its own, so one wrong head or one
+// short sequence cannot hide behind the rest of the batch.
+void check(const Case& c, const std::string& what) {
+  SCOPED_TRACE(what + " splits=" + (c.splits ? std::to_string(c.splits) : "plan"));
+  Prepared r = prepare(c);
+  const std::vector<float> got = run(r);
+  const size_t d = c.head_dim;
+  int bad = 0;
+  for (size_t s = 0; s + 1 < r.starts.size(); ++s)
+    for (int t = r.starts[s]; t < r.starts[s + 1]; ++t)
+      for (int h = 0; h < c.num_q_heads; ++h) {
+        const size_t b = (static_cast<size_t>(t) * c.num_q_heads + h) * d;
+        const std::vector<float> g(got.begin() + b, got.begin() + b + d), w(r.want.begin() + b, r.want.begin() + b + d);
+        const double err = gpu_test::rel_l2(g, w);
+        if (err < gpu_test::kHalfTolerance || ++bad > 5) continue;  // report the first few
+        ADD_FAILURE() << "seq " << s << " (L=" << c.seqs[s].new_tokens << ", C=" << c.seqs[s].context << ") query "
+                      << t - r.starts[s] << " head " << h << ": rel L2 " << err << " (plan " << r.plan.num_splits
+                      << " x " << r.plan.split_tokens << ")";
+      }
+  EXPECT_EQ(bad, 0) << "rows over tolerance";
+  EXPECT_LT(gpu_test::rel_l2(got, r.want), gpu_test::kHalfTolerance);
+}
+
+std::string name(const Case& c) {
+  return std::string(dtype_name(c.dtype)) + " d=" + std::to_string(c.head_dim) +
+         " Hq=" + std::to_string(c.num_q_heads) + " Hkv=" + std::to_string(c.num_kv_heads) +
+         " page=" + std::to_string(c.page_size);
+}
+
+std::vector<Seq> contexts(std::initializer_list<int> lens, int new_tokens = 1) {
+  std::vector<Seq> seqs;
+  for (int len : lens) seqs.push_back({std::min(new_tokens, len), len});
+  return seqs;
+}
+
+TEST(DecodeAttention, OddContextLengths) {
+  for (int len : {1, 7, 19, 99, 989, 4097})
+    for (int splits : {0, 1, 2, 7}) {
+      Case c;
+      c.seqs = contexts({len});
+      c.splits = splits;
+      c.seed = 100 + len + splits;
+      check(c, "C=" + std::to_string(len));
+    }
+}
+
+// Lengths at and around page (16), tile (64), split and planner boundaries, in one batch.
+TEST(DecodeAttention, MixedBatchAcrossBoundaries) {
+  for (int splits : {0, 1, 2, 7}) {
+    Case c;
+    c.seqs = contexts({1, 7, 19, 99, 989, 4097, 15, 16, 17, 63, 64, 65, 128, 255, 256, 257, 1024, 2000, 3000, 4096});
+    c.splits = splits;
+    c.seed = 7 + splits;
+    check(c, "mixed");
+  }
+}
+
+TEST(DecodeAttention, SpeculativeQueryLengths) {
+  for (int new_tokens : {3, kernels::kMaxDecodeQueryLen})
+    for (int splits : {0, 1, 2, 7}) {
+      Case c;
+      c.seqs = contexts({8, 19, 99, 989, 4097, 130}, new_tokens);
+      c.splits = splits;
+      c.seed = 200 + new_tokens * 10 + splits;
+      check(c, "L=" + std::to_string(new_tokens));
+    }
+  Case c;  // mixed query lengths in one batch; padding rows of short sequences write nothing
+  c.seqs = {{1, 1}, {3, 3}, {8, 8}, {2, 99}, {8, 989}, {5, 4097}, {1, 700}, {7, 64}};
+  for (int splits : {0, 2, 7}) {
+    c.splits = splits;
+    c.seed = 250 + splits;
+    check(c, "mixed L");
+  }
+}
+
+// Groups 1, 3, 4, 7, 8 and 16: with query lengths up to 8 these give 1, 2 and 4 MMA row tiles per
+// block and (16 x 8 = 128 rows) two row chunks.
+TEST(DecodeAttention, GqaGroupsAndOddHeadCounts) {
+  const int heads[][2] = {{8, 8}, {32, 8}, {28, 4}, {3, 1}, {64, 8}, {16, 1}, {5, 5}};
+  for (const auto& h : heads)
+    for (int new_tokens : {1, 3, 8}) {
+      Case c;
+      c.seqs = contexts({19, 99, 989, 2500}, new_tokens);
+      c.num_q_heads = h[0];
+      c.num_kv_heads = h[1];
+      c.seed = 300 + h[0] * 3 + h[1] + new_tokens;
+      check(c, name(c) + " L=" + std::to_string(new_tokens));
+    }
+}
+
+TEST(DecodeAttention, HeadDimsAndDtypes) {
+  for (int d : {64, 128, 256})
+    for (DType dt : {DType::kBF16, DType::kF16})
+      for (int splits : {0, 1, 7}) {
+        Case c;
+        c.seqs = {{1, 7}, {1, 99}, {3, 333}, {1, 1500}, {2, 4097}};
+        c.head_dim = d;
+        c.dtype = dt;
+        c.splits = splits;
+        c.seed = 400 + d + (dt == DType::kF16) + splits;
+        check(c, name(c));
+      }
+}
+
+TEST(DecodeAttention, PageSizesScattered) {
+  for (int ps : {1, 8, 16, 32, 64})
+    for (int d : {64, 128, 256})
+      for (int splits : {0, 2}) {
+        Case c;
+        c.seqs = {{1, 130}, {1, 19}, {3, 257}, {1, 1}, {2, 1111}};
+        c.page_size = ps;
+        c.head_dim = d;
+        c.splits = splits;
+        c.seed = 500 + ps + d + splits;
+        check(c, name(c));
+      }
+}
+
+TEST(DecodeAttention, QInsideWiderQkvRowAndPeakedScores) {
+  Case c;
+  c.seqs = {{1, 99}, {4, 2000}, {1, 4097}};
+  c.extra_stride = 24;
+  c.q_std = 4.f;  // score std ~4: the running max moves a lot, exercising the rescale and merge
+  for (int splits : {0, 1, 7}) {
+    c.splits = splits;
+    c.seed = 600 + splits;
+    check(c, "q_stride = qkv width + 24, q_std 4");
+  }
+}
+
+TEST(DecodeAttention, BarShapesSmall) {  // the benchmark's Llama-3-8B shape, shorter batches
+  Case c;
+  c.seqs = contexts({4096});
+  c.seed = 700;
+  check(c, "1x4096");
+  c.seqs = contexts({2048, 2048, 2048, 2048, 2048, 2048, 2048, 2048, 2048, 2048, 2048, 2048, 2048, 2048, 2048, 2048});
+  c.seed = 701;
+  check(c, "16x2048");
+  c.seqs = contexts({32768});
+  c.seed = 702;
+  check(c, "1x32768");
+}
+
+TEST(DecodeAttention, RunsAreBitwiseIdentical) {
+  Case c;
+  c.seqs = {{1, 4097}, {3, 989}};
+  c.seed = 800;
+  Prepared r = prepare(c);
+  const std::vector<float> a = run(r), b = run(r);
+  ASSERT_EQ(a.size(), b.size());
+  EXPECT_TRUE(std::equal(a.begin(), a.end(), b.begin())) << "a race: two runs on the same inputs differ";
+}
+
+// Every unsupported combination comes back as an error that names it, before any launch.
+TEST(DecodeAttention, RejectsUnsupportedCombinations) {
+  Case c;
+  c.seqs = {{1, 99}, {2, 300}};
+  Prepared r = prepare(c);
+  auto expect_error = [&](kernels::PagedAttentionParams p, kernels::DecodePlan plan, const std::string& needle) {
+    Status st = kernels::decode_attention(p, plan, r.workspace.data(), nullptr);
+    EXPECT_FALSE(st.ok()) << needle;
+    EXPECT_NE(st.message().find(needle), std::string::npos) << st.message();
+  };
+  kernels::PagedAttentionParams p = r.params;
+  p.head_dim = 96;
+  expect_error(p, r.plan, "head_dim 96");
+  p = r.params;
+  p.max_query_len = kernels::kMaxDecodeQueryLen + 1;
+  p.num_tokens = 2;
+  expect_error(p, r.plan, "max_query_len");
+  p = r.params;
+  p.page_size = 24;
+  expect_error(p, r.plan, "page_size 24");
+  p = r.params;
+  p.num_q_heads = 30;
+  expect_error(p, r.plan, "num_kv_heads");
+  p = r.params;
+  p.dtype = DType::kF32;
+  expect_error(p, r.plan, "dtype");
+  p = r.params;
+  p.k_cache = nullptr;
+  expect_error(p, r.plan, "null");
+  kernels::DecodePlan plan;
+  plan.num_splits = 4;
+  plan.split_tokens = 80;
+  plan.workspace_bytes = 16;
+  expect_error(r.params, plan, "workspace");
+  plan.workspace_bytes = size_t{1} << 30;
+  plan.split_tokens = 72;  // not a multiple of page_size 16
+  expect_error(r.params, plan, "page_size");
+  plan.split_tokens = 16;  // 4 x 16 does not cover 300 tokens
+  expect_error(r.params, plan, "max_context_len");
+}
+
+// plan_decode: covers the context in whole pages with no empty split, sizes the workspace, and
+// makes the choices the benchmark shapes need.
+TEST(DecodePlan, CoversContextInWholePages) {
+  for (int sms : {1, 66, 132})
+    for (int seqs : {1, 2, 16, 64, 128, 300})
+      for (int ctx : {1, 7, 19, 99, 989, 4096, 4097, 32768, 131072})
+        for (int page : {1, 16, 64})
+          for (int hkv : {1, 8}) {
+            const kernels::DecodePlan plan = kernels::plan_decode(seqs, ctx, 1, hkv, page, sms);
+            SCOPED_TRACE(std::to_string(seqs) + "x" + std::to_string(ctx) + " page " + std::to_string(page) + " hkv " +
+                         std::to_string(hkv) + " sms " + std::to_string(sms));
+            ASSERT_GE(plan.num_splits, 1);
+            ASSERT_GT(plan.split_tokens, 0);
+            EXPECT_EQ(plan.split_tokens % page, 0);
+            EXPECT_GE(static_cast<int64_t>(plan.num_splits) * plan.split_tokens, ctx);
+            EXPECT_LT(static_cast<int64_t>(plan.num_splits - 1) * plan.split_tokens, ctx) << "an empty split";
+            if (seqs * hkv >= sms) EXPECT_EQ(plan.num_splits, 1) << "the batch alone fills the GPU";
+            if (plan.num_splits > 1) {
+              EXPECT_GE(plan.split_tokens, 128);
+              // Llama-3-8B: 4 q heads per kv head, head_dim 128.
+              EXPECT_GE(plan.workspace_bytes, static_cast<size_t>(plan.num_splits) * seqs * hkv * 4 * 129 * 4);
+            }
+          }
+}
+
+TEST(DecodePlan, BenchmarkShapes) {
+  auto plan = [](int seqs, int ctx) { return kernels::plan_decode(seqs, ctx, 1, 8, 16, 132); };
+  EXPECT_GE(plan(1, 4096).num_splits, 16);  // 8 kv heads alone leave 124 of 132 SMs idle
+  EXPECT_GE(plan(1, 32768).num_splits * 8, 132);
+  EXPECT_GE(plan(1, 131072).num_splits * 8, 132);
+  EXPECT_GE(plan(16, 4096).num_splits, 2);
+  EXPECT_GE(plan(8, 16384).num_splits, 2);
+  EXPECT_EQ(plan(64, 2048).num_splits, 1);
+  EXPECT_EQ(plan(128, 1024).num_splits, 1);
+  EXPECT_EQ(plan(1, 100).num_splits, 1);  // too short to split
+}
+
+}  // namespace
+}  // namespace tk
