@@ -80,7 +80,10 @@ Status CudaBackend::begin_step(const StepBatch& b) {
   m.max_query_len = b.max_query_len, m.max_context_len = b.max_context_len;
   m.use_decode_kernel = b.max_query_len <= kernels::kMaxDecodeQueryLen;
   if (m.use_decode_kernel) {
-    m.plan = kernels::plan_decode(b.num_seqs, b.max_context_len, b.max_query_len, attn_shape_.num_kv_heads, page_size_,
+    // Planned for the context rounded up to 256 tokens: the plan (and so the captured graph)
+    // then changes only every 256 decode steps; the kernel reads the real lengths on the device.
+    const int planned_ctx = (b.max_context_len + 255) / 256 * 256;
+    m.plan = kernels::plan_decode(b.num_seqs, planned_ctx, b.max_query_len, attn_shape_.num_kv_heads, page_size_,
                                   info_.sm_count);
     TK_RETURN_IF_ERROR(ensure_bytes(attn_workspace_, m.plan.workspace_bytes));
   }
