@@ -8,7 +8,9 @@
 set -uo pipefail
 OUT=${OUT:-out}
 mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd)
 train=0 bench=1 filter=""
+TRAIN_ARGS=${TRAIN_ARGS:-}
 while (($#)); do
   case $1 in
     --train-demo) train=1 ;;
@@ -24,7 +26,8 @@ nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.mem --f
 
 if ((train)); then
   log "training the demo model in the background"
-  (PYTHONUNBUFFERED=1 python3 tools/train_demo_model.py --out build-gpu/demo >"$OUT/train.log" 2>&1; echo "exit $?" >>"$OUT/train.log") &
+  (PYTHONUNBUFFERED=1 python3 tools/train_demo_model.py --out build-gpu/demo $TRAIN_ARGS >"$OUT/train.log" 2>&1
+   echo "exit $?" >>"$OUT/train.log") &
   train_pid=$!
 fi
 
@@ -36,7 +39,7 @@ grep -E "error|warning.*spill|bytes stack frame" "$OUT/build.log" | grep -v "0 b
 ((status == 0)) || { log "build failed"; tail -40 "$OUT/build.log"; exit 1; }
 
 log "ctest"
-(cd build-gpu && timeout 300 ctest --output-on-failure -j 4 >"../$OUT/ctest.log" 2>&1)
+(cd build-gpu && timeout 300 ctest --output-on-failure -j 4 >"$OUT/ctest.log" 2>&1)
 grep -E "tests passed|tests failed|\(Failed\)|\(Timeout\)|Not Run|SKIPPED" "$OUT/ctest.log"
 grep -E "^\[  FAILED|Failure|Expected|Which is|actual" "$OUT/ctest.log" | head -60
 

@@ -79,26 +79,47 @@ SMOKE = Settings(vocab_size=1024, hidden=128, layers=2, heads=2, kv_heads=1, int
 
 # ---------------------------------------------------------------- data
 
-def stdlib_files(max_files: int) -> tuple[str, list[str], int]:
-    """Sorted relative paths of the stdlib's *.py files (decodable as UTF-8) and the count skipped."""
-    root = sysconfig.get_paths()["stdlib"]
+# Installed packages whose Python sources are also training text: all under permissive licenses
+# (numpy, scipy, pandas, scikit-learn, networkx, sympy: BSD-3-Clause; torch: BSD-style;
+# transformers: Apache-2.0; matplotlib: PSF-based), and all present on the GPU host.
+EXTRA_PACKAGES = ("numpy", "scipy", "pandas", "sklearn", "networkx", "sympy", "torch", "transformers", "matplotlib")
+MAX_FILE_BYTES = 400_000  # larger files are generated tables, not code worth imitating
+
+
+def source_roots(packages: tuple[str, ...]) -> list[str]:
+    """The stdlib folder, then each installed package's folder (found without importing it)."""
+    import importlib.util
+    roots = [sysconfig.get_paths()["stdlib"]]
+    for name in packages:
+        spec = importlib.util.find_spec(name)
+        if spec is not None and spec.origin:
+            roots.append(os.path.dirname(spec.origin))
+    return roots
+
+
+def stdlib_files(max_files: int, packages: tuple[str, ...] = ()) -> tuple[str, list[str], int]:
+    """Sorted paths (relative to "/") of the *.py files under the source roots, decodable as UTF-8,
+    and the count skipped."""
     paths, undecodable = [], 0
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS)
-        for name in sorted(filenames):
-            if name.endswith(".py"):
-                paths.append(os.path.relpath(os.path.join(dirpath, name), root))
-    paths.sort()
+    for i, root in enumerate(source_roots(packages)):
+        skip = SKIP_DIRS if i == 0 else {"__pycache__"}
+        for dirpath, dirnames, filenames in os.walk(root):
+            dirnames[:] = sorted(d for d in dirnames if d not in skip)
+            for name in sorted(filenames):
+                full = os.path.join(dirpath, name)
+                if name.endswith(".py") and os.path.getsize(full) <= MAX_FILE_BYTES:
+                    paths.append(os.path.relpath(full, "/"))
+    paths = sorted(set(paths))
     if max_files:
         paths = paths[:: max(1, len(paths) // max_files)][:max_files]
     kept = []
     for rel in paths:
         try:
-            read_text(root, rel)
+            read_text("/", rel)
             kept.append(rel)
         except UnicodeDecodeError:  # a few test fixtures are deliberately in other encodings
             undecodable += 1
-    return root, kept, undecodable
+    return "/", kept, undecodable
 
 
 def read_text(root: str, rel: str) -> str:
@@ -353,19 +374,23 @@ def main() -> None:
     ap.add_argument("--smoke", action="store_true", help="tiny model, few files, CPU-friendly")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--compile", action="store_true", help="torch.compile the model for training")
+    ap.add_argument("--stdlib-only", action="store_true", help="train on the standard library alone")
     args = ap.parse_args()
     s = SMOKE if args.smoke else Settings()
     t0 = time.time()
     torch.manual_seed(args.seed)
     os.makedirs(args.out, exist_ok=True)
 
-    root, files, undecodable = stdlib_files(s.max_files)
+    packages = () if args.stdlib_only else EXTRA_PACKAGES
+    root, files, undecodable = stdlib_files(s.max_files, packages)
     heldout_files = [f for f in files if is_heldout(f)]
     train_files = [f for f in files if not is_heldout(f)]
     train_texts = [read_text(root, f) for f in train_files]
     heldout_texts = [read_text(root, f) for f in heldout_files]
-    data = {"source": "Python standard library *.py (site-packages excluded), sorted by path",
-            "python": platform.python_version(), "stdlib_dir": root, "files": len(files),
+    data = {"source": "*.py sources of the Python standard library (site-packages excluded) and of the installed "
+                      "packages " + ", ".join(packages) + ", sorted by path",
+            "roots": source_roots(packages),
+            "python": platform.python_version(), "root": root, "files": len(files),
             "bytes": sum(len(t.encode()) for t in train_texts + heldout_texts), "undecodable_skipped": undecodable,
             "train_files": len(train_files), "heldout_files": len(heldout_files),
             "heldout_rule": f"sha1(relative path) % {HELDOUT_MODULUS} == 0"}

@@ -28,6 +28,7 @@ Command add_bench(CLI::App& parent);
 struct ModelFlags {
   std::string model;
   std::string device = "auto";
+  std::string dtype = "auto";
   int max_model_len = 0;
   int threads = 0;
   int page_size = 16;

@@ -12,6 +12,8 @@ void add_model_flags(CLI::App& app, ModelFlags& f) {
   app.add_option("--model,-m", f.model, "Hugging Face model directory")->required();
   app.add_option("--device", f.device, "cpu, cuda or auto (the GPU when present)")
       ->check(CLI::IsMember({"cpu", "cuda", "auto"}));
+  app.add_option("--dtype", f.dtype, "GPU dtype: auto (bfloat16), bfloat16 or float16")
+      ->check(CLI::IsMember({"auto", "bfloat16", "float16", "bf16", "fp16"}));
   app.add_option("--max-model-len", f.max_model_len, "context length (default: the model's)")->check(CLI::NonNegativeNumber);
   app.add_option("--threads,-t", f.threads, "CPU threads (default: all cores)")->check(CLI::NonNegativeNumber);
   app.add_option("--page-size", f.page_size, "KV cache page size in tokens")->check(CLI::IsMember({1, 8, 16, 32, 64}));
@@ -25,6 +27,7 @@ Result<std::unique_ptr<Engine>> load_engine(const ModelFlags& f) {
   EngineConfig c;
   c.model_dir = f.model;
   c.device = f.device;
+  c.dtype = f.dtype;
   c.max_model_len = f.max_model_len;
   c.num_threads = f.threads;
   c.page_size = f.page_size;

@@ -15,12 +15,15 @@ bool cuda_available() {
 #endif
 }
 
-Result<std::unique_ptr<Backend>> make_backend(const std::string& device, int num_threads) {
+Result<std::unique_ptr<Backend>> make_backend(const std::string& device, int num_threads, const std::string& dtype) {
   if (device == "cpu" || (device == "auto" && !cuda_available())) return make_cpu_backend(num_threads);
 #ifdef TOKAMAK_WITH_CUDA
   if (!cuda_available()) return unsupported("--device cuda: no CUDA device is available");
-  return make_cuda_backend(CudaBackendOptions{});
+  CudaBackendOptions options;
+  options.dtype = dtype == "float16" || dtype == "fp16" ? DType::kF16 : DType::kBF16;
+  return make_cuda_backend(options);
 #else
+  (void)dtype;
   return unsupported("--device cuda: this build of tokamak has no CUDA backend");
 #endif
 }

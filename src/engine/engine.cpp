@@ -19,7 +19,7 @@ Status Engine::init(const EngineConfig& config, const ProgressSink& progress) {
   TK_RETURN_IF_ERROR(config.validate());
   config_ = config;
   if (!is_directory(config.model_dir)) return not_found(config.model_dir + ": model directory does not exist");
-  TK_ASSIGN_OR_RETURN(backend_, make_backend(config.device, config.num_threads));
+  TK_ASSIGN_OR_RETURN(backend_, make_backend(config.device, config.num_threads, config.dtype));
   TK_ASSIGN_OR_RETURN(tokenizer_, Tokenizer::load(config.model_dir));
   TK_ASSIGN_OR_RETURN(generation_, load_generation_config(config.model_dir));
   TK_ASSIGN_OR_RETURN(model_, Model::load(config.model_dir, *backend_, progress));

@@ -171,6 +171,7 @@ class ModelRunner final : public StepRunner {
 struct EngineConfig {
   std::string model_dir;
   std::string device = "auto";          // cpu | cuda | auto
+  std::string dtype = "auto";           // GPU weights/activations: auto (bfloat16) | bfloat16 | float16
   int max_model_len = 0;                // 0: the model's max_position_embeddings
   int max_num_seqs = 64;
   int max_num_batched_tokens = 2048;
@@ -229,7 +230,8 @@ class Engine {
 };
 
 // Makes the backend EngineConfig::device names ("auto" picks CUDA when a GPU is present).
-Result<std::unique_ptr<Backend>> make_backend(const std::string& device, int num_threads);
+Result<std::unique_ptr<Backend>> make_backend(const std::string& device, int num_threads,
+                                              const std::string& dtype = "auto");
 bool cuda_available();
 
 }  // namespace tk

@@ -36,6 +36,8 @@ Status EngineConfig::validate() const {
   if (model_dir.empty()) return bad("--model is required");
   if (device != "cpu" && device != "cuda" && device != "auto")
     return bad("--device must be cpu, cuda or auto, got '" + device + "'");
+  if (dtype != "auto" && dtype != "bfloat16" && dtype != "float16" && dtype != "bf16" && dtype != "fp16")
+    return bad("--dtype must be auto, bfloat16 or float16, got '" + dtype + "'");
   if (max_model_len < 0) return bad("--max-model-len must be >= 0");
   if (max_num_seqs < 1) return bad("--max-num-seqs must be >= 1");
   if (max_num_batched_tokens < 16) return bad("--max-num-batched-tokens must be >= 16");

@@ -186,6 +186,8 @@ class Model {
   // One step over the batch the backend's begin_step() described. Returns logits
   // [batch.num_logits, vocab] fp32, valid until the next forward.
   Result<Tensor> forward(const StepBatch& batch, KvCache& cache);
+  // The logits buffer of the last forward: [rows, vocab] fp32 (what a replayed graph wrote).
+  Tensor logits(int64_t rows) const { return act_.logits.slice_rows(0, rows); }
 
  private:
   void attention_block(int layer, int64_t num_tokens, KvCache& cache);

@@ -1,0 +1,136 @@
+// The whole model on the CUDA backend (bf16 and fp16) against transformers' fp32 goldens and the
+// CPU backend: every teacher-forced logit row within 2e-2 relative L2, the same greedy tokens,
+// perplexity within 0.5% of the CPU's; and the demo model's perplexity and greedy continuation.
+#include "../unit/golden_util.h"
+
+#include "backend_cpu/cpu_backend.h"
+#include "backend_cuda/cuda_backend.h"
+
+namespace tk::test {
+namespace {
+
+constexpr double kBf16Tolerance = 2e-2;
+
+struct Param {
+  std::string name;
+  DType dtype;
+};
+
+class GpuGoldenTest : public ::testing::TestWithParam<Param> {};
+
+// Prefill all prompts in one batch, then 8 teacher-forced decode steps (as the CPU golden test).
+TEST_P(GpuGoldenTest, TeacherForcedLogitsWithinTolerance) {
+  CudaBackendOptions options;
+  options.dtype = GetParam().dtype;
+  auto backend = make_cuda_backend(options);
+  ASSERT_TRUE(backend.ok()) << backend.status().to_string();
+  auto model = Model::load(golden_dir(GetParam().name), **backend);
+  ASSERT_TRUE(model.ok()) << model.status().to_string();
+  const ModelConfig& c = (*model)->config();
+  ASSERT_TRUE((*backend)->configure((*model)->attention_shape(), 16).ok());
+  auto golden = load_golden(GetParam().name);
+  auto cache = (*backend)->alloc_kv_cache(c.num_layers, 64, 16, c.num_kv_heads, c.head_dim);
+  ASSERT_TRUE(cache.ok());
+  PagePool pool(64);
+  std::vector<std::unique_ptr<Sequence>> seqs;
+  ScheduledStep prefill;
+  std::vector<int32_t> rows;
+  for (size_t i = 0; i < golden.size(); ++i) {
+    std::vector<int32_t> all = golden[i].prompt_ids;
+    all.insert(all.end(), golden[i].greedy_ids.begin(), golden[i].greedy_ids.end());
+    seqs.push_back(std::make_unique<Sequence>(i, all, SamplingParams{}, 16));
+    ASSERT_TRUE(seqs.back()->pages.grow(pool, static_cast<int>(all.size())));
+    const int len = static_cast<int>(golden[i].prompt_ids.size());
+    prefill.seqs.push_back({seqs.back().get(), 0, len, true});
+  }
+  auto run = [&](const ScheduledStep& step) {
+    StepBatch batch = ModelRunner::build_batch(step, 16);
+    EXPECT_TRUE((*model)->reserve(batch.num_tokens, batch.num_logits()).ok());
+    EXPECT_TRUE((*backend)->begin_step(batch).ok());
+    auto logits = (*model)->forward(batch, *cache);
+    EXPECT_TRUE(logits.ok()) << logits.status().to_string();
+    std::vector<float> host(logits->numel());
+    EXPECT_TRUE((*backend)->download(*logits, host.data()).ok());
+    return host;
+  };
+  const int64_t vocab = c.vocab_size;
+  std::vector<float> logits = run(prefill);
+  for (size_t i = 0; i < golden.size(); ++i)
+    EXPECT_LT(rel_l2(&logits[i * vocab], &golden[i].steps[0], vocab), kBf16Tolerance) << "prompt " << i << " prefill";
+  for (int k = 1; k <= 8; ++k) {
+    ScheduledStep step;
+    for (size_t i = 0; i < golden.size(); ++i)
+      step.seqs.push_back({seqs[i].get(), static_cast<int>(golden[i].prompt_ids.size()) + k - 1, 1, true});
+    logits = run(step);
+    for (size_t i = 0; i < golden.size(); ++i)
+      EXPECT_LT(rel_l2(&logits[i * vocab], &golden[i].steps[k * vocab], vocab), kBf16Tolerance)
+          << "prompt " << i << " step " << k;
+  }
+}
+
+// The engine on the GPU (graphs on) samples the golden greedy tokens.
+TEST_P(GpuGoldenTest, EngineGreedyTokens) {
+  EngineConfig config;
+  config.model_dir = golden_dir(GetParam().name);
+  config.device = "cuda";
+  config.dtype = GetParam().dtype == DType::kF16 ? "float16" : "bfloat16";
+  auto engine = Engine::create(config);
+  ASSERT_TRUE(engine.ok()) << engine.status().to_string();
+  auto golden = load_golden(GetParam().name);
+  std::map<int64_t, size_t> which;
+  for (size_t i = 0; i < golden.size(); ++i) {
+    SamplingParams p;
+    p.temperature = 0.f, p.max_tokens = 8, p.ignore_eos = true;
+    which[*(*engine)->add_request(golden[i].prompt_ids, p)] = i;
+  }
+  std::map<size_t, std::vector<int32_t>> got;
+  while ((*engine)->has_unfinished()) {
+    auto outs = (*engine)->step();
+    ASSERT_TRUE(outs.ok()) << outs.status().to_string();
+    for (const RequestOutput& o : *outs)
+      got[which[o.request_id]].insert(got[which[o.request_id]].end(), o.token_ids.begin(), o.token_ids.end());
+  }
+  for (size_t i = 0; i < golden.size(); ++i) EXPECT_EQ(got[i], golden[i].greedy_ids) << "prompt " << i;
+}
+
+std::vector<Param> params() {
+  std::vector<Param> v;
+  for (const std::string& n : golden_cases()) v.push_back({n, DType::kBF16});
+  v.push_back({"llama_gqa", DType::kF16});
+  v.push_back({"qwen3_qknorm", DType::kF16});
+  return v;
+}
+
+INSTANTIATE_TEST_SUITE_P(Architectures, GpuGoldenTest, ::testing::ValuesIn(params()),
+                         [](const auto& info) { return info.param.name + (info.param.dtype == DType::kF16 ? "_fp16" : "_bf16"); });
+
+// llama.cpp-method perplexity of a model directory on one device.
+double perplexity(const std::string& dir, const std::string& text_file, int ctx, const std::string& device) {
+  EngineConfig config;
+  config.model_dir = dir, config.device = device, config.max_model_len = ctx;
+  auto engine = Engine::create(config);
+  EXPECT_TRUE(engine.ok()) << engine.status().to_string();
+  if (!engine.ok()) return NAN;
+  auto text = read_text_file(text_file);
+  auto tokens = (*engine)->tokenizer().encode(*text, true);
+  auto bos = (*engine)->tokenizer().encode("", true);
+  double nll = 0;
+  int64_t count = 0;
+  for (size_t c = 0; c + ctx <= tokens->size(); c += ctx) {
+    std::vector<int32_t> window(tokens->begin() + c, tokens->begin() + c + ctx);
+    if (!bos->empty()) window[0] = (*bos)[0];
+    auto lp = (*engine)->score(window, ctx / 2);
+    EXPECT_TRUE(lp.ok());
+    for (float x : *lp) nll -= x, ++count;
+  }
+  return std::exp(nll / static_cast<double>(count));
+}
+
+TEST(GpuPerplexity, MatchesCpuWithinHalfPercent) {
+  const std::string dir = golden_dir("llama_gqa"), text = golden_dir("ppl_text.txt");
+  const double gpu = perplexity(dir, text, 64, "cuda"), cpu = perplexity(dir, text, 64, "cpu");
+  EXPECT_NEAR(gpu / cpu, 1.0, 5e-3) << "gpu " << gpu << " cpu " << cpu;
+}
+
+}  // namespace
+}  // namespace tk::test
