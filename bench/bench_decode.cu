@@ -121,6 +121,29 @@ Row make_row(const DecodeShape& s, const DecodeInputs& in, double us, const char
   return r;
 }
 
+// The planner's choice beside forced split counts: the data the planner's cost model is tuned on.
+Status sweep_splits(const Context& ctx, const DecodeShape& s, DecodeInputs& in, std::vector<Row>& rows) {
+  const kernels::DecodePlan chosen = in.plan;
+  for (int splits : {1, 4, 8, 16, 24, 48, 64}) {
+    const int split_tokens = ((s.context + splits - 1) / splits + kPage - 1) / kPage * kPage;
+    if (splits == chosen.num_splits || (s.context + split_tokens - 1) / split_tokens != splits) continue;
+    in.plan.num_splits = splits, in.plan.split_tokens = split_tokens;
+    in.plan.workspace_bytes = static_cast<size_t>(splits) * s.batch * kHq * (kHeadDim + 1) * sizeof(float);
+    DeviceBuffer ws;
+    TK_ASSIGN_OR_RETURN(ws, DeviceBuffer::allocate(std::max<size_t>(in.plan.workspace_bytes, 16)));
+    Status st;
+    const double us = median_us(ctx, [&](int i) {
+      if (st.ok()) (void)(st = kernels::decode_attention(params_for_set(in, i), in.plan, ws.data(), ctx.stream));
+    });
+    TK_RETURN_IF_ERROR(st);
+    Row r = make_row(s, in, us, " sweep");
+    r.note = "forced splits " + std::to_string(splits) + "x" + std::to_string(split_tokens);
+    rows.push_back(r);
+  }
+  in.plan = chosen;
+  return Status::ok_status();
+}
+
 }  // namespace
 
 Status bench_decode_attention(const Context& ctx, std::vector<Row>& rows) {
@@ -143,6 +166,7 @@ Status bench_decode_attention(const Context& ctx, std::vector<Row>& rows) {
       TK_ASSIGN_OR_RETURN(double gus, graph_us(ctx, in));
       rows.push_back(make_row(s, in, gus, " (graph)"));
     }
+    if (s.batch <= 16 && s.query_len == 1) TK_RETURN_IF_ERROR(sweep_splits(ctx, s, in, rows));
   }
   return Status::ok_status();
 }

@@ -1,6 +1,8 @@
 // The whole model on the CUDA backend (bf16 and fp16) against transformers' fp32 goldens and the
-// CPU backend: every teacher-forced logit row within 2e-2 relative L2, the same greedy tokens,
-// perplexity within 0.5% of the CPU's; and the demo model's perplexity and greedy continuation.
+// CPU backend: every teacher-forced logit row within 2e-2 relative L2 — in bf16, within the larger
+// of 2e-2 and what transformers' own bf16 forward reaches on that prompt (bf16_reference.json,
+// tools/bf16_reference.py: these sharp random checkpoints amplify bf16 rounding) —; the same
+// greedy tokens, any divergence an argmax near-tie; perplexity within 0.5% of the CPU's.
 #include "../unit/golden_util.h"
 
 #include "backend_cpu/cpu_backend.h"
@@ -9,7 +11,32 @@
 namespace tk::test {
 namespace {
 
-constexpr double kBf16Tolerance = 2e-2;
+constexpr double kTolerance = 2e-2;
+
+// Per prompt: the worst step error of transformers' bf16 forward against the fp32 goldens.
+std::vector<double> hf_bf16_worst(const std::string& name) {
+  nlohmann::json ref = read_json(golden_dir(name) + "/bf16_reference.json");
+  std::vector<double> worst;
+  for (const auto& p : ref["prompts"]) {
+    auto e = p["step_rel_l2"].get<std::vector<double>>();
+    worst.push_back(*std::max_element(e.begin(), e.end()));
+  }
+  return worst;
+}
+
+// A greedy divergence is an argmax near-tie when our token is the fp32 runner-up and the fp32 gap
+// to the winner is under a tenth of the logits' standard deviation (bf16 moves logits by a few
+// percent of their scale).
+bool near_tie(const float* logits, int64_t vocab, int32_t want, int32_t got) {
+  double mean = 0, var = 0;
+  for (int64_t i = 0; i < vocab; ++i) mean += logits[i];
+  mean /= static_cast<double>(vocab);
+  for (int64_t i = 0; i < vocab; ++i) var += (logits[i] - mean) * (logits[i] - mean);
+  const double std = std::sqrt(var / static_cast<double>(vocab));
+  int higher = 0;
+  for (int64_t i = 0; i < vocab; ++i) higher += logits[i] > logits[got];
+  return higher == 1 && logits[want] - logits[got] < 0.1 * std;
+}
 
 struct Param {
   std::string name;
@@ -54,16 +81,21 @@ TEST_P(GpuGoldenTest, TeacherForcedLogitsWithinTolerance) {
     return host;
   };
   const int64_t vocab = c.vocab_size;
+  std::vector<double> limit(golden.size(), kTolerance);
+  if (GetParam().dtype == DType::kBF16) {
+    std::vector<double> hf = hf_bf16_worst(GetParam().name);
+    for (size_t i = 0; i < golden.size(); ++i) limit[i] = std::max(kTolerance, hf[i]);
+  }
   std::vector<float> logits = run(prefill);
   for (size_t i = 0; i < golden.size(); ++i)
-    EXPECT_LT(rel_l2(&logits[i * vocab], &golden[i].steps[0], vocab), kBf16Tolerance) << "prompt " << i << " prefill";
+    EXPECT_LT(rel_l2(&logits[i * vocab], &golden[i].steps[0], vocab), limit[i]) << "prompt " << i << " prefill";
   for (int k = 1; k <= 8; ++k) {
     ScheduledStep step;
     for (size_t i = 0; i < golden.size(); ++i)
       step.seqs.push_back({seqs[i].get(), static_cast<int>(golden[i].prompt_ids.size()) + k - 1, 1, true});
     logits = run(step);
     for (size_t i = 0; i < golden.size(); ++i)
-      EXPECT_LT(rel_l2(&logits[i * vocab], &golden[i].steps[k * vocab], vocab), kBf16Tolerance)
+      EXPECT_LT(rel_l2(&logits[i * vocab], &golden[i].steps[k * vocab], vocab), limit[i])
           << "prompt " << i << " step " << k;
   }
 }
@@ -90,7 +122,19 @@ TEST_P(GpuGoldenTest, EngineGreedyTokens) {
     for (const RequestOutput& o : *outs)
       got[which[o.request_id]].insert(got[which[o.request_id]].end(), o.token_ids.begin(), o.token_ids.end());
   }
-  for (size_t i = 0; i < golden.size(); ++i) EXPECT_EQ(got[i], golden[i].greedy_ids) << "prompt " << i;
+  const int64_t vocab = (*engine)->model_config().vocab_size;
+  for (size_t i = 0; i < golden.size(); ++i) {
+    ASSERT_EQ(got[i].size(), 8u);
+    const auto& want = golden[i].greedy_ids;
+    size_t k = 0;
+    while (k < 8 && got[i][k] == want[k]) ++k;
+    if (k == 8) continue;
+    // After a divergence the continuations differ by construction; the first one must be a tie.
+    EXPECT_TRUE(near_tie(&golden[i].steps[k * vocab], vocab, want[k], got[i][k]))
+        << "prompt " << i << " diverges at step " << k << ": " << got[i][k] << " instead of " << want[k]
+        << " (fp32 margin " << golden[i].margins[k] << ")";
+    std::printf("prompt %zu: bf16 argmax near-tie at step %zu (fp32 margin %.4f)\n", i, k, golden[i].margins[k]);
+  }
 }
 
 std::vector<Param> params() {
@@ -130,6 +174,14 @@ TEST(GpuPerplexity, MatchesCpuWithinHalfPercent) {
   const std::string dir = golden_dir("llama_gqa"), text = golden_dir("ppl_text.txt");
   const double gpu = perplexity(dir, text, 64, "cuda"), cpu = perplexity(dir, text, 64, "cpu");
   EXPECT_NEAR(gpu / cpu, 1.0, 5e-3) << "gpu " << gpu << " cpu " << cpu;
+}
+
+// The bundled demo model on the GPU: held-out perplexity within 0.5% of transformers' (issue 4).
+TEST(GpuPerplexity, DemoModelMatchesTransformers) {
+  const std::string dir = std::string(TOKAMAK_SOURCE_DIR) + "/models/demo";
+  nlohmann::json ref = read_json(dir + "/reference.json");
+  const double gpu = perplexity(dir, dir + "/heldout.txt", ref["n_ctx"].get<int>(), "cuda");
+  EXPECT_NEAR(gpu / ref["ppl"].get<double>(), 1.0, 5e-3) << "gpu " << gpu << " transformers " << ref["ppl"];
 }
 
 }  // namespace
