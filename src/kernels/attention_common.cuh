@@ -1,8 +1,6 @@
-// Device helpers of the split-KV decode kernel (attention_decode.cu): cp.async with zero fill,
-// ldmatrix, the m16n8k16 tensor-core MMA in bf16/fp16, the XOR swizzle of shared K/V tiles, fast
-// exp2 and the programmatic-dependent-launch controls. Fragment layouts follow the PTX ISA
-// ("Matrix Fragments for mma.m16n8k16 with floating point type"); comments write g = lane / 4
-// (groupID) and q = lane % 4 (threadID_in_group).
+// Device helpers of the split-KV decode kernel (attention_decode.cu): the XOR swizzle of shared
+// K/V tiles, paged tile staging, the 16-row tensor-core step and the programmatic-dependent-launch
+// controls, on top of the building blocks in mma.cuh (g = lane / 4, q = lane % 4 as there).
 #pragma once
 
 #include <cuda_bf16.h>
@@ -11,67 +9,11 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "mma.cuh"
+
 namespace tk::kernels::attn {
 
-__device__ __forceinline__ uint32_t smem_u32(const void* p) {
-  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
-}
-
-// 16-byte global -> shared copy through L2 only (.cg: K/V are streamed once). valid == false reads
-// nothing and zero-fills: slots past a sequence's end may hold NaN, and 0 * NaN would survive P V.
-__device__ __forceinline__ void cp_async_16(uint32_t dst, const void* src, bool valid) {
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(valid ? 16 : 0) : "memory");
-}
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
-template <int N>  // at most N of this thread's committed groups still in flight
-__device__ __forceinline__ void cp_async_wait() {
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
-}
-
-// Four 8x8 b16 matrices; lanes 8i..8i+7 address the rows of matrix i; r[i] gets matrix i with the
-// lane holding row g, columns 2q, 2q+1. The .trans form holds rows 2q, 2q+1 of column g instead.
-__device__ __forceinline__ void ldmatrix_x4(uint32_t addr, uint32_t (&r)[4]) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(addr));
-}
-__device__ __forceinline__ void ldmatrix_x4_trans(uint32_t addr, uint32_t (&r)[4]) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(addr));
-}
-
-// d += a (16x16 row-major) * b (16x8 col-major), fp32 accumulate.
-// a: a0 (row g, k 2q..2q+1), a1 (row g+8), a2 (row g, k 2q+8..), a3 (row g+8, k 2q+8..)
-// b: b0 (k 2q..2q+1, col g), b1 (k 2q+8..); d: d0,d1 (row g, cols 2q, 2q+1), d2,d3 (row g+8)
-template <typename T>
-__device__ __forceinline__ void mma_16816(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
-  if constexpr (std::is_same_v<T, __nv_bfloat16>) {
-    asm volatile(
-        "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
-        "{%0, %1, %2, %3};\n"
-        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-  } else {
-    asm volatile(
-        "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
-        "{%0, %1, %2, %3};\n"
-        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-  }
-}
-
-// Two floats rounded to T and packed low-first (the element order of an mma operand register).
-template <typename T>
-__device__ __forceinline__ uint32_t pack2(float lo, float hi) {
-  if constexpr (std::is_same_v<T, __nv_bfloat16>) {
-    __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
-    return *reinterpret_cast<uint32_t*>(&v);
-  } else {
-    __half2 v = __floats2half2_rn(lo, hi);
-    return *reinterpret_cast<uint32_t*>(&v);
-  }
-}
+using namespace tile;  // mma.cuh: cp.async, ldmatrix, mma_16816, pack2, fast_exp2
 
 template <typename T>
 __device__ __forceinline__ T from_float(float x) {
@@ -86,13 +28,6 @@ template <typename T>
 __device__ __forceinline__ void store4(T* dst, float a, float b, float c, float d) {
   uint2 v = make_uint2(pack2<T>(a, b), pack2<T>(c, d));
   *reinterpret_cast<uint2*>(dst) = v;
-}
-
-// 2^x with ex2.approx (-inf -> 0, which the masked softmax relies on).
-__device__ __forceinline__ float fast_exp2(float x) {
-  float y;
-  asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
-  return y;
 }
 
 // Byte offset of 16-byte chunk `chunk` of row `row` in a tile of rows of `kChunks` chunks. The XOR

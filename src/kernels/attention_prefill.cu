@@ -314,7 +314,7 @@ __global__ void __launch_bounds__(Cfg<D>::kThreads, 2) prefill_attention_kernel(
   Tile t;
   if (!make_tile<D>(a, t)) return;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  const uint32_t sq = smem_addr(smem);
+  const uint32_t sq = smem_u32(smem);
   const uint32_t sk = sq + C::kBM * C::kRowBytes, sv = sk + 2 * C::kKvStageBytes;
   // Tiles that hold any position visible to the block's last valid row.
   const int n_tiles = (t.off + t.m0 + t.rows + C::kBN - 1) / C::kBN;

@@ -1,8 +1,6 @@
-// Device helpers of the FlashAttention-2 prefill kernel (attention_prefill.cu): cp.async staging,
-// ldmatrix, the m16n8k16 tensor-core MMA, the XOR swizzle of shared tiles, and fast exp2. Kept
-// apart from the kernel so its file reads as the algorithm. Fragment layouts follow the PTX ISA
-// ("Matrix Fragments for mma.m16n8k16 with floating point type"); the kernel's comments refer to
-// them with g = lane / 4 (the "groupID") and q = lane % 4 (the "threadID_in_group").
+// Device helpers of the FlashAttention-2 prefill kernel (attention_prefill.cu): the XOR swizzle of
+// shared tiles, on top of the building blocks in mma.cuh (cp.async, ldmatrix, mma, exp2). The
+// kernel's comments write g = lane / 4 (groupID) and q = lane % 4 (threadID_in_group).
 #pragma once
 
 #include <cuda_bf16.h>
@@ -11,79 +9,11 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "mma.cuh"
+
 namespace tk::kernels::prefill {
 
-__device__ __forceinline__ uint32_t smem_addr(const void* p) {
-  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
-}
-
-// 16-byte global -> shared copy that bypasses L1 (.cg). With valid == false the source is not
-// read and the 16 shared bytes are zero-filled: rows past a sequence's end become zeros, never
-// stale data (a NaN there would survive P = 0 in P V).
-__device__ __forceinline__ void cp_async_16(uint32_t dst, const void* src, bool valid) {
-  const int src_bytes = valid ? 16 : 0;
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(src_bytes) : "memory");
-}
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
-// Waits until at most N of this thread's committed groups are still in flight.
-template <int N>
-__device__ __forceinline__ void cp_async_wait() {
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
-}
-
-// Four 8x8 b16 matrices; lanes 8i..8i+7 give the row addresses of matrix i, and r[i] receives
-// matrix i with lane holding row g, columns 2q and 2q+1 (the A/B fragment order of mma).
-__device__ __forceinline__ void ldmatrix_x4(uint32_t addr, uint32_t (&r)[4]) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(addr));
-}
-// The same, transposed: lane holds stored rows 2q and 2q+1 of column g. Used for V, whose
-// B fragment needs two consecutive tokens of one head dimension.
-__device__ __forceinline__ void ldmatrix_x4_trans(uint32_t addr, uint32_t (&r)[4]) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(addr));
-}
-
-// d += a (16x16, row) * b (16x8, col), fp32 accumulators.
-// a: a0 (row g, k 2q..2q+1), a1 (row g+8, same k), a2 (row g, k 2q+8..), a3 (row g+8, k 2q+8..)
-// b: b0 (k 2q..2q+1, col g), b1 (k 2q+8.., col g); d: d0,d1 (row g, cols 2q, 2q+1), d2,d3 (row g+8)
-template <typename T>
-__device__ __forceinline__ void mma_16816(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
-  if constexpr (std::is_same_v<T, __nv_bfloat16>) {
-    asm(
-        "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
-        "{%0, %1, %2, %3};\n"
-        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-  } else {
-    asm(
-        "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
-        "{%0, %1, %2, %3};\n"
-        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-  }
-}
-
-// Two floats as one b32 of T: `lo` in the low half (the lower column of an mma fragment).
-template <typename T>
-__device__ __forceinline__ uint32_t pack2(float lo, float hi) {
-  if constexpr (std::is_same_v<T, __nv_bfloat16>) {
-    __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
-    return *reinterpret_cast<uint32_t*>(&v);
-  } else {
-    __half2 v = __floats2half2_rn(lo, hi);
-    return *reinterpret_cast<uint32_t*>(&v);
-  }
-}
-
-// 2^x on the SFU; ex2.approx(-inf) = +0, which the online softmax relies on for masked scores.
-__device__ __forceinline__ float fast_exp2(float x) {
-  float y;
-  asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
-  return y;
-}
+using namespace tile;  // mma.cuh: cp.async, ldmatrix, mma_16816, pack2, fast_exp2
 
 // Offset in 16-byte chunks of logical (row, chunk) in a tile of `kChunks` chunks per row. The XOR
 // of the chunk's low three bits with row % 8 puts the 8 rows that one ldmatrix phase reads (or one
