@@ -8,37 +8,22 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <cmath>
-#include <numeric>
-#include <random>
 #include <string>
 #include <vector>
 
 #include "gpu_util.h"
 #include "kernels/kernels.h"
-#include "ref/ref.h"
+#include "paged_attention_case.h"
 
 namespace tk {
 namespace {
 
 using gpu_test::DeviceArray;
+using gpu_test::PagedSeq;
 
-struct Seq {
-  int new_tokens;  // L: query rows of this step (1..kMaxDecodeQueryLen)
-  int context;     // C >= L: cache positions the last query row sees
-};
-
-struct Case {
-  std::vector<Seq> seqs;
-  int num_q_heads = 32;
-  int num_kv_heads = 8;
-  int head_dim = 128;
-  int page_size = 16;
-  DType dtype = DType::kBF16;
-  int splits = 0;        // 0: plan_decode's choice; else forced
-  int extra_stride = 0;  // q_stride = (Hq + 2 Hkv) * head_dim + extra_stride
-  float q_std = 1.f;     // larger -> more peaked softmax rows
-  uint32_t seed = 1;
+// new_tokens: 1..kMaxDecodeQueryLen.
+struct Case : gpu_test::PagedCase {
+  int splits = 0;  // 0: plan_decode's choice; else forced
 };
 
 int sm_count() {
@@ -46,47 +31,11 @@ int sm_count() {
   return n;
 }
 
-// Host and device copies of one case, plus the twin's answer.
-struct Prepared {
-  DeviceArray q, k, v, out, query_start, context_lens, page_table, workspace;
-  kernels::PagedAttentionParams params;
+// The shared case plus the split plan and its workspace.
+struct Prepared : gpu_test::PreparedAttention {
   kernels::DecodePlan plan;
-  std::vector<int32_t> starts;
-  std::vector<float> want;  // [T, Hq * head_dim]
+  DeviceArray workspace;
 };
-
-constexpr int kNoPage = 1 << 30;
-
-// Pages handed out in a random order over the pool; every slot no position owns is NaN.
-void fill_cache(const Case& c, int num_pages, int max_pages, std::mt19937& rng, std::vector<int32_t>& page_table,
-                std::vector<float>& k, std::vector<float>& v) {
-  const int ps = c.page_size, num_seqs = static_cast<int>(c.seqs.size());
-  std::vector<int32_t> pool(num_pages);
-  std::iota(pool.begin(), pool.end(), 0);
-  std::shuffle(pool.begin(), pool.end(), rng);
-  page_table.assign(static_cast<size_t>(num_seqs) * max_pages, kNoPage);
-  const size_t page_elems = static_cast<size_t>(c.num_kv_heads) * ps * c.head_dim;
-  k = gpu_test::random_floats(num_pages * page_elems, c.seed + 1);
-  v = gpu_test::random_floats(num_pages * page_elems, c.seed + 2);
-  std::vector<bool> used(static_cast<size_t>(num_pages) * ps, false);  // (page, slot) holds a position
-  for (int s = 0, next = 0; s < num_seqs; ++s)
-    for (int pos = 0; pos < c.seqs[s].context; ++pos) {
-      int32_t& entry = page_table[static_cast<size_t>(s) * max_pages + pos / ps];
-      if (pos % ps == 0) entry = pool[next++];
-      used[static_cast<size_t>(entry) * ps + pos % ps] = true;
-    }
-  for (size_t slot = 0; slot < used.size(); ++slot) {
-    if (used[slot]) continue;
-    const size_t page = slot / ps, in_page = slot % ps;
-    for (int h = 0; h < c.num_kv_heads; ++h)
-      for (int i = 0; i < c.head_dim; ++i) {
-        const size_t at = page * page_elems + (static_cast<size_t>(h) * ps + in_page) * c.head_dim + i;
-        k[at] = v[at] = NAN;
-      }
-  }
-  gpu_test::round_to(k, c.dtype);
-  gpu_test::round_to(v, c.dtype);
-}
 
 kernels::DecodePlan make_plan(const Case& c, const kernels::PagedAttentionParams& p) {
   if (c.splits == 0)
@@ -102,61 +51,8 @@ kernels::DecodePlan make_plan(const Case& c, const kernels::PagedAttentionParams
 }
 
 Prepared prepare(const Case& c) {
-  Prepared r;
-  const int num_seqs = static_cast<int>(c.seqs.size()), d = c.head_dim, ps = c.page_size;
-  std::vector<int32_t> context_lens(num_seqs);
-  r.starts.assign(num_seqs + 1, 0);
-  int max_q = 0, max_c = 0, max_pages = 1, owned_pages = 0;
-  for (int s = 0; s < num_seqs; ++s) {
-    r.starts[s + 1] = r.starts[s] + c.seqs[s].new_tokens;
-    context_lens[s] = c.seqs[s].context;
-    max_q = std::max(max_q, c.seqs[s].new_tokens);
-    max_c = std::max(max_c, c.seqs[s].context);
-    const int pages = (c.seqs[s].context + ps - 1) / ps;
-    max_pages = std::max(max_pages, pages + 1);  // + 1: a trailing out-of-range entry in every row
-    owned_pages += pages;
-  }
-  const int num_tokens = r.starts.back(), num_pages = owned_pages + 3;  // 3 pages nobody owns
-  std::mt19937 rng(c.seed);
-  std::vector<int32_t> page_table;
-  std::vector<float> k, v;
-  fill_cache(c, num_pages, max_pages, rng, page_table, k, v);
-
-  // q inside a qkv row: q heads first, then NaN where k, v (and padding) would be.
-  const int64_t q_width = static_cast<int64_t>(c.num_q_heads) * d;
-  const int64_t q_stride = static_cast<int64_t>(c.num_q_heads + 2 * c.num_kv_heads) * d + c.extra_stride;
-  std::vector<float> qkv = gpu_test::random_floats(static_cast<size_t>(num_tokens) * q_stride, c.seed + 3, c.q_std);
-  for (int t = 0; t < num_tokens; ++t)
-    for (int64_t i = q_width; i < q_stride; ++i) qkv[t * q_stride + i] = NAN;
-  gpu_test::round_to(qkv, c.dtype);
-
-  ref::AttentionParams rp;
-  rp.heads = {num_tokens, c.num_q_heads, c.num_kv_heads, d, q_stride};
-  rp.scale = 1.f / std::sqrt(static_cast<float>(d));
-  rp.num_seqs = num_seqs;
-  rp.query_start = r.starts.data();
-  rp.context_lens = context_lens.data();
-  rp.page_table = page_table.data();
-  rp.max_pages_per_seq = max_pages;
-  r.want.assign(static_cast<size_t>(num_tokens) * q_width, 0.f);
-  ref::paged_attention(qkv.data(), ref::PagedKv{k.data(), v.data(), num_pages, ps}, rp, r.want.data());
-
-  r.q = DeviceArray::from(qkv, c.dtype);
-  r.k = DeviceArray::from(k, c.dtype);
-  r.v = DeviceArray::from(v, c.dtype);
-  r.out = DeviceArray(static_cast<size_t>(num_tokens) * q_width, c.dtype);
-  r.query_start = DeviceArray::from_ints(r.starts);
-  r.context_lens = DeviceArray::from_ints(context_lens);
-  r.page_table = DeviceArray::from_ints(page_table);
-
-  kernels::PagedAttentionParams& p = r.params;
-  p.q = r.q.data(), p.q_stride = q_stride, p.k_cache = r.k.data(), p.v_cache = r.v.data(), p.out = r.out.data();
-  p.query_start = r.query_start.as<int32_t>(), p.context_lens = r.context_lens.as<int32_t>();
-  p.page_table = r.page_table.as<int32_t>(), p.max_pages_per_seq = max_pages;
-  p.num_seqs = num_seqs, p.num_tokens = num_tokens, p.max_query_len = max_q, p.max_context_len = max_c;
-  p.page_size = ps, p.num_q_heads = c.num_q_heads, p.num_kv_heads = c.num_kv_heads, p.head_dim = d;
-  p.scale = rp.scale, p.dtype = c.dtype;
-  r.plan = make_plan(c, p);
+  Prepared r{gpu_test::prepare_attention(c)};
+  r.plan = make_plan(c, r.params);
   r.workspace = DeviceArray(std::max<size_t>(r.plan.workspace_bytes / 4, 1), DType::kF32);
   return r;
 }
@@ -170,37 +66,18 @@ std::vector<float> run(Prepared& r) {
   return r.out.download();
 }
 
-// Relative L2 error of every (query token, q head) row on its own, so one wrong head or one
-// short sequence cannot hide behind the rest of the batch.
 void check(const Case& c, const std::string& what) {
   SCOPED_TRACE(what + " splits=" + (c.splits ? std::to_string(c.splits) : "plan"));
   Prepared r = prepare(c);
   const std::vector<float> got = run(r);
-  const size_t d = c.head_dim;
-  int bad = 0;
-  for (size_t s = 0; s + 1 < r.starts.size(); ++s)
-    for (int t = r.starts[s]; t < r.starts[s + 1]; ++t)
-      for (int h = 0; h < c.num_q_heads; ++h) {
-        const size_t b = (static_cast<size_t>(t) * c.num_q_heads + h) * d;
-        const std::vector<float> g(got.begin() + b, got.begin() + b + d), w(r.want.begin() + b, r.want.begin() + b + d);
-        const double err = gpu_test::rel_l2(g, w);
-        if (err < gpu_test::kHalfTolerance || ++bad > 5) continue;  // report the first few
-        ADD_FAILURE() << "seq " << s << " (L=" << c.seqs[s].new_tokens << ", C=" << c.seqs[s].context << ") query "
-                      << t - r.starts[s] << " head " << h << ": rel L2 " << err << " (plan " << r.plan.num_splits
-                      << " x " << r.plan.split_tokens << ")";
-      }
-  EXPECT_EQ(bad, 0) << "rows over tolerance";
-  EXPECT_LT(gpu_test::rel_l2(got, r.want), gpu_test::kHalfTolerance);
+  gpu_test::expect_matches_reference(
+      c, r, got, " (plan " + std::to_string(r.plan.num_splits) + " x " + std::to_string(r.plan.split_tokens) + ")");
 }
 
-std::string name(const Case& c) {
-  return std::string(dtype_name(c.dtype)) + " d=" + std::to_string(c.head_dim) +
-         " Hq=" + std::to_string(c.num_q_heads) + " Hkv=" + std::to_string(c.num_kv_heads) +
-         " page=" + std::to_string(c.page_size);
-}
+std::string name(const Case& c) { return gpu_test::describe(c); }
 
-std::vector<Seq> contexts(std::initializer_list<int> lens, int new_tokens = 1) {
-  std::vector<Seq> seqs;
+std::vector<PagedSeq> contexts(std::initializer_list<int> lens, int new_tokens = 1) {
+  std::vector<PagedSeq> seqs;
   for (int len : lens) seqs.push_back({std::min(new_tokens, len), len});
   return seqs;
 }
@@ -319,8 +196,7 @@ TEST(DecodeAttention, RunsAreBitwiseIdentical) {
   c.seed = 800;
   Prepared r = prepare(c);
   const std::vector<float> a = run(r), b = run(r);
-  ASSERT_EQ(a.size(), b.size());
-  EXPECT_TRUE(std::equal(a.begin(), a.end(), b.begin())) << "a race: two runs on the same inputs differ";
+  gpu_test::expect_bitwise_repeat(a, b, "a race: two runs on the same inputs differ");
 }
 
 // Every unsupported combination comes back as an error that names it, before any launch.
@@ -329,9 +205,7 @@ TEST(DecodeAttention, RejectsUnsupportedCombinations) {
   c.seqs = {{1, 99}, {2, 300}};
   Prepared r = prepare(c);
   auto expect_error = [&](kernels::PagedAttentionParams p, kernels::DecodePlan plan, const std::string& needle) {
-    Status st = kernels::decode_attention(p, plan, r.workspace.data(), nullptr);
-    EXPECT_FALSE(st.ok()) << needle;
-    EXPECT_NE(st.message().find(needle), std::string::npos) << st.message();
+    gpu_test::expect_rejected(kernels::decode_attention(p, plan, r.workspace.data(), nullptr), needle);
   };
   kernels::PagedAttentionParams p = r.params;
   p.head_dim = 96;
@@ -362,6 +236,7 @@ TEST(DecodeAttention, RejectsUnsupportedCombinations) {
   expect_error(r.params, plan, "page_size");
   plan.split_tokens = 16;  // 4 x 16 does not cover 300 tokens
   expect_error(r.params, plan, "max_context_len");
+  CUDA_CHECK(cudaDeviceSynchronize());  // nothing was launched, so nothing failed asynchronously
 }
 
 // plan_decode: covers the context in whole pages with no empty split, sizes the workspace, and
