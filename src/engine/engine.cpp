@@ -7,6 +7,18 @@
 
 namespace tk {
 
+// The ids that end a sequence: generation_config.json's, config.json's, else the tokenizer's eos.
+static std::vector<int32_t> collect_eos_ids(const GenerationConfig& generation, const ModelConfig& config,
+                                            const Tokenizer& tokenizer) {
+  std::vector<int32_t> ids = generation.eos_token_ids;
+  for (int32_t id : config.eos_token_ids)
+    if (std::find(ids.begin(), ids.end(), id) == ids.end()) ids.push_back(id);
+  if (ids.empty())
+    if (auto eos = tokenizer.eos_token())
+      if (auto id = tokenizer.token_to_id(*eos)) ids.push_back(*id);
+  return ids;
+}
+
 Engine::~Engine() = default;
 
 Result<std::unique_ptr<Engine>> Engine::create(const EngineConfig& config, const ProgressSink& progress) {
@@ -24,6 +36,7 @@ Status Engine::init(const EngineConfig& config, const ProgressSink& progress) {
   TK_ASSIGN_OR_RETURN(generation_, load_generation_config(config.model_dir));
   TK_ASSIGN_OR_RETURN(model_, Model::load(config.model_dir, *backend_, progress));
   TK_RETURN_IF_ERROR(backend_->configure(model_->attention_shape(), config.page_size));
+  eos_ids_ = collect_eos_ids(generation_, model_->config(), *tokenizer_);
   const int64_t model_max = model_->config().max_position_embeddings;
   if (config_.max_model_len == 0) config_.max_model_len = static_cast<int>(model_max);
   if (config_.max_model_len > model_max)
@@ -64,15 +77,6 @@ Status Engine::size_kv_cache() {
   return Status::ok_status();
 }
 
-std::vector<int32_t> Engine::eos_ids() const {
-  std::vector<int32_t> ids = generation_.eos_token_ids;
-  for (int32_t id : model_->config().eos_token_ids)
-    if (std::find(ids.begin(), ids.end(), id) == ids.end()) ids.push_back(id);
-  if (ids.empty())
-    if (auto eos = tokenizer_->eos_token())
-      if (auto id = tokenizer_->token_to_id(*eos)) ids.push_back(*id);
-  return ids;
-}
 
 SamplingParams Engine::default_sampling_params() const {
   SamplingParams p;
@@ -120,7 +124,7 @@ RequestOutput Engine::process(Sequence& seq, const SampledToken* sampled) {
   out.token_ids.push_back(tok);
   if (seq.params.logprobs) out.logprobs.push_back(sampled->logprob);
   const SamplingParams& p = seq.params;
-  const std::vector<int32_t> eos = eos_ids();
+  const std::vector<int32_t>& eos = eos_ids_;
   bool stop_token = std::find(p.stop_token_ids.begin(), p.stop_token_ids.end(), tok) != p.stop_token_ids.end() ||
                     (!p.ignore_eos && std::find(eos.begin(), eos.end(), tok) != eos.end());
   if (!stop_token) seq.pending_text += seq.detok->push(tok);
@@ -171,7 +175,7 @@ Result<std::vector<float>> Engine::score(const std::vector<int32_t>& tokens, int
   for (int start = 0; start < n - 1 && status.ok(); start += chunk) {
     ScheduledStep step;
     step.seqs.push_back({&seq, start, std::min(chunk, n - start), false});
-    StepBatch batch = ModelRunner::build_batch(step, config_.page_size);
+    StepBatch batch = ModelRunner::build_batch(step);
     std::vector<int32_t> targets;
     for (int t = start; t < start + step.seqs[0].num_new; ++t) {
       if (t < first || t >= n - 1) continue;

@@ -156,7 +156,7 @@ class ModelRunner final : public StepRunner {
   ModelRunner(Model& model, KvCache& cache) : model_(model), cache_(cache) {}
   Result<std::vector<SampledToken>> run(const ScheduledStep& step) override;
   // Builds the step metadata (exposed for tests).
-  static StepBatch build_batch(const ScheduledStep& step, int page_size);
+  static StepBatch build_batch(const ScheduledStep& step);
 
  private:
   Model& model_;
@@ -206,7 +206,7 @@ class Engine {
   const GenerationConfig& generation_config() const { return generation_; }
   const EngineConfig& config() const { return config_; }
   Backend& backend() { return *backend_; }
-  std::vector<int32_t> eos_ids() const;
+  const std::vector<int32_t>& eos_ids() const { return eos_ids_; }
   // Defaults from generation_config.json applied to unset fields by the caller (CLI/server).
   SamplingParams default_sampling_params() const;
 
@@ -221,6 +221,7 @@ class Engine {
   std::unique_ptr<Tokenizer> tokenizer_;
   std::unique_ptr<Model> model_;
   GenerationConfig generation_;
+  std::vector<int32_t> eos_ids_;  // generation_config.json, config.json, then the tokenizer's eos
   KvCache cache_;
   std::unique_ptr<PagePool> pool_;
   std::unique_ptr<Scheduler> scheduler_;

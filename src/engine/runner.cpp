@@ -6,8 +6,7 @@
 
 namespace tk {
 
-StepBatch ModelRunner::build_batch(const ScheduledStep& step, int page_size) {
-  (void)page_size;
+StepBatch ModelRunner::build_batch(const ScheduledStep& step) {
   StepBatch b;
   b.num_seqs = static_cast<int>(step.seqs.size());
   b.query_start.push_back(0);
@@ -49,7 +48,7 @@ static SamplingSpec make_spec(const Sequence& seq) {
 }
 
 Result<std::vector<SampledToken>> ModelRunner::run(const ScheduledStep& step) {
-  batch_ = build_batch(step, cache_.page_size);
+  batch_ = build_batch(step);
   TK_RETURN_IF_ERROR(batch_.validate(cache_.page_size, cache_.num_pages));
   Backend& backend = model_.backend();
   TK_RETURN_IF_ERROR(backend.begin_step(batch_));

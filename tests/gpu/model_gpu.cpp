@@ -71,7 +71,7 @@ TEST_P(GpuGoldenTest, TeacherForcedLogitsWithinTolerance) {
     prefill.seqs.push_back({seqs.back().get(), 0, len, true});
   }
   auto run = [&](const ScheduledStep& step) {
-    StepBatch batch = ModelRunner::build_batch(step, 16);
+    StepBatch batch = ModelRunner::build_batch(step);
     EXPECT_TRUE((*model)->reserve(batch.num_tokens, batch.num_logits()).ok());
     EXPECT_TRUE((*backend)->begin_step(batch).ok());
     auto logits = (*model)->forward(batch, *cache);

@@ -15,7 +15,7 @@ class GoldenTest : public ::testing::TestWithParam<std::string> {};
 
 // Runs one step of the given chunks with logits for `rows` and returns them.
 std::vector<float> run_step(Model& model, KvCache& cache, const ScheduledStep& step, std::vector<int32_t> rows) {
-  StepBatch batch = ModelRunner::build_batch(step, cache.page_size);
+  StepBatch batch = ModelRunner::build_batch(step);
   batch.logit_rows = std::move(rows);
   EXPECT_TRUE(batch.validate(cache.page_size, cache.num_pages).ok());
   EXPECT_TRUE(model.reserve(batch.num_tokens, batch.num_logits()).ok());

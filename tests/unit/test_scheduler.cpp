@@ -23,7 +23,7 @@ class FakeRunner : public StepRunner {
  public:
   explicit FakeRunner(int page_size, int num_pages) : page_size_(page_size), num_pages_(num_pages) {}
   Result<std::vector<SampledToken>> run(const ScheduledStep& step) override {
-    StepBatch b = ModelRunner::build_batch(step, page_size_);
+    StepBatch b = ModelRunner::build_batch(step);
     TK_RETURN_IF_ERROR(b.validate(page_size_, num_pages_));
     std::vector<SampledToken> out;
     for (const ScheduledSeq& s : step.seqs) {
