@@ -60,16 +60,7 @@ struct KvCache {
 
 // What the sampler needs of one sequence. Penalties follow vLLM: repetition over prompt and
 // output tokens, presence/frequency over output tokens only.
-struct SamplingSpec {
-  float temperature = 1.f;         // 0 = greedy
-  int top_k = 0;                   // 0 = off
-  float top_p = 1.f;               // 1 = off
-  float min_p = 0.f;               // 0 = off
-  float repetition_penalty = 1.f;  // 1 = off
-  float presence_penalty = 0.f;
-  float frequency_penalty = 0.f;
-  uint64_t seed = 0;               // with `step`, the counter of the counter-based RNG
-  uint64_t step = 0;               // index of the token being sampled in this sequence's output
+struct SamplingSpec : SamplingKnobs {
   const int32_t* prompt_tokens = nullptr;  // for the repetition penalty
   int num_prompt_tokens = 0;
   const int32_t* output_tokens = nullptr;  // tokens generated so far

@@ -196,6 +196,22 @@ class Tensor {
 };
 
 // ---------------------------------------------------------------------------------------------
+// Sampling knobs: the per-sequence settings every layer hands down (backend -> CPU twin and GPU
+// kernel), defined once. Semantics in ref::sample_row.
+
+struct SamplingKnobs {
+  float temperature = 1.f;         // 0 = greedy
+  int top_k = 0;                   // 0 = off
+  float top_p = 1.f;               // 1 = off
+  float min_p = 0.f;               // 0 = off
+  float repetition_penalty = 1.f;  // 1 = off
+  float presence_penalty = 0.f;
+  float frequency_penalty = 0.f;
+  uint64_t seed = 0;               // with `step`, the counter of the counter-based RNG
+  uint64_t step = 0;               // index of the token being sampled in the sequence's output
+};
+
+// ---------------------------------------------------------------------------------------------
 // Files.
 
 // A read-only memory map of a whole file. Empty files map to size 0 with a null pointer.

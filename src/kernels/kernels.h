@@ -154,16 +154,7 @@ Status prefill_attention(const PagedAttentionParams& p, cudaStream_t stream);
 // Sampling (sampling.cu): the same semantics and Philox numbers as ref::sample_row, so a seeded
 // request picks the same token on both backends from the same logits.
 
-struct SamplingRow {
-  float temperature = 1.f;  // 0 = greedy
-  int top_k = 0;
-  float top_p = 1.f;
-  float min_p = 0.f;
-  float repetition_penalty = 1.f;
-  float presence_penalty = 0.f;
-  float frequency_penalty = 0.f;
-  uint64_t seed = 0;
-  uint64_t step = 0;
+struct SamplingRow : SamplingKnobs {
   int64_t history_offset = 0;  // into SampleParams::history: prompt tokens then output tokens
   int num_prompt_tokens = 0;
   int num_output_tokens = 0;

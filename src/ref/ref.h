@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "core/core.h"
+
 namespace tk::ref {
 
 // out[t, :] = table[ids[t], :]
@@ -78,16 +80,7 @@ void philox4x32(uint64_t seed, uint64_t counter_hi, uint64_t counter_lo, uint32_
 // vocabulary entry.
 float philox_uniform(uint64_t seed, uint64_t step, uint64_t index);
 
-struct SampleParams {
-  float temperature = 1.f;  // 0 = greedy
-  int top_k = 0;
-  float top_p = 1.f;
-  float min_p = 0.f;
-  float repetition_penalty = 1.f;
-  float presence_penalty = 0.f;
-  float frequency_penalty = 0.f;
-  uint64_t seed = 0;
-  uint64_t step = 0;
+struct SampleParams : SamplingKnobs {
   const int32_t* prompt_tokens = nullptr;
   int num_prompt_tokens = 0;
   const int32_t* output_tokens = nullptr;

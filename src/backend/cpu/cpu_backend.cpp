@@ -161,10 +161,7 @@ class CpuBackend final : public Backend {
   }
   static ref::SampleParams to_ref(const SamplingSpec& s) {
     ref::SampleParams p;
-    p.temperature = s.temperature, p.top_k = s.top_k, p.top_p = s.top_p, p.min_p = s.min_p;
-    p.repetition_penalty = s.repetition_penalty;
-    p.presence_penalty = s.presence_penalty, p.frequency_penalty = s.frequency_penalty;
-    p.seed = s.seed, p.step = s.step;
+    static_cast<SamplingKnobs&>(p) = s;
     p.prompt_tokens = s.prompt_tokens, p.num_prompt_tokens = s.num_prompt_tokens;
     p.output_tokens = s.output_tokens, p.num_output_tokens = s.num_output_tokens;
     return p;

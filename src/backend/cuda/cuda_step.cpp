@@ -99,9 +99,8 @@ Status CudaBackend::sample(const Tensor& logits, const std::vector<SamplingSpec>
   for (int r = 0; r < rows; ++r) {
     const SamplingSpec& s = specs[r];
     kernels::SamplingRow& k = rs[r];
-    k.temperature = s.temperature, k.top_k = s.top_k, k.top_p = s.top_p, k.min_p = s.min_p;
-    k.repetition_penalty = s.repetition_penalty, k.presence_penalty = s.presence_penalty;
-    k.frequency_penalty = s.frequency_penalty, k.seed = s.seed, k.step = s.step, k.want_logprob = s.want_logprob;
+    static_cast<SamplingKnobs&>(k) = s;
+    k.want_logprob = s.want_logprob;
     const bool penalised = s.repetition_penalty != 1.f || s.presence_penalty != 0.f || s.frequency_penalty != 0.f;
     k.history_offset = static_cast<int64_t>(history.size());
     if (!penalised) continue;  // histories cross only when a penalty reads them
