@@ -76,7 +76,7 @@ Status bench_shape(const Context& ctx, int seqs, int len, std::vector<Row>& rows
     const PrefillSet& s = in[i % sets];
     p.q = s.qkv.data(), p.k_cache = s.k.data(), p.v_cache = s.v.data();
     p.page_table = static_cast<const int32_t*>(s.page_table.data());
-    if (st.ok()) st = kernels::prefill_attention(p, ctx.stream);
+    if (st.ok()) (void)(st = kernels::prefill_attention(p, ctx.stream));
   });
   TK_RETURN_IF_ERROR(st);
   Row r;
