@@ -12,6 +12,7 @@
 #include <cmath>
 #include <string>
 
+#include "attention_checks.h"
 #include "attention_common.cuh"
 #include "cuda/cuda.h"
 #include "kernels/kernels.h"
@@ -334,30 +335,16 @@ size_t workspace_needed(const PagedAttentionParams& p, int num_splits) {
 
 Status validate_shapes(const PagedAttentionParams& p) {
   const std::string what = "decode_attention: ";
-  if (p.dtype != DType::kBF16 && p.dtype != DType::kF16)
-    return unsupported(what + "dtype " + dtype_name(p.dtype) + " (bf16 or fp16)");
-  if (p.head_dim != 64 && p.head_dim != 128 && p.head_dim != 256)
-    return unsupported(what + "head_dim " + std::to_string(p.head_dim) + " (64, 128 or 256)");
-  if (p.page_size < 1 || p.page_size > 1024 || (p.page_size & (p.page_size - 1)) != 0)
-    return unsupported(what + "page_size " + std::to_string(p.page_size) + " (a power of two up to 1024)");
+  TK_RETURN_IF_ERROR(check_paged_attention(p, what));
   if (p.max_query_len < 1 || p.max_query_len > kMaxDecodeQueryLen)
     return unsupported(what + "max_query_len " + std::to_string(p.max_query_len) + " (1.." +
                        std::to_string(kMaxDecodeQueryLen) + "; longer queries go to prefill_attention)");
-  if (p.num_q_heads <= 0 || p.num_kv_heads <= 0 || p.num_q_heads % p.num_kv_heads != 0)
-    return invalid_argument(what + "num_q_heads " + std::to_string(p.num_q_heads) +
-                            " is not a multiple of num_kv_heads " + std::to_string(p.num_kv_heads));
   if (p.num_seqs < 0 || p.num_seqs > 65535) return unsupported(what + "num_seqs must lie in [0, 65535]");
   if (p.num_tokens < 0 || p.num_tokens > static_cast<int64_t>(p.num_seqs) * p.max_query_len)
     return invalid_argument(what + "num_tokens must lie in [0, num_seqs * max_query_len]");
   if (p.q_stride < static_cast<int64_t>(p.num_q_heads) * p.head_dim || p.q_stride % 2 != 0)
     return invalid_argument(what + "q_stride " + std::to_string(p.q_stride) +
                             " must be even and >= num_q_heads * head_dim");
-  if (!(p.scale > 0.f) || !std::isfinite(p.scale)) return invalid_argument(what + "scale must be positive and finite");
-  if (p.max_context_len < p.max_query_len || p.max_pages_per_seq <= 0 ||
-      static_cast<int64_t>(p.max_pages_per_seq) * p.page_size < p.max_context_len)
-    return invalid_argument(what + "max_context_len must lie in [max_query_len, max_pages_per_seq * page_size]");
-  if (!p.q || !p.k_cache || !p.v_cache || !p.out || !p.query_start || !p.context_lens || !p.page_table)
-    return invalid_argument(what + "null pointer");
   if (!aligned(p.q, 4) || !aligned(p.k_cache, 16) || !aligned(p.v_cache, 16) || !aligned(p.out, 16))
     return invalid_argument(what + "q must be 4-byte aligned; k_cache, v_cache and out 16-byte aligned");
   return Status::ok_status();

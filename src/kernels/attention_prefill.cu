@@ -11,6 +11,7 @@
 
 #include "cuda/cuda.h"
 #include "kernels/kernels.h"
+#include "attention_checks.h"
 #include "prefill_common.cuh"
 
 namespace tk::kernels {
@@ -377,27 +378,14 @@ bool aligned16(const void* ptr) { return reinterpret_cast<uintptr_t>(ptr) % 16 =
 
 Status validate(const PagedAttentionParams& p) {
   const std::string what = "prefill_attention: ";
-  if (p.dtype != DType::kBF16 && p.dtype != DType::kF16)
-    return unsupported(what + "dtype " + dtype_name(p.dtype) + " (bf16 or fp16)");
-  if (p.head_dim != 64 && p.head_dim != 128 && p.head_dim != 256)
-    return unsupported(what + "head_dim " + std::to_string(p.head_dim) + " (64, 128 or 256)");
-  if (p.page_size < 1 || p.page_size > 1024 || (p.page_size & (p.page_size - 1)) != 0)
-    return unsupported(what + "page_size " + std::to_string(p.page_size) + " (a power of two up to 1024)");
-  if (p.num_q_heads <= 0 || p.num_kv_heads <= 0 || p.num_q_heads % p.num_kv_heads != 0)
-    return invalid_argument(what + "num_q_heads " + std::to_string(p.num_q_heads) + " is not a multiple of num_kv_heads " +
-                            std::to_string(p.num_kv_heads));
+  TK_RETURN_IF_ERROR(check_paged_attention(p, what));
   if (p.num_seqs < 0 || p.num_tokens < 0 || p.max_query_len < 0 || p.max_query_len > p.num_tokens)
     return invalid_argument(what + "num_seqs, num_tokens and max_query_len must satisfy 0 <= max_query_len <= num_tokens");
   if (p.num_seqs > 65535 || p.num_q_heads > 65535 || p.max_query_len > 65535 * 64)
     return unsupported(what + "more than 65535 sequences, q heads or query tiles in one launch");
   if (p.q_stride < static_cast<int64_t>(p.num_q_heads) * p.head_dim || p.q_stride % 8 != 0)
-    return invalid_argument(what + "q_stride " + std::to_string(p.q_stride) + " must be >= num_q_heads * head_dim and a multiple of 8");
-  if (!(p.scale > 0.f) || !std::isfinite(p.scale)) return invalid_argument(what + "scale must be positive and finite");
-  if (p.max_pages_per_seq <= 0 || static_cast<int64_t>(p.max_pages_per_seq) * p.page_size < p.max_context_len ||
-      p.max_context_len < p.max_query_len)
-    return invalid_argument(what + "max_context_len must lie in [max_query_len, max_pages_per_seq * page_size]");
-  if (!p.q || !p.k_cache || !p.v_cache || !p.out || !p.query_start || !p.context_lens || !p.page_table)
-    return invalid_argument(what + "null pointer");
+    return invalid_argument(what + "q_stride " + std::to_string(p.q_stride) +
+                            " must be >= num_q_heads * head_dim and a multiple of 8");
   if (!aligned16(p.q) || !aligned16(p.k_cache) || !aligned16(p.v_cache) || !aligned16(p.out))
     return invalid_argument(what + "q, k_cache, v_cache and out must be 16-byte aligned");
   return Status::ok_status();
