@@ -28,7 +28,8 @@ Status run_perplexity(const PerplexityFlags& f) {
   TK_ASSIGN_OR_RETURN(auto engine, load_engine(mf));
   TK_ASSIGN_OR_RETURN(std::vector<int32_t> tokens, engine->tokenizer().encode(text, true));
   TK_ASSIGN_OR_RETURN(std::vector<int32_t> with_bos, engine->tokenizer().encode("", true));
-  const std::optional<int32_t> bos = with_bos.empty() ? std::nullopt : std::optional<int32_t>(with_bos[0]);
+  const bool add_bos = !with_bos.empty();  // the tokenizer adds BOS: every window starts with it
+  const int32_t bos = add_bos ? with_bos[0] : 0;
   const int n_chunk = static_cast<int>(tokens.size()) / f.ctx;
   if (n_chunk < 1)
     return invalid_argument(f.file + ": " + std::to_string(tokens.size()) + " tokens, fewer than one window of --ctx " +
@@ -46,7 +47,7 @@ Status run_perplexity(const PerplexityFlags& f) {
   for (int c = 0; c < n_chunk; ++c) {
     std::vector<int32_t> window(tokens.begin() + static_cast<int64_t>(c) * f.ctx,
                                 tokens.begin() + static_cast<int64_t>(c + 1) * f.ctx);
-    if (bos) window[0] = *bos;
+    if (add_bos) window[0] = bos;
     TK_ASSIGN_OR_RETURN(std::vector<float> lp, engine->score(window, first));
     for (size_t j = 0; j < lp.size(); ++j) {
       nll -= lp[j];

@@ -211,6 +211,38 @@ struct SamplingKnobs {
   uint64_t step = 0;               // index of the token being sampled in the sequence's output
 };
 
+// A counter-based RNG (Philox-4x32-10), one definition for the CPU twin and the GPU kernels: the
+// same (seed, counter) gives the same numbers on both, so a seeded request samples the same
+// tokens on either backend. TK_HOST_DEVICE marks it callable from device code under nvcc.
+#if defined(__CUDACC__)
+#define TK_HOST_DEVICE __host__ __device__
+#else
+#define TK_HOST_DEVICE
+#endif
+
+TK_HOST_DEVICE inline void philox4x32(uint64_t seed, uint64_t counter_hi, uint64_t counter_lo, uint32_t out[4]) {
+  constexpr uint32_t kM0 = 0xD2511F53u, kM1 = 0xCD9E8D57u, kW0 = 0x9E3779B9u, kW1 = 0xBB67AE85u;
+  uint32_t c0 = static_cast<uint32_t>(counter_lo), c1 = static_cast<uint32_t>(counter_lo >> 32);
+  uint32_t c2 = static_cast<uint32_t>(counter_hi), c3 = static_cast<uint32_t>(counter_hi >> 32);
+  uint32_t k0 = static_cast<uint32_t>(seed), k1 = static_cast<uint32_t>(seed >> 32);
+  for (int round = 0; round < 10; ++round) {
+    uint64_t p0 = static_cast<uint64_t>(kM0) * c0;
+    uint64_t p1 = static_cast<uint64_t>(kM1) * c2;
+    uint32_t n0 = static_cast<uint32_t>(p1 >> 32) ^ c1 ^ k0;
+    uint32_t n2 = static_cast<uint32_t>(p0 >> 32) ^ c3 ^ k1;
+    c0 = n0, c1 = static_cast<uint32_t>(p1), c2 = n2, c3 = static_cast<uint32_t>(p0);
+    k0 += kW0, k1 += kW1;
+  }
+  out[0] = c0, out[1] = c1, out[2] = c2, out[3] = c3;
+}
+
+// A uniform in (0, 1] for (seed, step, index) from 24 random bits: never 0, so -log(u) is finite.
+TK_HOST_DEVICE inline float philox_uniform(uint64_t seed, uint64_t step, uint64_t index) {
+  uint32_t r[4];
+  philox4x32(seed, step, index, r);
+  return static_cast<float>((r[0] >> 8) + 1u) * (1.0f / 16777216.0f);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Files.
 

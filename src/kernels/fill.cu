@@ -23,7 +23,7 @@ __global__ void fill_random_kernel(T* __restrict__ x,  // [count]
   for (int64_t q = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; q < quads;
        q += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     uint32_t r[4];
-    detail::philox4x32(seed, kFillStream, static_cast<uint64_t>(q), r);
+    philox4x32(seed, kFillStream, static_cast<uint64_t>(q), r);
     float z[4];
 #pragma unroll
     for (int k = 0; k < 2; ++k) {

@@ -267,7 +267,7 @@ __device__ int sample_filtered(const float* logits, float* buf, const int32_t* c
   for (int i = threadIdx.x; i < vocab; i += kThreads) {
     const float p = buf[i] * f.inv;
     if (!kept(p, i, f)) continue;
-    const float e = -logf(detail::philox_uniform(r.seed, r.step, static_cast<uint64_t>(i)));
+    const float e = -logf(philox_uniform(r.seed, r.step, static_cast<uint64_t>(i)));
     const float score = p / fmaxf(e, 1e-30f);
     best = max(best, (static_cast<u64>(__float_as_uint(score)) << 32) | static_cast<uint32_t>(~static_cast<uint32_t>(i)));
   }

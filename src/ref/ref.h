@@ -73,13 +73,6 @@ void silu_mul(const float* gate_up /*[T, 2I]*/, int64_t num_tokens, int64_t inte
 
 // ---- sampling
 
-// A counter-based RNG (Philox-4x32-10): the same (seed, counter) gives the same numbers on the CPU
-// and the GPU, so a seeded request samples the same tokens on both.
-void philox4x32(uint64_t seed, uint64_t counter_hi, uint64_t counter_lo, uint32_t out[4]);
-// A uniform in (0, 1] for (seed, step, index): the exponential race of the sampler uses one per
-// vocabulary entry.
-float philox_uniform(uint64_t seed, uint64_t step, uint64_t index);
-
 struct SampleParams : SamplingKnobs {
   const int32_t* prompt_tokens = nullptr;
   int num_prompt_tokens = 0;
