@@ -22,12 +22,16 @@ double median_us(const Context& ctx, const std::function<void(int)>& launch, int
   for (int i = 0; i < warmup; ++i) launch(i);
   std::vector<cudaEvent_t> events(2 * reps);
   for (auto& e : events) CUDA_CHECK(cudaEventCreate(&e));
-  // All launches are queued back to back; each is bracketed by its own pair of events.
+  CUDA_CHECK(cudaStreamSynchronize(ctx.stream));
+  // All launches are queued behind the blocker, each bracketed by its own pair of events.
+  static StreamBlocker blocker;
+  blocker.hold(ctx.stream);
   for (int i = 0; i < reps; ++i) {
     CUDA_CHECK(cudaEventRecord(events[2 * i], ctx.stream));
     launch(warmup + i);
     CUDA_CHECK(cudaEventRecord(events[2 * i + 1], ctx.stream));
   }
+  blocker.release();
   CUDA_CHECK(cudaStreamSynchronize(ctx.stream));
   std::vector<double> us(reps);
   for (int i = 0; i < reps; ++i) {

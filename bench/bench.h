@@ -40,8 +40,25 @@ struct Row {
 // L2 several times over (at least 1, at most `max_sets`).
 int rotation_sets(const Context& ctx, size_t bytes_per_set, int max_sets = 64);
 
+// Holds a stream behind a spinning kernel until release(), so that launches queued meanwhile run
+// back to back on the device, as in a CUDA graph (blocker.cu).
+class StreamBlocker {
+ public:
+  StreamBlocker();
+  ~StreamBlocker();
+  StreamBlocker(const StreamBlocker&) = delete;
+  StreamBlocker& operator=(const StreamBlocker&) = delete;
+  void hold(cudaStream_t stream);
+  void release();
+
+ private:
+  int* flag_ = nullptr;         // pinned, mapped host memory
+  int* device_flag_ = nullptr;  // its device address
+};
+
 // Median time in microseconds of launch(i) (i = 0, 1, ...; rotate inputs with i % sets), timed
-// one launch at a time with events after `warmup` launches.
+// one launch at a time with events after `warmup` launches. The timed launches are queued behind
+// a StreamBlocker, so the events time the device's work, not the host's launch calls.
 double median_us(const Context& ctx, const std::function<void(int)>& launch, int reps = 50, int warmup = 10);
 
 Ceilings measure_ceilings(cudaStream_t stream);

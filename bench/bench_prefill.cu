@@ -1,4 +1,4 @@
-// FlashAttention-2 prefill at the bar shapes: causal, Llama-3-8B heads (32 q / 8 kv, head_dim 128),
+// Prefill attention at the bar shapes: causal, Llama-3-8B heads (32 q / 8 kv, head_dim 128),
 // bf16, q read from inside the fused qkv rows, K/V from a paged cache (page 16, pages scattered).
 // Compute-bound: reported as TFLOP/s of causal FLOPs, 4 * sum(L^2 / 2) * Hq * d.
 #include <algorithm>
@@ -71,22 +71,26 @@ Status bench_shape(const Context& ctx, int seqs, int len, std::vector<Row>& rows
   p.num_seqs = seqs, p.num_tokens = static_cast<int>(tokens), p.max_query_len = len, p.max_context_len = len;
   p.page_size = kPage, p.num_q_heads = kHq, p.num_kv_heads = kHkv, p.head_dim = kD;
   p.scale = 1.f / std::sqrt(static_cast<float>(kD)), p.dtype = DType::kBF16;
-  Status st;
-  const double us = median_us(ctx, [&](int i) {
-    const PrefillSet& s = in[i % sets];
-    p.q = s.qkv.data(), p.k_cache = s.k.data(), p.v_cache = s.v.data();
-    p.page_table = static_cast<const int32_t*>(s.page_table.data());
-    if (st.ok()) (void)(st = kernels::prefill_attention(p, ctx.stream));
-  });
-  TK_RETURN_IF_ERROR(st);
-  Row r;
-  r.kernel = "prefill_attention";
-  r.shape = std::to_string(seqs) + "x" + std::to_string(len) + " Hq=32 Hkv=8 d=128 bf16 causal";
-  r.us = us;
-  r.bytes = qo_bytes + kv_bytes;
-  r.flops = 4.0 * seqs * (static_cast<double>(len) * len / 2) * kHq * kD;
-  r.note = "bar >= 350 TFLOP/s (PyTorch FA2 265/322/341, cuDNN 441/540/581)";
-  rows.push_back(r);
+  // The default (wgmma on Hopper) and the portable mma.sync kernel side by side.
+  for (auto impl : {kernels::PrefillImpl::kAuto, kernels::PrefillImpl::kMmaSync}) {
+    Status st;
+    const double us = median_us(ctx, [&](int i) {
+      const PrefillSet& s = in[i % sets];
+      p.q = s.qkv.data(), p.k_cache = s.k.data(), p.v_cache = s.v.data();
+      p.page_table = static_cast<const int32_t*>(s.page_table.data());
+      if (st.ok()) (void)(st = kernels::prefill_attention(p, ctx.stream, impl));
+    });
+    TK_RETURN_IF_ERROR(st);
+    Row r;
+    r.kernel = impl == kernels::PrefillImpl::kAuto ? "prefill_attention" : "prefill_attention mma.sync";
+    r.shape = std::to_string(seqs) + "x" + std::to_string(len) + " Hq=32 Hkv=8 d=128 bf16 causal";
+    r.us = us;
+    r.bytes = qo_bytes + kv_bytes;
+    r.flops = 4.0 * seqs * (static_cast<double>(len) * len / 2) * kHq * kD;
+    r.note = impl == kernels::PrefillImpl::kAuto ? "bar >= 350 TFLOP/s (PyTorch FA2 265/322/341, cuDNN 441/540/581)"
+                                                 : "FA2 kernel, for comparison";
+    rows.push_back(r);
+  }
   return Status::ok_status();
 }
 

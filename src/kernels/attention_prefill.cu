@@ -12,6 +12,7 @@
 #include "cuda/cuda.h"
 #include "kernels/kernels.h"
 #include "attention_checks.h"
+#include "attention_prefill_sm90.h"
 #include "prefill_common.cuh"
 
 namespace tk::kernels {
@@ -396,9 +397,13 @@ Status validate(const PagedAttentionParams& p) {
 // NOTE: the grid is sized from max_query_len; a sequence longer than it would leave rows unwritten.
 // Every sequence must have context_lens[s] >= its new tokens and page_table entries for
 // positions [0, context_lens[s]).
-Status prefill_attention(const PagedAttentionParams& p, cudaStream_t stream) {
+Status prefill_attention(const PagedAttentionParams& p, cudaStream_t stream, PrefillImpl impl) {
   if (p.num_seqs == 0 || p.num_tokens == 0 || p.max_query_len == 0) return Status::ok_status();
   TK_RETURN_IF_ERROR(validate(p));
+  if (impl == PrefillImpl::kAuto && prefill_sm90_supports(p)) {
+    prefill_sm90(p, stream);
+    return Status::ok_status();
+  }
   Args a;
   a.q = p.q, a.q_stride = p.q_stride, a.k_cache = p.k_cache, a.v_cache = p.v_cache, a.out = p.out;
   a.query_start = p.query_start, a.context_lens = p.context_lens, a.page_table = p.page_table;

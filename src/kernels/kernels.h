@@ -145,10 +145,14 @@ DecodePlan plan_decode(int num_seqs, int max_context_len, int max_query_len, int
                        int sm_count);
 Status decode_attention(const PagedAttentionParams& p, const DecodePlan& plan, void* workspace, cudaStream_t stream);
 
-// FlashAttention-2 prefill (attention_prefill.cu): tiles of query rows of one (sequence, head)
-// per block, online softmax, tensor-core MMA, K/V tiles staged through shared memory from the
-// paged cache; causal; packed variable-length sequences, no padding.
-Status prefill_attention(const PagedAttentionParams& p, cudaStream_t stream);
+// FlashAttention prefill: tiles of query rows of one (sequence, head) per block, online softmax,
+// tensor-core MMA, K/V tiles staged through shared memory from the paged cache; causal; packed
+// variable-length sequences, no padding. Two implementations: warpgroup MMAs on Hopper for
+// head_dim 128 (attention_prefill_sm90.cu, FlashAttention-3 style) and mma.sync everywhere else
+// (attention_prefill.cu, FlashAttention-2). kAuto takes the first that applies; kMmaSync forces
+// the portable one (tests and benchmarks compare the two).
+enum class PrefillImpl { kAuto, kMmaSync };
+Status prefill_attention(const PagedAttentionParams& p, cudaStream_t stream, PrefillImpl impl = PrefillImpl::kAuto);
 
 // ---------------------------------------------------------------------------------------------
 // Sampling (sampling.cu): the same semantics and Philox numbers as ref::sample_row, so a seeded

@@ -1,4 +1,5 @@
-// FlashAttention-2 prefill (kernels::prefill_attention) against its CPU twin ref::paged_attention:
+// Prefill attention (kernels::prefill_attention, both implementations: the Hopper wgmma kernel for
+// head_dim 128 and the portable mma.sync one) against its CPU twin ref::paged_attention:
 // odd query lengths, mixed batches, chunked prefill over a cached prefix, GQA groups, every head
 // dim, dtype and page size, pages scattered over the pool. Everything the kernel must not read is
 // NaN (the rest of the qkv row, cache slots past each context, pages nobody owns), so a stray read
@@ -27,9 +28,13 @@ struct Case : gpu_test::PagedCase {
 
 Prepared prepare(const Case& c) { return gpu_test::prepare_attention(c); }
 
-std::vector<float> run(Prepared& r) {
+using Impl = kernels::PrefillImpl;
+constexpr Impl kImpls[] = {Impl::kAuto, Impl::kMmaSync};
+const char* impl_name(Impl impl) { return impl == Impl::kAuto ? " [auto]" : " [mma.sync]"; }
+
+std::vector<float> run(Prepared& r, Impl impl = Impl::kAuto) {
   r.out.poison();
-  Status st = kernels::prefill_attention(r.params, nullptr);
+  Status st = kernels::prefill_attention(r.params, nullptr, impl);
   EXPECT_TRUE(st.ok()) << st.message();
   CUDA_CHECK(cudaDeviceSynchronize());
   return r.out.download();
@@ -38,7 +43,7 @@ std::vector<float> run(Prepared& r) {
 void check(const Case& c, const std::string& what) {
   SCOPED_TRACE(what);
   Prepared r = prepare(c);
-  gpu_test::expect_matches_reference(c, r, run(r));
+  for (Impl impl : kImpls) gpu_test::expect_matches_reference(c, r, run(r, impl), impl_name(impl));
 }
 
 std::string name(const Case& c) { return gpu_test::describe(c); }
@@ -128,8 +133,10 @@ TEST(PrefillAttention, RunsAreBitwiseIdentical) {
   c.seqs = {{989, 989}, {99, 300}};
   c.seed = 95;
   Prepared r = prepare(c);
-  const std::vector<float> a = run(r), b = run(r);
-  gpu_test::expect_bitwise_repeat(a, b, "a race between warps or blocks");
+  for (Impl impl : kImpls) {
+    const std::vector<float> a = run(r, impl), b = run(r, impl);
+    gpu_test::expect_bitwise_repeat(a, b, std::string("a race between warps or blocks") + impl_name(impl));
+  }
 }
 
 // Every unsupported shape comes back as an error that names it, before any launch.
