@@ -80,8 +80,9 @@ struct Suite {
 
 void print_table(const Ceilings& c, const std::vector<Row>& rows, std::ostream& out) {
   char line[512];
-  std::snprintf(line, sizeof line, "device: %s | copy ceiling %.2f TB/s | bf16 GEMM ceiling %.0f TFLOP/s\n",
-                c.device.c_str(), c.copy_bytes_per_s / 1e12, c.gemm_flops_per_s / 1e12);
+  std::snprintf(line, sizeof line,
+                "device: %s | copy ceiling %.2f TB/s | bf16 GEMM ceiling %.0f TFLOP/s | launch floor %.2f us\n",
+                c.device.c_str(), c.copy_bytes_per_s / 1e12, c.gemm_flops_per_s / 1e12, c.launch_floor_us);
   out << line;
   std::snprintf(line, sizeof line, "%-24s %-30s %10s %8s %9s %7s  %s\n", "kernel", "shape", "us", "TB/s", "TFLOP/s",
                 "%ceil", "note");
@@ -100,6 +101,7 @@ void print_json(const Ceilings& c, const std::vector<Row>& rows, std::ostream& o
   j["device"] = c.device;
   j["copy_tb_s"] = c.copy_bytes_per_s / 1e12;
   j["gemm_tflop_s"] = c.gemm_flops_per_s / 1e12;
+  j["launch_floor_us"] = c.launch_floor_us;
   for (const Row& r : rows)
     j["rows"].push_back({{"kernel", r.kernel}, {"shape", r.shape}, {"us", r.us}, {"bytes", r.bytes},
                          {"flops", r.flops}, {"tb_s", r.bytes / (r.us * 1e-6) / 1e12},
@@ -117,6 +119,7 @@ Status run_kernel_benchmarks(const std::string& filter, bool json, std::ostream&
   ctx.sm_count = info.sm_count;
   ctx.l2_bytes = info.l2_bytes;
   ctx.ceilings = measure_ceilings(ctx.stream);
+  ctx.ceilings.launch_floor_us = launch_floor_us(ctx);
   const Suite suites[] = {{"rowwise", bench_rowwise},
                           {"decode", bench_decode_attention},
                           {"prefill", bench_prefill_attention},

@@ -18,6 +18,7 @@ struct Ceilings {
   std::string device;
   double copy_bytes_per_s = 0;  // large device-to-device copy, bytes read + written
   double gemm_flops_per_s = 0;  // large cuBLAS bf16 GEMM on random data
+  double launch_floor_us = 0;   // an empty kernel, timed like every row
 };
 
 struct Context {
@@ -62,6 +63,10 @@ class StreamBlocker {
 double median_us(const Context& ctx, const std::function<void(int)>& launch, int reps = 50, int warmup = 10);
 
 Ceilings measure_ceilings(cudaStream_t stream);
+
+// median_us of an empty one-block kernel: what every row below pays before doing any work (the
+// device's launch processing plus the two events), printed beside the ceilings.
+double launch_floor_us(const Context& ctx);
 
 // Suites, one per file.
 Status bench_rowwise(const Context& ctx, std::vector<Row>& rows);           // bench_rowwise.cu

@@ -1,4 +1,4 @@
-// The stream blocker of median_us (bench.cpp): a kernel that holds the stream until the host has
+// The stream blocker of median_us (bench.cpp) and the launch floor: a kernel that holds the stream until the host has
 // queued every timed launch. Without it the GPU catches up with the host after the first few
 // launches and each event pair then also times the host's launch call (~3-8 us), which is not the
 // kernel's cost and not what a CUDA-graph replay pays. nvbench times kernels the same way.
@@ -25,7 +25,16 @@ __global__ void hold_stream(const volatile int* flag, uint64_t timeout_ns) {
   while (*flag == 0 && global_ns() - start < timeout_ns) __nanosleep(1000);
 }
 
+__global__ void empty_kernel() {}
+
 }  // namespace
+
+double launch_floor_us(const Context& ctx) {
+  return median_us(ctx, [&](int) {
+    empty_kernel<<<1, 32, 0, ctx.stream>>>();
+    CUDA_CHECK_LAUNCH();
+  });
+}
 
 StreamBlocker::StreamBlocker() {
   CUDA_CHECK(cudaHostAlloc(reinterpret_cast<void**>(&flag_), sizeof(int), cudaHostAllocMapped));
