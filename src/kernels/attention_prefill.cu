@@ -41,48 +41,11 @@ struct Cfg {
   static_assert(kBN % kRowsPerPass == 0 && kBM % kRowsPerPass == 0, "loads must tile evenly");
 };
 
-struct Args {
-  const void* q;                // [num_tokens, q_stride]
-  int64_t q_stride;
-  const void* k_cache;          // [num_pages, num_kv_heads, page_size, head_dim]
-  const void* v_cache;          // [num_pages, num_kv_heads, page_size, head_dim]
-  void* out;                    // [num_tokens, num_q_heads * head_dim]
-  const int32_t* query_start;   // [num_seqs + 1]
-  const int32_t* context_lens;  // [num_seqs]
-  const int32_t* page_table;    // [num_seqs, max_pages_per_seq]
-  int max_pages_per_seq;
-  int page_shift;  // log2(page_size)
-  int num_q_heads;
-  int num_kv_heads;
-  float scale_log2;  // scale * log2(e): softmax in base 2 with one FFMA per score
-};
-
-// What one block works on. Rows are counted within the sequence's new tokens.
-struct Tile {
-  int seq, head, kv_head;
-  int q0;      // first token of the sequence in q/out
-  int m0;      // first query row of this tile
-  int rows;    // valid query rows in the tile (the last tile of a sequence is partial)
-  int kv_len;  // context length C: cache positions [0, C)
-  int off;     // C - L: query row i sees positions [0, off + i]
-};
-
 // Grid (q head, sequence, row tile); z runs backwards so the tiles with the most K/V (the last
 // rows of each sequence) start first and the short ones fill the tail.
 template <int D>
 __device__ bool make_tile(const Args& a, Tile& t) {
-  using C = Cfg<D>;
-  t.seq = blockIdx.y;
-  t.head = blockIdx.x;
-  t.kv_head = t.head / (a.num_q_heads / a.num_kv_heads);
-  t.m0 = (gridDim.z - 1 - blockIdx.z) * C::kBM;
-  t.q0 = a.query_start[t.seq];
-  const int len = a.query_start[t.seq + 1] - t.q0;
-  if (t.m0 >= len) return false;
-  t.rows = min(C::kBM, len - t.m0);
-  t.kv_len = a.context_lens[t.seq];
-  t.off = t.kv_len - len;
-  return true;
+  return make_tile(a, blockIdx.y, blockIdx.x, (gridDim.z - 1 - blockIdx.z) * Cfg<D>::kBM, Cfg<D>::kBM, t);
 }
 
 // Byte offset of (row r0 + i * kRowsPerPass, chunk) in a swizzled tile. When the pass stride is a
@@ -404,13 +367,7 @@ Status prefill_attention(const PagedAttentionParams& p, cudaStream_t stream, Pre
     prefill_sm90(p, stream);
     return Status::ok_status();
   }
-  Args a;
-  a.q = p.q, a.q_stride = p.q_stride, a.k_cache = p.k_cache, a.v_cache = p.v_cache, a.out = p.out;
-  a.query_start = p.query_start, a.context_lens = p.context_lens, a.page_table = p.page_table;
-  a.max_pages_per_seq = p.max_pages_per_seq;
-  a.page_shift = __builtin_ctz(static_cast<unsigned>(p.page_size));
-  a.num_q_heads = p.num_q_heads, a.num_kv_heads = p.num_kv_heads;
-  a.scale_log2 = p.scale * 1.4426950408889634f;
+  const Args a = make_args(p);
   if (p.dtype == DType::kBF16)
     dispatch_head_dim<__nv_bfloat16>(a, p, stream);
   else

@@ -11,7 +11,7 @@
 
 #include "attention_prefill_sm90.h"
 #include "cuda/cuda.h"
-#include "mma.cuh"
+#include "prefill_common.cuh"
 #include "wgmma.cuh"
 
 namespace tk::kernels {
@@ -23,6 +23,8 @@ using tile::cp_async_wait;
 using tile::fast_exp2;
 using tile::pack2;
 using tile::smem_u32;
+using prefill::Args;
+using prefill::Tile;
 
 constexpr int kD = 128;
 constexpr int kBM = 128;  // query rows per block
@@ -37,28 +39,6 @@ constexpr int kSmemBytes = kQBytes + kStages * 2 * kTileBytes + 1024;  // + alig
 constexpr int kChunksPerRow = kD / 8;           // 16-byte chunks
 constexpr int kRowsPerPass = kThreads / kChunksPerRow;
 static_assert(kBN == kBM, "Q and K/V tiles share one loader");
-
-struct Args {
-  const void* q;                // [num_tokens, q_stride]
-  int64_t q_stride;
-  const void* k_cache;          // [num_pages, num_kv_heads, page_size, 128]
-  const void* v_cache;          // [num_pages, num_kv_heads, page_size, 128]
-  void* out;                    // [num_tokens, num_q_heads * 128]
-  const int32_t* query_start;   // [num_seqs + 1]
-  const int32_t* context_lens;  // [num_seqs]
-  const int32_t* page_table;    // [num_seqs, max_pages_per_seq]
-  int max_pages_per_seq, page_shift, num_q_heads, num_kv_heads;
-  float scale_log2;
-};
-
-struct Tile {
-  int seq, head, kv_head;
-  int q0;      // first token of the sequence in q/out
-  int m0;      // first query row of the block
-  int rows;    // valid rows of the block
-  int kv_len;  // context length C
-  int off;     // C - L: query row i sees positions [0, off + i]
-};
 
 // Byte offset of 16-byte chunk c of row r in a swizzled [rows][128] tile (see wgmma.cuh).
 __device__ __forceinline__ uint32_t swizzled(int r, int c, int rows) {
@@ -207,17 +187,8 @@ struct Items {
 
 // Item w as a tile; false when that row block lies past its sequence's end.
 __device__ __forceinline__ bool make_tile(const Args& a, const Items& it, int w, Tile& t) {
-  t.head = w % it.num_heads;
-  t.seq = (w / it.num_heads) % it.num_seqs;
-  t.m0 = (it.row_blocks - 1 - w / (it.num_heads * it.num_seqs)) * kBM;
-  t.kv_head = t.head / (a.num_q_heads / a.num_kv_heads);
-  t.q0 = a.query_start[t.seq];
-  const int len = a.query_start[t.seq + 1] - t.q0;
-  if (t.m0 >= len) return false;
-  t.rows = min(kBM, len - t.m0);
-  t.kv_len = a.context_lens[t.seq];
-  t.off = t.kv_len - len;
-  return true;
+  const int m0 = (it.row_blocks - 1 - w / (it.num_heads * it.num_seqs)) * kBM;
+  return prefill::make_tile(a, (w / it.num_heads) % it.num_seqs, w % it.num_heads, m0, kBM, t);
 }
 
 // The block's k-th item in a snake order over the grid: rounds of gridDim.x items, walked forwards
@@ -356,14 +327,14 @@ __global__ void __launch_bounds__(kThreads, 1) prefill_sm90_kernel(const Args a,
   }
 }
 
-int sm_count() {
-  static const int count = [] {
-    int device = 0, value = 0;
+// The current device's properties, looked up once (the launcher runs per layer and step).
+const DeviceInfo& launch_device() {
+  static const DeviceInfo info = [] {
+    int device = 0;
     CUDA_CHECK(cudaGetDevice(&device));
-    CUDA_CHECK(cudaDeviceGetAttribute(&value, cudaDevAttrMultiProcessorCount, device));
-    return value;
+    return device_info(device);
   }();
-  return count;
+  return info;
 }
 
 template <typename T>
@@ -376,7 +347,7 @@ void launch(const Args& a, const PagedAttentionParams& p, cudaStream_t stream) {
   const int64_t total = static_cast<int64_t>(items.num_heads) * items.num_seqs * items.row_blocks;
   // Persistent beat one block per item on the H200 at all three bar shapes (2026-11-21: 268-280
   // vs 240 TFLOP/s at 16x1024, 377 vs 368 at 4x4096, 408 vs 407 at 1x16384).
-  const int grid = static_cast<int>(std::min<int64_t>(total, sm_count()));
+  const int grid = static_cast<int>(std::min<int64_t>(total, launch_device().sm_count));
   kernel<<<grid, kThreads, kSmemBytes, stream>>>(a, items);
   CUDA_CHECK_LAUNCH();
 }
@@ -387,23 +358,11 @@ bool prefill_sm90_supports(const PagedAttentionParams& p) {
   if (p.head_dim != kD) return false;
   const int64_t items = static_cast<int64_t>(p.num_q_heads) * p.num_seqs * ((p.max_query_len + kBM - 1) / kBM);
   if (items > (int64_t{1} << 30)) return false;  // item indices stay in int range
-  static const int major = [] {
-    int device = 0, value = 0;
-    if (cudaGetDevice(&device) != cudaSuccess) return 0;
-    if (cudaDeviceGetAttribute(&value, cudaDevAttrComputeCapabilityMajor, device) != cudaSuccess) return 0;
-    return value;
-  }();
-  return major == 9;
+  return launch_device().cc_major == 9;
 }
 
 void prefill_sm90(const PagedAttentionParams& p, cudaStream_t stream) {
-  Args a;
-  a.q = p.q, a.q_stride = p.q_stride, a.k_cache = p.k_cache, a.v_cache = p.v_cache, a.out = p.out;
-  a.query_start = p.query_start, a.context_lens = p.context_lens, a.page_table = p.page_table;
-  a.max_pages_per_seq = p.max_pages_per_seq;
-  a.page_shift = __builtin_ctz(static_cast<unsigned>(p.page_size));
-  a.num_q_heads = p.num_q_heads, a.num_kv_heads = p.num_kv_heads;
-  a.scale_log2 = p.scale * 1.4426950408889634f;
+  const Args a = prefill::make_args(p);
   if (p.dtype == DType::kBF16)
     launch<__nv_bfloat16>(a, p, stream);
   else
