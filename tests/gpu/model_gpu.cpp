@@ -1,7 +1,6 @@
 // The whole model on the CUDA backend (bf16 and fp16) against transformers' fp32 goldens and the
-// CPU backend: every teacher-forced logit row within 2e-2 relative L2 — in bf16, within the larger
-// of 2e-2 and what transformers' own bf16 forward reaches on that prompt (bf16_reference.json,
-// tools/bf16_reference.py: these sharp random checkpoints amplify bf16 rounding) —; the same
+// CPU backend: every teacher-forced logit row within 2e-2 relative L2 in bf16 and fp16 (the worst
+// row is printed beside what transformers' own bf16 forward reaches, bf16_reference.json); the same
 // greedy tokens, any divergence an argmax near-tie; perplexity within 0.5% of the CPU's.
 #include "../unit/golden_util.h"
 
@@ -13,14 +12,12 @@ namespace {
 
 constexpr double kTolerance = 2e-2;
 
-// Per prompt: the worst step error of transformers' bf16 forward against the fp32 goldens.
-std::vector<double> hf_bf16_worst(const std::string& name) {
+// The worst step error of transformers' bf16 forward against the fp32 goldens, over all prompts.
+double hf_bf16_worst(const std::string& name) {
   nlohmann::json ref = read_json(golden_dir(name) + "/bf16_reference.json");
-  std::vector<double> worst;
-  for (const auto& p : ref["prompts"]) {
-    auto e = p["step_rel_l2"].get<std::vector<double>>();
-    worst.push_back(*std::max_element(e.begin(), e.end()));
-  }
+  double worst = 0;
+  for (const auto& p : ref["prompts"])
+    for (double e : p["step_rel_l2"].get<std::vector<double>>()) worst = std::max(worst, e);
   return worst;
 }
 
@@ -81,23 +78,23 @@ TEST_P(GpuGoldenTest, TeacherForcedLogitsWithinTolerance) {
     return host;
   };
   const int64_t vocab = c.vocab_size;
-  std::vector<double> limit(golden.size(), kTolerance);
-  if (GetParam().dtype == DType::kBF16) {
-    std::vector<double> hf = hf_bf16_worst(GetParam().name);
-    for (size_t i = 0; i < golden.size(); ++i) limit[i] = std::max(kTolerance, hf[i]);
-  }
+  double worst = 0;
+  auto check = [&](const float* row, const float* want, size_t prompt, int step) {
+    const double e = rel_l2(row, want, vocab);
+    worst = std::max(worst, e);
+    EXPECT_LT(e, kTolerance) << "prompt " << prompt << " step " << step;
+  };
   std::vector<float> logits = run(prefill);
-  for (size_t i = 0; i < golden.size(); ++i)
-    EXPECT_LT(rel_l2(&logits[i * vocab], &golden[i].steps[0], vocab), limit[i]) << "prompt " << i << " prefill";
+  for (size_t i = 0; i < golden.size(); ++i) check(&logits[i * vocab], &golden[i].steps[0], i, 0);
   for (int k = 1; k <= 8; ++k) {
     ScheduledStep step;
     for (size_t i = 0; i < golden.size(); ++i)
       step.seqs.push_back({seqs[i].get(), static_cast<int>(golden[i].prompt_ids.size()) + k - 1, 1, true});
     logits = run(step);
-    for (size_t i = 0; i < golden.size(); ++i)
-      EXPECT_LT(rel_l2(&logits[i * vocab], &golden[i].steps[k * vocab], vocab), limit[i])
-          << "prompt " << i << " step " << k;
+    for (size_t i = 0; i < golden.size(); ++i) check(&logits[i * vocab], &golden[i].steps[k * vocab], i, k);
   }
+  std::printf("%s %s: worst row rel L2 %.4f (transformers bf16: %.4f)\n", GetParam().name.c_str(),
+              GetParam().dtype == DType::kF16 ? "fp16" : "bf16", worst, hf_bf16_worst(GetParam().name));
 }
 
 // The engine on the GPU (graphs on) samples the golden greedy tokens.
