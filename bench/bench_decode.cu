@@ -140,10 +140,11 @@ Row make_row(const DecodeShape& s, const DecodeInputs& in, double us, const char
   return r;
 }
 
-// The planner's choice beside forced split counts: the data the planner's cost model is tuned on.
+// The planner's choice beside forced split counts, one launch and (for the graph shapes) graph
+// x20: the data the planner's cost model is tuned on.
 Status sweep_splits(const Context& ctx, const DecodeShape& s, DecodeInputs& in, std::vector<Row>& rows) {
   const kernels::DecodePlan chosen = in.plan;
-  for (int splits : {1, 4, 8, 16, 24, 48, 64}) {
+  for (int splits : {1, 2, 4, 8, 16, 24, 32, 48, 64}) {
     const int split_tokens = ((s.context + splits - 1) / splits + kPage - 1) / kPage * kPage;
     if (splits == chosen.num_splits || (s.context + split_tokens - 1) / split_tokens != splits) continue;
     in.plan.num_splits = splits, in.plan.split_tokens = split_tokens;
@@ -156,6 +157,14 @@ Status sweep_splits(const Context& ctx, const DecodeShape& s, DecodeInputs& in, 
     });
     TK_RETURN_IF_ERROR(st);
     Row r = make_row(s, in, us, " sweep");
+    r.note = "forced splits " + std::to_string(splits) + "x" + std::to_string(split_tokens);
+    rows.push_back(r);
+    if (!s.graph) continue;
+    std::swap(in.workspace, ws);
+    Result<double> bus = graph_batch_us(ctx, in);
+    std::swap(in.workspace, ws);
+    TK_RETURN_IF_ERROR(bus.status());
+    r = make_row(s, in, *bus, " sweep (graph x20)");
     r.note = "forced splits " + std::to_string(splits) + "x" + std::to_string(split_tokens);
     rows.push_back(r);
   }
@@ -171,6 +180,7 @@ Status bench_decode_attention(const Context& ctx, std::vector<Row>& rows) {
       {1, 131072, 1, "bar >= 3.8 TB/s", false}, {16, 4096, 1, "bar >= 3.8 TB/s", true},
       {64, 2048, 1, "bar >= 3.8 TB/s", false},  {8, 16384, 1, "bar >= 3.8 TB/s", false},
       {128, 1024, 1, "bar >= 3.8 TB/s", false}, {16, 4096, 4, "speculative L=4 (no bar)", false},
+      {1, 1024, 1, "planner data (no bar)", true}, {1, 2048, 1, "planner data (no bar)", true},
   };
   for (const DecodeShape& s : shapes) {
     TK_ASSIGN_OR_RETURN(DecodeInputs in, make_inputs(ctx, s));
