@@ -156,17 +156,16 @@ Status sweep_splits(const Context& ctx, const DecodeShape& s, DecodeInputs& in, 
       if (st.ok()) (void)(st = kernels::decode_attention(params_for_set(in, i), in.plan, ws.data(), ctx.stream));
     });
     TK_RETURN_IF_ERROR(st);
-    Row r = make_row(s, in, us, " sweep");
-    r.note = "forced splits " + std::to_string(splits) + "x" + std::to_string(split_tokens);
-    rows.push_back(r);
+    const std::string note = "forced splits " + std::to_string(splits) + "x" + std::to_string(split_tokens);
+    rows.push_back(make_row(s, in, us, " sweep"));
+    rows.back().note = note;
     if (!s.graph) continue;
     std::swap(in.workspace, ws);
     Result<double> bus = graph_batch_us(ctx, in);
     std::swap(in.workspace, ws);
     TK_RETURN_IF_ERROR(bus.status());
-    r = make_row(s, in, *bus, " sweep (graph x20)");
-    r.note = "forced splits " + std::to_string(splits) + "x" + std::to_string(split_tokens);
-    rows.push_back(r);
+    rows.push_back(make_row(s, in, *bus, " sweep (graph x20)"));
+    rows.back().note = note;
   }
   in.plan = chosen;
   return Status::ok_status();

@@ -100,8 +100,8 @@ class Forward:
             k, v = r(rope(k, k_pos, inv), "kv_cache"), r(v, "kv_cache")
             group = heads // kv_heads
             k, v = k.repeat_interleave(group, 1), v.repeat_interleave(group, 1)
-            s = torch.einsum("thd,shd->hts", q, k) / math.sqrt(d)
-            e = torch.exp(s.masked_fill(mask, float("-inf")) - s.masked_fill(mask, float("-inf")).amax(-1, True))
+            s = (torch.einsum("thd,shd->hts", q, k) / math.sqrt(d)).masked_fill(mask, float("-inf"))
+            e = torch.exp(s - s.amax(-1, keepdim=True))
             o = torch.einsum("hts,shd->thd", r(e, "probs"), v) / e.sum(-1, keepdim=True).transpose(0, 1)
             a = r(r(o.reshape(T, heads * d), "attn_out") @ w[p + "self_attn.o_proj.weight"].T, "proj_out")
             if "no_attention" not in bugs:

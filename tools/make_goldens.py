@@ -37,7 +37,7 @@ PROMPTS = [
 # Init scales. Embeddings/lm_head are far above the usual 0.02 so logits spread over several units and
 # every argmax is clear. Each projection has gain PROJ_GAIN (std PROJ_GAIN / sqrt(fan_in)), as trained
 # models roughly do: larger gains make attention logits so sharp that the bf16 rounding every engine must
-# do (GEMM inputs, KV cache) is amplified past 2% in the logits (tools/bf16_reference.py measures it).
+# do (GEMM inputs, KV cache) is amplified past 2% in the logits (tools/golden_sensitivity.py measures it).
 EMBED_STD, PROJ_GAIN, BIAS_STD, NORM_STD = 0.5, 0.8, 0.1, 0.2
 
 

@@ -21,7 +21,7 @@ struct Shape {
   int64_t m, n, k;
 };
 
-// One product through `impl`; the error against the fp32 twin on the same rounded inputs.
+// One product; its error against the fp32 twin on the same rounded inputs.
 double product_error(GemmRunner& gemm, const Shape& s, DType in, DType out, bool bias, uint32_t seed) {
   const int64_t ldx = s.k + 16;  // x rows inside a wider buffer, as q/k/v slices are
   auto x = random_floats(s.m * ldx, seed), w = random_floats(s.n * s.k, seed + 1, 0.05f);
