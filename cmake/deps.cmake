@@ -21,3 +21,9 @@ tk_find_c_library(pcre2 pcre2.h NAMES libpcre2-8.a pcre2-8)
 target_compile_definitions(tk::pcre2 INTERFACE PCRE2_STATIC)
 tk_find_c_library(utf8proc utf8proc.h NAMES libutf8proc.a utf8proc)
 target_compile_definitions(tk::utf8proc INTERFACE UTF8PROC_STATIC)
+
+# Boost.Beast/Asio for src/http, header-only: no compiled Boost library is linked. Debian's
+# libboost1.81-dev ships a relocatable BoostConfig.cmake, so an unpacked bundle works too.
+find_package(Threads REQUIRED)
+find_package(Boost 1.81 REQUIRED CONFIG COMPONENTS headers)  # the imported target Boost::headers
+message(STATUS "tokamak: boost headers: ${Boost_DIR}")

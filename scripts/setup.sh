@@ -8,7 +8,7 @@
 set -euo pipefail
 
 PACKAGES=(cmake ninja-build g++ zlib1g-dev libpcre2-dev libutf8proc-dev nlohmann-json3-dev
-          libcli11-dev libgtest-dev)
+          libcli11-dev libgtest-dev libboost1.81-dev)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -19,8 +19,9 @@ if [[ "${1:-}" == "--bundle" ]]; then
   dest=${2:?usage: scripts/setup.sh --bundle DIR}
   mkdir -p "$dest"
   apt-get update -qq
+  # libboost1.81-dev (headers only, for src/http) needs nothing but libstdc++-12-dev, which g++ brings.
   (cd "$dest" && apt-get download libpcre2-dev libpcre2-8-0 libpcre2-16-0 libpcre2-32-0 libpcre2-posix3 zlib1g-dev \
-    libutf8proc-dev libutf8proc2 nlohmann-json3-dev libcli11-dev libgtest-dev)
+    libutf8proc-dev libutf8proc2 nlohmann-json3-dev libcli11-dev libgtest-dev libboost1.81-dev)
   echo "downloaded $(ls "$dest"/*.deb | wc -l) packages into $dest"
   exit 0
 fi
