@@ -19,7 +19,6 @@ struct Connection::Parser {
 
 namespace {
 
-constexpr size_t kReadChunk = 16 << 10;
 // NOTE: while a request is answered, at most this much of the next (pipelined) request is
 // buffered; beyond it reading pauses until the response ends (disconnects then show as failed
 // writes only).
@@ -88,8 +87,7 @@ void Connection::start_read() {
   if (reading_ || state_ == State::kClosed) return;
   if (state_ == State::kHandle && buffer_.size() >= kMaxPipelinedBytes) return;  // paused
   reading_ = true;
-  socket_.async_read_some(buffer_.prepare(kReadChunk), [self = shared_from_this()](
-                                                           const error_code& ec, size_t bytes) {
+  socket_.async_read_some(asio::buffer(read_chunk_), [self = shared_from_this()](const error_code& ec, size_t bytes) {
     self->on_read(ec, bytes);
   });
 }
@@ -102,12 +100,13 @@ void Connection::on_read(const error_code& ec, size_t bytes) {
     close();
     return;
   }
-  buffer_.commit(bytes);
   if (state_ == State::kClosing) {
     lingered_bytes_ += bytes;
-    buffer_.clear();
     if (lingered_bytes_ > kMaxLingerBytes) return close();
-  } else if (state_ == State::kReadHeader || state_ == State::kReadBody) {
+    return start_read();
+  }
+  buffer_.commit(asio::buffer_copy(buffer_.prepare(bytes), asio::buffer(read_chunk_.data(), bytes)));
+  if (state_ == State::kReadHeader || state_ == State::kReadBody) {
     if (state_ == State::kReadHeader && !request_started_) {
       request_started_ = true;
       arm(core_->options.header_timeout_s);
@@ -138,7 +137,7 @@ void Connection::parse_available() {
   // NOTE: what the parser leaves unconsumed is a partial header, chunk-size line or trailer;
   // bounded here whatever the parser's own limits are.
   if ((state_ == State::kReadHeader || state_ == State::kReadBody) &&
-      buffer_.size() > core_->options.max_header_bytes + kReadChunk) {
+      buffer_.size() > core_->options.max_header_bytes + read_chunk_.size()) {
     reject(state_ == State::kReadHeader ? 431 : 400, "a request line is too long");
   }
 }

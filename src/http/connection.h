@@ -3,6 +3,8 @@
 // handler, and writes the answer that responders post to it from any thread.
 #pragma once
 
+#include <array>
+
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 
@@ -73,6 +75,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::string remote_;
   State state_ = State::kReadHeader;
 
+  // NOTE: reads land in read_chunk_, never in buffer_: a read is pending in every state, and
+  // parsing (consume) moves buffer_'s free space under it.
+  std::array<char, 16 << 10> read_chunk_;
   boost::beast::flat_buffer buffer_;  // received, not yet parsed (a pipelined request, too)
   std::unique_ptr<Parser> parser_;
   bool reading_ = false;

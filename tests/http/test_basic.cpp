@@ -63,7 +63,7 @@ TEST(HttpBasic, KeepAliveServesSeveralRequests) {
     ASSERT_TRUE(client.send(make_request("POST", "/r" + std::to_string(i), "x" + std::to_string(i))));
     auto reply = client.read_reply();
     ASSERT_TRUE(reply) << i;
-    EXPECT_EQ(reply->body, "POST /r" + std::to_string(i) + "?|x" + std::to_string(i) + "|-");
+    EXPECT_EQ(reply->body, "POST /r" + std::to_string(i) + "?|x" + std::to_string(i) + "|-") << i;
     EXPECT_FALSE(reply->header("Connection"));
   }
   EXPECT_EQ(server->num_connections(), 1u);
@@ -91,6 +91,36 @@ TEST(HttpBasic, PipelinedRequestsAnsweredInOrder) {
   EXPECT_EQ(first->body, "slow");
   EXPECT_EQ(second->body, "POST /a?|1|-");
   EXPECT_EQ(third->body, "GET /b?||-");
+  std::lock_guard lock(mu);
+  for (auto& thread : threads) thread.join();
+}
+
+TEST(HttpBasic, RequestsArrivingWhileEachAnswerIsPending) {
+  // Each request comes while the previous answer is pending (buffered, then parsed), and the
+  // requests have equal lengths, so a stale re-parse of the previous one would go unnoticed
+  // by length alone.
+  std::vector<std::thread> threads;
+  std::mutex mu;
+  auto server = start_server({}, [&](Request&& request, std::shared_ptr<Responder> responder) {
+    std::lock_guard lock(mu);
+    threads.emplace_back([responder, path = request.path] {
+      sleep_ms(30);
+      responder->send({200, {}, path});
+    });
+  });
+  ASSERT_TRUE(server);
+  Client client(server->port());
+  ASSERT_TRUE(client.send(make_request("GET", "/r0")));
+  for (int i = 1; i <= 4; ++i) {
+    sleep_ms(10);
+    ASSERT_TRUE(client.send(make_request("GET", "/r" + std::to_string(i))));
+    auto reply = client.read_reply(2);
+    ASSERT_TRUE(reply) << i;
+    EXPECT_EQ(reply->body, "/r" + std::to_string(i - 1));
+  }
+  auto last = client.read_reply(2);
+  ASSERT_TRUE(last);
+  EXPECT_EQ(last->body, "/r4");
   std::lock_guard lock(mu);
   for (auto& thread : threads) thread.join();
 }
