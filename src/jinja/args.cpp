@@ -5,6 +5,10 @@ namespace tk::jinja::detail {
 
 Args::Args(std::string function, const CallArgs& call, std::initializer_list<const char*> names, size_t required)
     : function_(std::move(function)), names_(names.begin(), names.end()), values_(names.size()) {
+  if (names_.empty() && (!call.args.empty() || !call.kwargs.empty())) {
+    if (call.args.empty()) type_error(function_ + "() takes no keyword arguments");
+    type_error(function_ + "() takes no arguments (" + std::to_string(call.args.size()) + " given)");
+  }
   if (call.args.size() > names_.size()) {
     type_error(function_ + "() takes at most " + std::to_string(names_.size()) + " argument" +
                (names_.size() == 1 ? "" : "s") + " (" + std::to_string(call.args.size()) + " given)");
@@ -18,14 +22,15 @@ Args::Args(std::string function, const CallArgs& call, std::initializer_list<con
     values_[k] = value;
   }
   for (size_t k = 0; k < required; ++k) {
-    if (!values_[k]) type_error(function_ + "() missing required argument '" + names_[k] + "' (pos " + std::to_string(k + 1) + ")");
+    if (!values_[k]) type_error(function_ + "() missing 1 required positional argument: '" + names_[k] + "'");
   }
 }
 
 int64_t expect_int(const Value& v, const std::string& what) {
   if (v.is_int() || v.is_bool()) return v.as_int();
   if (v.is_undefined()) raise_undefined(v);
-  type_error(what + ": '" + type_name(v) + "' object cannot be interpreted as an integer");
+  (void)what;
+  type_error("'" + type_name(v) + "' object cannot be interpreted as an integer");
 }
 
 const std::string& expect_string(const Value& v, const std::string& what) {

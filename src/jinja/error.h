@@ -20,6 +20,7 @@ enum class ErrorKind {
   kKeyError,
   kIndexError,
   kAttributeError,
+  kAssertionError,
   kZeroDivisionError,
   kOverflowError,
   kRecursionError,

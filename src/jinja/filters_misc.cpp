@@ -1,6 +1,7 @@
 // The filter registry and the filters that are neither text nor plain sequence work: default,
 // tojson (transformers' json.dumps), attr, map/select/reject/selectattr/rejectattr, numbers
 // (abs, int, float, round), string and pprint.
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <cmath>
@@ -249,9 +250,25 @@ Value f_string(Interpreter&, const Value& v, CallArgs& c) {
   return v.is_string() ? v : Value::string(to_str(v));
 }
 
+// pprint.pformat sorts dict keys (nested ones too); lines are not wrapped.
+Value sorted_dicts(const Value& v, int depth) {
+  if (depth > 100) return v;
+  if (v.is_sequence()) {
+    std::vector<Value> items;
+    for (const Value& item : v.items()) items.push_back(sorted_dicts(item, depth + 1));
+    return v.is_tuple() ? Value::tuple(std::move(items)) : Value::list(std::move(items));
+  }
+  if (!v.is_dict()) return v;
+  std::vector<std::pair<Value, Value>> entries = v.dict().entries();
+  std::stable_sort(entries.begin(), entries.end(), [](const auto& a, const auto& b) { return less_than(a.first, b.first); });
+  auto d = std::make_shared<Dict>();
+  for (auto& [k, value] : entries) d->set(k, sorted_dicts(value, depth + 1));
+  return Value::dict(std::move(d));
+}
+
 Value f_pprint(Interpreter&, const Value& v, CallArgs& c) {
   Args("pprint", c, {});
-  return Value::string(repr(v));
+  return Value::string(repr(sorted_dicts(v, 0)));
 }
 
 FilterTable make_table() {

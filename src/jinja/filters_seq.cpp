@@ -196,7 +196,8 @@ Value f_groupby(Interpreter& interp, const Value& v, CallArgs& c) {
     std::vector<Value> members;
     size_t j = k;
     while (j < items.size() && equals(key(items[j]), group_key)) members.push_back(items[j++]);
-    groups.push_back(Value::group_tuple(lower ? shown(members[0]) : group_key, Value::list(std::move(members))));
+    Value grouper = lower ? shown(members[0]) : group_key;
+    groups.push_back(Value::group_tuple(std::move(grouper), Value::list(std::move(members))));
     k = j;
   }
   return Value::list(std::move(groups));

@@ -98,8 +98,8 @@ Value f_truncate(Interpreter&, const Value& v, CallArgs& c) {
   const std::string end = a.get_string(2, "...");
   std::u32string s = decode_utf8(to_str(v));
   const int64_t end_len = count_code_points(end);
-  if (length < end_len) raise(ErrorKind::kValueError, "expected length >= " + std::to_string(end_len) + ", got " + std::to_string(length));
-  if (leeway < 0) raise(ErrorKind::kValueError, "expected leeway >= 0, got " + std::to_string(leeway));
+  if (length < end_len) raise(ErrorKind::kAssertionError, "expected length >= " + std::to_string(end_len) + ", got " + std::to_string(length));
+  if (leeway < 0) raise(ErrorKind::kAssertionError, "expected leeway >= 0, got " + std::to_string(leeway));
   if (static_cast<int64_t>(s.size()) <= length + leeway) return v.is_string() ? v : text(to_str(v));
   std::string head = encode_utf8(s.substr(0, static_cast<size_t>(length - end_len)));
   if (a.get_bool(1, false)) return text(head + end);

@@ -17,10 +17,12 @@ class Loop : public Object {
   std::string repr() const override {
     return "<LoopContext " + std::to_string(index_ + 1) + "/" + std::to_string(items_.size()) + ">";
   }
-  bool callable() const override { return node_.recursive; }
+  bool callable() const override { return true; }
   Value call(Interpreter& interp, CallArgs& args) override {
+    if (args.args.size() != 1 || !args.kwargs.empty()) {
+      type_error("LoopContext.__call__() missing 1 required positional argument: 'iterable'");
+    }
     if (!node_.recursive) type_error("Tried to call non recursive loop. Maybe you forgot the 'recursive' modifier.");
-    if (args.args.size() != 1 || !args.kwargs.empty()) type_error("loop() takes exactly one argument");
     return Value::string(interp.run_loop(node_, args.args[0], scope_, depth_ + 1));
   }
   std::optional<Value> get_attr(Interpreter& interp, const std::string& name) override;

@@ -74,7 +74,7 @@ Value arithmetic(BinaryOp op, const Value& a, const Value& b) {
         if (y == 0) raise(ErrorKind::kZeroDivisionError, "division by zero");
         return Value::number(static_cast<double>(x) / static_cast<double>(y));
       case BinaryOp::kFloorDiv: case BinaryOp::kMod: {
-        if (y == 0) raise(ErrorKind::kZeroDivisionError, "integer division or modulo by zero");
+        if (y == 0) raise(ErrorKind::kZeroDivisionError, op == BinaryOp::kMod ? "integer modulo by zero" : "integer division or modulo by zero");
         if (x == std::numeric_limits<int64_t>::min() && y == -1) overflow();
         int64_t q = x / y, m = x % y;
         if (m != 0 && ((m < 0) != (y < 0))) {

@@ -148,7 +148,7 @@ Value resolve_field(const std::string& field, const CallArgs& args, size_t& auto
       index = std::stoul(head);
     }
     if (index >= args.args.size()) {
-      raise(ErrorKind::kIndexError, "Replacement index " + std::to_string(index) + " out of range for positional args tuple");
+      raise(ErrorKind::kIndexError, "tuple index out of range");
     }
     v = args.args[index];
   } else {

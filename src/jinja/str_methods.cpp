@@ -153,13 +153,13 @@ Value join(const std::string& self, CallArgs& call, Interpreter& interp) {
 
 const std::unordered_map<std::string, Method>& methods() {
   static const std::unordered_map<std::string, Method> table = {
-      {"lower", [](const std::string& s, CallArgs& c, Interpreter&) { Args("lower", c, {}); return str(to_lower(s)); }},
-      {"upper", [](const std::string& s, CallArgs& c, Interpreter&) { Args("upper", c, {}); return str(to_upper(s)); }},
-      {"casefold", [](const std::string& s, CallArgs& c, Interpreter&) { Args("casefold", c, {}); return str(to_lower(s)); }},
-      {"title", [](const std::string& s, CallArgs& c, Interpreter&) { Args("title", c, {}); return str(py_title(s)); }},
-      {"capitalize", [](const std::string& s, CallArgs& c, Interpreter&) { Args("capitalize", c, {}); return str(py_capitalize(s)); }},
+      {"lower", [](const std::string& s, CallArgs& c, Interpreter&) { Args("str.lower", c, {}); return str(to_lower(s)); }},
+      {"upper", [](const std::string& s, CallArgs& c, Interpreter&) { Args("str.upper", c, {}); return str(to_upper(s)); }},
+      {"casefold", [](const std::string& s, CallArgs& c, Interpreter&) { Args("str.casefold", c, {}); return str(to_lower(s)); }},
+      {"title", [](const std::string& s, CallArgs& c, Interpreter&) { Args("str.title", c, {}); return str(py_title(s)); }},
+      {"capitalize", [](const std::string& s, CallArgs& c, Interpreter&) { Args("str.capitalize", c, {}); return str(py_capitalize(s)); }},
       {"swapcase", [](const std::string& s, CallArgs& c, Interpreter&) {
-         Args("swapcase", c, {});
+         Args("str.swapcase", c, {});
          std::string out;
          for (char32_t ch : decode_utf8(s)) append_utf8(out, py_isupper(ch) ? py_lower(ch) : py_islower(ch) ? py_upper(ch) : ch);
          return str(out);

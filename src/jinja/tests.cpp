@@ -36,7 +36,7 @@ bool t_iterable(Interpreter&, const Value& v, CallArgs&) {
   return v.is_string() || v.is_sequence() || v.is_dict() || v.is_undefined() || v.as<Generator>() != nullptr;
 }
 bool t_callable(Interpreter&, const Value& v, CallArgs&) {
-  return v.is_undefined() || (v.is_object() && (v.obj().callable() || v.obj().type_name() == "LoopContext"));
+  return v.is_undefined() || (v.is_object() && v.obj().callable());
 }
 
 bool t_lower(Interpreter&, const Value& v, CallArgs&) {

@@ -38,6 +38,7 @@ const char* error_kind_name(ErrorKind kind) {
     case ErrorKind::kKeyError: return "KeyError";
     case ErrorKind::kIndexError: return "IndexError";
     case ErrorKind::kAttributeError: return "AttributeError";
+    case ErrorKind::kAssertionError: return "AssertionError";
     case ErrorKind::kZeroDivisionError: return "ZeroDivisionError";
     case ErrorKind::kOverflowError: return "OverflowError";
     case ErrorKind::kRecursionError: return "RecursionError";

@@ -140,7 +140,6 @@ std::string repr(const Value& v) {
     case Kind::kString: return v.is_markup() ? "Markup(" + py_str_repr(v.str()) + ")" : py_str_repr(v.str());
     case Kind::kList: return seq_repr(v.items(), false);
     case Kind::kTuple:
-      if (v.is_group_tuple()) return "_GroupTuple(grouper=" + repr(v.items()[0]) + ", list=" + repr(v.items()[1]) + ")";
       return seq_repr(v.items(), true);
     case Kind::kDict: return dict_repr(v.dict());
     case Kind::kObject: return v.obj().repr();
