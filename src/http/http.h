@@ -82,7 +82,7 @@ struct ServerOptions {
   double header_timeout_s = 30;  // whole header from its first byte (from accept for the first)
   double body_timeout_s = 60;    // whole body from the end of the header; then 408 and close
   double idle_keepalive_s = 60;  // between requests on a kept-alive connection; then close
-  double write_timeout_s = 60;   // one write making no progress; then close (client gone)
+  double write_timeout_s = 60;   // a write of queued bytes not done within this: close (gone)
   size_t max_stream_queue_bytes = 1 << 20;  // a stream's bytes not yet taken by the socket; beyond: close
   int max_connections = 4096;               // beyond: 503 and close
   ErrorResponder error_response;            // empty: default_error_response

@@ -125,6 +125,56 @@ TEST(HttpBasic, RequestsArrivingWhileEachAnswerIsPending) {
   for (auto& thread : threads) thread.join();
 }
 
+TEST(HttpBasic, PipelinedBytesBeyondTheBufferWaitInTheSocket) {
+  // 100 requests of 1 KiB behind a slow one: more than the 64 KiB buffered while answering, so
+  // reading pauses and resumes; every request is still answered, in order.
+  std::vector<std::thread> threads;
+  std::mutex mu;
+  auto server = start_server({}, [&](Request&& request, std::shared_ptr<Responder> responder) {
+    if (request.path != "/slow") return echo(std::move(request), std::move(responder));
+    std::lock_guard lock(mu);
+    threads.emplace_back([responder] {
+      sleep_ms(100);
+      responder->send({200, {}, "slow"});
+    });
+  });
+  ASSERT_TRUE(server);
+  Client client(server->port());
+  std::string requests = make_request("GET", "/slow");
+  for (int i = 0; i < 100; ++i) requests += make_request("POST", "/p" + std::to_string(i), std::string(1024, 'a' + i % 26));
+  std::thread sender([&] { EXPECT_TRUE(client.send(requests)); });
+  auto first = client.read_reply();
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->body, "slow");
+  for (int i = 0; i < 100; ++i) {
+    auto reply = client.read_reply();
+    ASSERT_TRUE(reply) << i;
+    ASSERT_EQ(reply->body, "POST /p" + std::to_string(i) + "?|" + std::string(1024, 'a' + i % 26) + "|-") << i;
+  }
+  sender.join();
+  std::lock_guard lock(mu);
+  for (auto& thread : threads) thread.join();
+}
+
+TEST(HttpBasic, ClientThatStopsReadingIsClosedAfterTheWriteTimeout) {
+  ServerOptions options;
+  options.write_timeout_s = 0.3;
+  std::atomic<double> answered_at{0};
+  auto server = start_server(options, [&](Request&&, std::shared_ptr<Responder> responder) {
+    responder->send({200, {}, std::string(64 << 20, 'z')});  // more than the socket buffers hold
+    answered_at.store(now());
+  });
+  ASSERT_TRUE(server);
+  {
+    Client client(server->port());
+    ASSERT_TRUE(client.send(make_request("GET", "/big")));
+    ASSERT_TRUE(wait_for([&] { return answered_at.load() > 0; }, 2));
+    const double t0 = answered_at.load();
+    EXPECT_TRUE(wait_for([&] { return server->num_connections() == 0; }, 3));
+    EXPECT_GT(now() - t0, 0.25);
+  }
+}
+
 TEST(HttpBasic, ChunkedRequestBody) {
   auto server = start_server({}, echo);
   ASSERT_TRUE(server);
