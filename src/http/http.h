@@ -58,7 +58,7 @@ class Responder {
   // The client is gone (or the connection was closed), or the response was sent / ended.
   virtual bool closed() const = 0;
   // Called once, from an I/O thread, when the connection closes before the response was sent or
-  // ended: the client disconnected (FIN or RST, noticed while waiting for a non-streamed answer
+  // ended: the client disconnected (FIN, a half-close too, or RST; noticed while waiting for a non-streamed answer
   // too), read too slowly, or the server stopped. Set it before the handler returns; set later
   // after the fact, it is still called (posted to an I/O thread).
   virtual void on_disconnect(std::function<void()> callback) = 0;
@@ -68,7 +68,7 @@ class Responder {
 // A Responder dropped without an answer sends 500 (a started stream is cut) and logs a warning.
 using Handler = std::function<void(Request&& request, std::shared_ptr<Responder> responder)>;
 
-// The body of the transport's own errors (400, 408, 413, 431, 500, 503). Default: the OpenAI
+// The body of the transport's own errors (400, 408, 413, 417, 431, 500, 503). Default: the OpenAI
 // error shape {"error":{"message":...,"type":"BadRequestError","param":null,"code":status}}.
 using ErrorResponder = std::function<Response(int status, std::string message)>;
 Response default_error_response(int status, std::string message);
