@@ -58,9 +58,9 @@ class Responder {
   // The client is gone (or the connection was closed), or the response was sent / ended.
   virtual bool closed() const = 0;
   // Called once, from an I/O thread, when the connection closes before the response was sent or
-  // ended: the client disconnected (FIN, a half-close too, or RST; noticed while waiting for a non-streamed answer
-  // too), read too slowly, or the server stopped. Set it before the handler returns; set later
-  // after the fact, it is still called (posted to an I/O thread).
+  // ended: the client disconnected (FIN, a half-close too, or RST; noticed while waiting for a
+  // non-streamed answer too), read too slowly, or the server stopped. Set it before the handler
+  // returns; set later after the fact, it is still called (posted to an I/O thread).
   virtual void on_disconnect(std::function<void()> callback) = 0;
 };
 
