@@ -3,6 +3,7 @@
 #include "tokenizer/tokenizer.h"
 
 #include <algorithm>
+#include <filesystem>
 
 #include "tokenizer_impl.h"
 #include "unicode.h"
@@ -95,14 +96,49 @@ using tokenizer_detail::TokenizerImpl;
 Tokenizer::Tokenizer(std::unique_ptr<TokenizerImpl> impl) : impl_(std::move(impl)) {}
 Tokenizer::~Tokenizer() = default;
 
+namespace {
+
+// chat_template.jinja replaces the config's "default" template (transformers' newer layout).
+void set_template(tokenizer_detail::TokenizerConfig& config, const std::string& name, std::string text) {
+  for (auto& [existing, body] : config.chat_templates) {
+    if (existing == name) {
+      body = std::move(text);
+      return;
+    }
+  }
+  config.chat_templates.emplace_back(name, std::move(text));
+}
+
+// additional_chat_templates/NAME.jinja: the named templates transformers saves beside it.
+Status load_additional_templates(const std::string& dir, tokenizer_detail::TokenizerConfig& config) {
+  const std::string folder = join_path(dir, "additional_chat_templates");
+  if (!is_directory(folder)) return Status::ok_status();
+  std::error_code ec;
+  std::vector<std::string> files;
+  for (const auto& entry : std::filesystem::directory_iterator(folder, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.size() > 6 && name.compare(name.size() - 6, 6, ".jinja") == 0) files.push_back(name);
+  }
+  std::sort(files.begin(), files.end());
+  for (const std::string& file : files) {
+    TK_ASSIGN_OR_RETURN(std::string text, read_text_file(join_path(folder, file)));
+    set_template(config, file.substr(0, file.size() - 6), std::move(text));
+  }
+  return Status::ok_status();
+}
+
+}  // namespace
+
 Result<std::unique_ptr<Tokenizer>> Tokenizer::from_json(const std::string& tokenizer_json,
-                                                        const std::string& tokenizer_config_json) {
+                                                        const std::string& tokenizer_config_json,
+                                                        const std::string& chat_template_jinja) {
   auto impl = tokenizer_detail::parse_tokenizer_json(tokenizer_json);
   if (!impl.ok()) return impl.status().with_context("tokenizer.json");
   try {
     auto config = tokenizer_detail::parse_tokenizer_config(tokenizer_config_json);
     if (!config.ok()) return config.status().with_context("tokenizer_config.json");
     impl.value()->config = std::move(config).value();
+    if (!chat_template_jinja.empty()) set_template(impl.value()->config, "default", chat_template_jinja);
   } catch (const std::exception& e) {
     return corrupt(std::string("tokenizer_config.json: unexpected JSON content: ") + e.what());
   }
@@ -121,8 +157,15 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::load(const std::string& path) {
   if (file_exists(config_path)) {
     TK_ASSIGN_OR_RETURN(config_text, read_text_file(config_path));
   }
-  auto tok = from_json(json_text, config_text);
+  std::string jinja_text;
+  const std::string jinja_path = join_path(dir, "chat_template.jinja");
+  if (file_exists(jinja_path)) {
+    TK_ASSIGN_OR_RETURN(jinja_text, read_text_file(jinja_path));
+  }
+  auto tok = from_json(json_text, config_text, jinja_text);
   if (!tok.ok()) return tok.status().with_context(dir);  // "dir: tokenizer.json: why"
+  Status extra = load_additional_templates(dir, tok.value()->impl_->config);
+  if (!extra.ok()) return extra.with_context(dir);
   return tok;
 }
 
@@ -187,7 +230,30 @@ bool Tokenizer::is_special(int32_t id) const {
 
 std::optional<std::string> Tokenizer::bos_token() const { return impl_->config.bos_token; }
 std::optional<std::string> Tokenizer::eos_token() const { return impl_->config.eos_token; }
-std::optional<std::string> Tokenizer::chat_template() const { return impl_->config.chat_template; }
+std::optional<std::string> Tokenizer::chat_template(std::string_view name) const {
+  for (const auto& [n, text] : impl_->config.chat_templates)
+    if (n == name) return text;
+  return std::nullopt;
+}
+
+std::vector<std::string> Tokenizer::chat_template_names() const {
+  std::vector<std::string> names;
+  for (const auto& entry : impl_->config.chat_templates) names.push_back(entry.first);
+  return names;
+}
+
+Result<std::shared_ptr<const jinja::Template>> Tokenizer::parsed_chat_template(std::string_view name) const {
+  std::lock_guard<std::mutex> lock(impl_->template_mutex);
+  auto cached = impl_->parsed_templates.find(std::string(name));
+  if (cached != impl_->parsed_templates.end()) return cached->second;
+  std::optional<std::string> text = chat_template(name);
+  if (!text) return not_found("the tokenizer has no chat template named '" + std::string(name) + "'");
+  auto parsed = jinja::Template::parse(*text);
+  if (!parsed.ok()) return parsed.status().with_context("chat template '" + std::string(name) + "'");
+  auto shared = std::make_shared<const jinja::Template>(std::move(parsed).value());
+  impl_->parsed_templates.emplace(std::string(name), shared);
+  return shared;
+}
 bool Tokenizer::add_bos_token() const { return impl_->config.add_bos_token; }
 bool Tokenizer::add_eos_token() const { return impl_->config.add_eos_token; }
 

@@ -1,6 +1,7 @@
 // tokamak tokenizer: reads a Hugging Face tokenizer.json (and tokenizer_config.json) and encodes /
 // decodes exactly as the `tokenizers` library does, so that prompts and outputs match what users of
-// the same checkpoints get elsewhere. Also: a streaming detokenizer and built-in chat templates.
+// the same checkpoints get elsewhere. Also: a streaming detokenizer and the checkpoint's chat
+// templates, rendered by the Jinja engine (src/jinja) exactly as transformers renders them.
 #pragma once
 
 #include <cstdint>
@@ -11,6 +12,7 @@
 #include <vector>
 
 #include "core/core.h"
+#include "jinja/jinja.h"
 
 namespace tk {
 
@@ -20,12 +22,15 @@ struct TokenizerImpl;  // the pipeline: added tokens, normalizer, pre-tokenizer,
 
 class Tokenizer {
  public:
-  // dir holds tokenizer.json (and optionally tokenizer_config.json); a path to the tokenizer.json
-  // file itself works too. Errors name the file.
+  // dir holds tokenizer.json (and optionally tokenizer_config.json, chat_template.jinja and
+  // additional_chat_templates/NAME.jinja); a path to the tokenizer.json file itself works too.
+  // Errors name the file.
   static Result<std::unique_ptr<Tokenizer>> load(const std::string& dir);
-  // tokenizer_config_json may be empty.
+  // tokenizer_config_json may be empty; chat_template_jinja, when not empty, is the "default"
+  // chat template (transformers' chat_template.jinja, which takes precedence over the config's).
   static Result<std::unique_ptr<Tokenizer>> from_json(const std::string& tokenizer_json,
-                                                      const std::string& tokenizer_config_json);
+                                                      const std::string& tokenizer_config_json,
+                                                      const std::string& chat_template_jinja = "");
   ~Tokenizer();
   Tokenizer(const Tokenizer&) = delete;
   Tokenizer& operator=(const Tokenizer&) = delete;
@@ -44,7 +49,12 @@ class Tokenizer {
   // From tokenizer_config.json when present.
   std::optional<std::string> bos_token() const;
   std::optional<std::string> eos_token() const;
-  std::optional<std::string> chat_template() const;
+  // The chat template called `name`: "default" is the checkpoint's main one; some ship more
+  // (e.g. "tool_use"). Empty when there is none by that name.
+  std::optional<std::string> chat_template(std::string_view name = "default") const;
+  std::vector<std::string> chat_template_names() const;
+  // The template parsed (once, then cached); a syntax error names the template line.
+  Result<std::shared_ptr<const jinja::Template>> parsed_chat_template(std::string_view name = "default") const;
   // NOTE: informational only; encode() follows the tokenizer.json post-processor, as the
   // `tokenizers` library does.
   bool add_bos_token() const;
@@ -76,15 +86,31 @@ class IncrementalDetokenizer {
   size_t read_offset_ = 0;    // ids before this have been emitted
 };
 
+// How a conversation is rendered with a chat template.
+struct ChatTemplateOptions {
+  // Which of the checkpoint's templates: "" = transformers' choice ("tool_use" when tools are
+  // given and the checkpoint has it, else "default").
+  std::string name;
+  // Used instead of the checkpoint's templates when set (the server's --chat-template FILE).
+  const jinja::Template* template_override = nullptr;
+  jinja::RenderOptions render;    // strftime_now's clock, resource limits
+  jinja::Error* error = nullptr;  // receives the details of a template failure (type, message, line)
+};
+
+// transformers' apply_chat_template(tokenize=False): messages (ordered JSON, with tool calls and
+// content parts), tools, add_generation_prompt, continue_final_message and extra variables
+// (kwargs, e.g. enable_thinking). bos_token/eos_token, when unset, are the tokenizer's. A template
+// that fails (raise_exception, an undefined value, ...) gives invalid_argument with its message.
+Result<std::string> render_chat_template(const Tokenizer& tok, jinja::ChatInputs inputs,
+                                         const ChatTemplateOptions& options = {});
+
 struct ChatMessage {
   std::string role;
   std::string content;
 };
 
-// Renders messages with a built-in template chosen from the tokenizer's chat_template string (or,
-// without one, its special tokens): Llama 3, ChatML (Qwen) or Mistral [INST]. Anything else is an
-// unsupported-template error; a full Jinja engine is out of scope.
+// Plain {role, content} messages through render_chat_template.
 Result<std::string> apply_chat_template(const Tokenizer& tok, const std::vector<ChatMessage>& messages,
-                                        bool add_generation_prompt);
+                                        bool add_generation_prompt, const ChatTemplateOptions& options = {});
 
 }  // namespace tk

@@ -2,9 +2,15 @@
 // fields of tokenizer_config.json the engine needs. Internal to src/tokenizer.
 #pragma once
 
+#include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
+
+#include "jinja/jinja.h"
 
 #include "added_tokens.h"
 #include "pipeline.h"
@@ -15,7 +21,8 @@ namespace tk::tokenizer_detail {
 struct TokenizerConfig {
   std::optional<std::string> bos_token;
   std::optional<std::string> eos_token;
-  std::optional<std::string> chat_template;
+  // (name, template) in file order; a plain string is named "default".
+  std::vector<std::pair<std::string, std::string>> chat_templates;
   bool add_bos_token = false;
   bool add_eos_token = false;
 };
@@ -31,6 +38,9 @@ struct TokenizerImpl {
   std::unique_ptr<PostProcessor> post_processor; // may be null
   TokenizerConfig config;
   int32_t vocab_size = 0;
+  // Chat templates parsed on first use (a broken template must not stop plain generation).
+  std::mutex template_mutex;
+  std::map<std::string, std::shared_ptr<const jinja::Template>> parsed_templates;
 };
 
 Result<std::unique_ptr<TokenizerImpl>> parse_tokenizer_json(const std::string& text);
