@@ -2,10 +2,13 @@
 // (fp32 reference loops) and the CUDA backend (fused kernels, cuBLASLt) implement it; the model
 // never knows which one it runs on.
 //
-// Plan once, run many: the engine describes a step in one StepBatch on the host; begin_step()
-// uploads it once and every op of every layer reads that metadata.
+// Plan once, run many: the runner describes a step in one StepBatch on the host; begin_step()
+// turns it into a StepPlan — the step's device metadata, the attention kernel and its split plan,
+// the key of a captured graph — that the runner owns and hands to every op of every layer. Ops
+// that need no metadata take their row counts from their tensors.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -25,12 +28,16 @@ struct AttentionShape {
   int qkv_width() const { return (num_q_heads + 2 * num_kv_heads) * head_dim; }
 };
 
+// The KV page sizes every backend supports (tokens per page), and the default.
+constexpr std::array<int, 5> kSupportedPageSizes = {1, 8, 16, 32, 64};
+constexpr int kDefaultPageSize = 16;
+bool is_supported_page_size(int page_size);
+std::string supported_page_sizes_text();  // "1, 8, 16, 32, 64"
+
 // One engine step: a batch of sequences, each contributing `query_len` new tokens (a prefill
 // chunk, or one decode token) on top of what its KV pages already hold. No padding anywhere:
 // the new tokens of all sequences are packed into one [num_tokens] axis.
 struct StepBatch {
-  int num_seqs = 0;
-  int num_tokens = 0;
   std::vector<int32_t> token_ids;     // [num_tokens]
   std::vector<int32_t> positions;     // [num_tokens] absolute position of each new token
   std::vector<int32_t> query_start;   // [num_seqs + 1] prefix sums of new tokens per sequence
@@ -39,33 +46,70 @@ struct StepBatch {
   int max_pages_per_seq = 0;
   std::vector<int32_t> slot_mapping;  // [num_tokens] page * page_size + offset for the new K/V
   std::vector<int32_t> logit_rows;    // [num_logits] token rows whose logits are wanted
-  int max_query_len = 0;
-  int max_context_len = 0;
+  // Writes into the sampler's token-history table this step: history[index[i]] = token[i].
+  std::vector<int32_t> history_index;   // [num_history]
+  std::vector<int32_t> history_tokens;  // [num_history]
 
+  int num_seqs() const { return static_cast<int>(context_lens.size()); }
+  int num_tokens() const { return static_cast<int>(token_ids.size()); }
   int num_logits() const { return static_cast<int>(logit_rows.size()); }
+  int max_query_len() const;
+  int max_context_len() const;
   // Checks every index against the sizes it refers to; an engine bug, not user input, if wrong.
   Status validate(int page_size, int num_pages) const;
 };
 
-// The paged KV cache of every layer, in the layout the GPU decode kernel wants:
-// one page holds `page_size` consecutive tokens of one KV head contiguously.
-struct KvCache {
+// The most a StepPlan must hold; device metadata is sized for it once, at a fixed address.
+struct StepCapacity {
+  int max_tokens = 0;
+  int max_seqs = 0;
+  int max_pages_per_seq = 0;
+  int max_history = 0;  // token-history writes per step
+};
+
+// A step as the backend planned it. Owned by the caller (one per runner, reused step after step,
+// so its device metadata keeps one address and a captured graph stays valid); every op of the
+// step reads it. Backends extend it with their device state.
+class StepPlan {
+ public:
+  virtual ~StepPlan() = default;
+  int num_tokens = 0, num_seqs = 0, num_logits = 0, max_query_len = 0, max_context_len = 0;
+  // What a captured graph of this step bakes in (launch shapes, split plan); equal keys replay
+  // the same graph.
+  std::array<int, 7> graph_key{};
+};
+
+// The paged KV cache of every layer, in the layout the GPU decode kernel wants: one page holds
+// `page_size` consecutive tokens of one KV head contiguously.
+struct KvCacheTensors {
   std::vector<Tensor> k;  // per layer: [num_pages, num_kv_heads, page_size, head_dim]
   std::vector<Tensor> v;  // per layer: [num_pages, num_kv_heads, page_size, head_dim]
-  int num_pages = 0;
-  int page_size = 0;
-  int num_kv_heads = 0;
-  int head_dim = 0;
+  int num_pages() const { return static_cast<int>(k.at(0).dim(0)); }
+  int page_size() const { return static_cast<int>(k.at(0).dim(2)); }
+};
+
+// A weight matrix as the GEMMs see it: [out, in] plus an optional bias (later: scales).
+struct Linear {
+  Tensor weight;  // [out_features, in_features]
+  Tensor bias;    // [out_features] or undefined
+  int64_t out_features() const { return weight.dim(0); }
+  int64_t in_features() const { return weight.dim(1); }
 };
 
 // What the sampler needs of one sequence. Penalties follow vLLM: repetition over prompt and
-// output tokens, presence/frequency over output tokens only.
-struct SamplingSpec : SamplingKnobs {
-  const int32_t* prompt_tokens = nullptr;  // for the repetition penalty
-  int num_prompt_tokens = 0;
-  const int32_t* output_tokens = nullptr;  // tokens generated so far
+// output tokens, presence/frequency over output tokens only; both read the sequence's row of the
+// token-history table.
+struct SamplingSpec : SamplingDraw {
+  int history_row = -1;            // row of the history table (penalised rows only)
+  int num_prompt_tokens = 0;       // the row holds the prompt, then the output so far
   int num_output_tokens = 0;
   bool want_logprob = false;       // log-probability of the chosen token under the raw logits
+};
+
+// A captured step (a CUDA graph); replayed with the plan it was captured with.
+class StepGraph {
+ public:
+  virtual ~StepGraph() = default;
 };
 
 class Backend {
@@ -75,12 +119,12 @@ class Backend {
   virtual Device device() const = 0;
   // Dtype of weights and activations on this backend (fp32 on the CPU; bf16/fp16 on the GPU).
   virtual DType compute_dtype() const = 0;
+  // Makes the backend's device current on the calling thread (the engine loop's thread).
+  virtual void bind_to_current_thread() {}
 
   // Checks once, at load, that this backend can run the model's attention shape and page size
-  // (an error naming what it cannot), and prepares what depends on them (attention plans).
+  // (an error naming what it cannot).
   virtual Status configure(const AttentionShape& shape, int page_size) = 0;
-  // Activation buffers moved (Model::reserve grew them): captured graphs refer to the old ones.
-  virtual void invalidate_graphs() {}
   // Ops report failures here (sticky, like cudaGetLastError): the first error of a step, which
   // Model::forward returns. Reading it clears it.
   virtual Status take_error() { return Status::ok_status(); }
@@ -93,17 +137,19 @@ class Backend {
   virtual Status download(const Tensor& src, void* dst) = 0;
   // Copies dst.nbytes() bytes of host memory into a backend tensor, dtype unchanged.
   virtual Status copy_from_host(const void* src, Tensor& dst) = 0;
-  virtual Result<KvCache> alloc_kv_cache(int num_layers, int num_pages, int page_size,
-                                         int num_kv_heads, int head_dim) = 0;
-  // Bytes the backend could still allocate (device memory; host RAM on the CPU).
+  Result<KvCacheTensors> alloc_kv_cache(int num_layers, int num_pages, int page_size, int num_kv_heads, int head_dim);
+  // Bytes the backend could still allocate, and all it has (device memory; host RAM on the CPU).
   virtual size_t free_memory() const = 0;
+  virtual size_t total_memory() const = 0;
 
   // ---- the step
-  virtual Status begin_step(const StepBatch& batch) = 0;
+  virtual std::unique_ptr<StepPlan> new_step_plan(const StepCapacity& capacity) = 0;
+  // Uploads the batch into the plan's metadata and plans the attention kernels.
+  virtual Status begin_step(const StepBatch& batch, StepPlan& plan) = 0;
 
-  // ---- ops (T = batch.num_tokens; every tensor in compute_dtype() unless noted)
+  // ---- ops (every tensor in compute_dtype() unless noted; T = rows of the step)
   // out[t] = table[token_ids[t]]
-  virtual void embedding(const Tensor& table /*[vocab, hidden]*/, Tensor& out /*[T, hidden]*/) = 0;
+  virtual void embedding(const StepPlan& plan, const Tensor& table /*[vocab, hidden]*/, Tensor& out /*[T, hidden]*/) = 0;
   // out = rmsnorm(x) * weight
   virtual void rmsnorm(const Tensor& x /*[T, hidden]*/, const Tensor& weight /*[hidden]*/, float eps,
                        Tensor& out /*[T, hidden]*/) = 0;
@@ -111,45 +157,58 @@ class Backend {
   virtual void add_rmsnorm(Tensor& residual /*[T, hidden]*/, const Tensor& delta /*[T, hidden]*/,
                            const Tensor& weight /*[hidden]*/, float eps, Tensor& out /*[T, hidden]*/) = 0;
   // out = x @ w^T (+ bias). `out` may be fp32 when x is not (logits).
-  virtual void matmul(const Tensor& x /*[M, K]*/, const Tensor& w /*[N, K]*/, const Tensor* bias /*[N]*/,
-                      Tensor& out /*[M, N]*/) = 0;
+  virtual void matmul(const Tensor& x /*[M, in]*/, const Linear& w, Tensor& out /*[M, out]*/) = 0;
   // Per-head RMSNorm of the q and k parts of qkv, in place (Qwen3).
   virtual void qk_norm(Tensor& qkv /*[T, qkv_width]*/, const Tensor& q_weight /*[head_dim]*/,
                        const Tensor& k_weight /*[head_dim]*/, float eps, const AttentionShape& shape) = 0;
-  // Rotates q (in place) and k by RoPE (neox layout) at batch.positions, and writes k and v into
-  // the cache at batch.slot_mapping.
-  virtual void rope_kv_store(Tensor& qkv /*[T, qkv_width]*/, const Tensor& inv_freq /*[head_dim/2] fp32*/,
-                             KvCache& cache, int layer, const AttentionShape& shape) = 0;
+  // Rotates q (in place) and k by RoPE (neox layout) at the step's positions, and writes k and v
+  // into the cache at its slot mapping.
+  virtual void rope_kv_store(const StepPlan& plan, Tensor& qkv /*[T, qkv_width]*/,
+                             const Tensor& inv_freq /*[head_dim/2] fp32*/, KvCacheTensors& cache, int layer,
+                             const AttentionShape& shape) = 0;
   // Causal attention of each new token over its sequence's cached K/V (which already holds the
   // new tokens): query i of a sequence with L new tokens and context C sees positions
   // [0, C - L + i].
-  virtual void attention(const Tensor& qkv /*[T, qkv_width]*/, const KvCache& cache, int layer,
-                         const AttentionShape& shape, Tensor& out /*[T, Hq * head_dim]*/) = 0;
+  virtual void attention(const StepPlan& plan, const Tensor& qkv /*[T, qkv_width]*/, const KvCacheTensors& cache,
+                         int layer, const AttentionShape& shape, Tensor& out /*[T, Hq * head_dim]*/) = 0;
   // out = silu(gate) * up, gate = gate_up[:, :I], up = gate_up[:, I:]
   virtual void silu_mul(const Tensor& gate_up /*[T, 2I]*/, Tensor& out /*[T, I]*/) = 0;
-  // out[r] = x[batch.logit_rows[r]]
-  virtual void gather_logit_rows(const Tensor& x /*[T, hidden]*/, Tensor& out /*[R, hidden]*/) = 0;
+  // out[r] = x[logit_rows[r]]
+  virtual void gather_logit_rows(const StepPlan& plan, const Tensor& x /*[T, hidden]*/, Tensor& out /*[R, hidden]*/) = 0;
 
   // ---- sampling: only ids (and requested logprobs) come back to the host.
+  // Applies the step's token-history writes to `history` [rows, max_model_len] int32.
+  virtual void write_history(const StepPlan& plan, Tensor& history) = 0;
+  // `history` may be undefined when no spec is penalised.
   virtual Status sample(const Tensor& logits /*[R, vocab] fp32*/, const std::vector<SamplingSpec>& specs,
-                        std::vector<int32_t>& tokens /*[R]*/, std::vector<float>& logprobs /*[R]*/) = 0;
-  // logprobs[r] = log_softmax(logits[r])[targets[r]], for perplexity.
+                        const Tensor& history, std::vector<int32_t>& tokens /*[R]*/,
+                        std::vector<float>& logprobs /*[R]*/) = 0;
+  // Allocates what sampling `rows` rows of `vocab` needs now, so that memory is counted before the
+  // KV cache takes the rest.
+  virtual Status reserve_sampling(int rows, int64_t vocab) {
+    (void)rows, (void)vocab;
+    return Status::ok_status();
+  }
+  // logprobs[r] = log_softmax(logits[r])[targets[r]], for prompt log-probabilities.
   virtual Status token_logprobs(const Tensor& logits /*[R, vocab] fp32*/, const std::vector<int32_t>& targets,
                                 std::vector<float>& logprobs /*[R]*/) = 0;
 
-  // ---- whole steps
-  // Runs `body`, which enqueues one step's ops. A backend may capture it into a graph the first
-  // time it sees this step's shape and replay the graph afterwards (`capturable` steps only:
-  // the runner marks pure decode steps, whose buffers and launch shapes repeat).
-  virtual Status run_step(const std::function<Status()>& body, bool capturable) {
-    (void)capturable;
-    return body();
+  // ---- captured steps
+  virtual bool supports_graphs() const { return false; }
+  // Captures the ops `body` enqueues into a graph that replays them (supports_graphs() only).
+  // Capturing runs nothing: replay the graph to run the step.
+  virtual Result<std::unique_ptr<StepGraph>> capture(const std::function<Status()>& body) {
+    (void)body;
+    return unsupported(name() + " does not capture graphs");
+  }
+  virtual Status replay(StepGraph& graph) {
+    (void)graph;
+    return unsupported(name() + " does not replay graphs");
   }
 
   // ---- utilities
   // Deterministic pseudo-random values mean + std * N(0, 1), for random-weight models.
   virtual Status fill_random(Tensor& t, uint64_t seed, float mean, float std) = 0;
-  virtual Status synchronize() = 0;
 };
 
 }  // namespace tk

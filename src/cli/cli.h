@@ -2,6 +2,7 @@
 // the names vLLM and llama.cpp users already type.
 #pragma once
 
+#include <functional>
 #include <string>
 
 #include "core/core.h"
@@ -23,24 +24,15 @@ Command add_generate(CLI::App& parent);
 Command add_perplexity(CLI::App& parent);
 Command add_tokenize(CLI::App& parent);
 Command add_bench(CLI::App& parent);
+Command add_chat_template(CLI::App& parent);
 
-// Flags shared by commands that load a model.
-struct ModelFlags {
-  std::string model;
-  std::string device = "auto";
-  std::string dtype = "auto";
-  int max_model_len = 0;
-  int threads = 0;
-  int page_size = 16;
-  int max_num_seqs = 16;
-  int max_num_batched_tokens = 2048;
-  double gpu_memory_utilization = 0.9;
-};
-void add_model_flags(CLI::App& app, ModelFlags& flags);
+// The engine flags (vLLM's names), bound straight to the engine's config so that their defaults
+// are the engine's. `model_flags`: also --model (required) and --tokenizer.
+void add_engine_flags(CLI::App& app, EngineConfig& config, bool model_flags = true);
 // Loads the engine with a progress bar on a terminal (plain log lines otherwise).
-Result<std::unique_ptr<Engine>> load_engine(const ModelFlags& flags);
+Result<std::unique_ptr<Engine>> load_engine(const EngineConfig& config);
 
 // A weight-loading progress printer: a bar on a terminal, a few log lines otherwise.
-ProgressSink make_progress_printer();
+LoadProgress make_progress_printer();
 
 }  // namespace tk::cli

@@ -9,7 +9,7 @@ namespace tk::cli {
 namespace {
 
 struct GenerateFlags {
-  ModelFlags model;
+  EngineConfig engine;
   std::string prompt;
   bool chat = false;
   int max_tokens = 128;
@@ -47,29 +47,35 @@ SamplingParams sampling_params(const Engine& engine, const GenerateFlags& f) {
 
 Status run_generate(const GenerateFlags& f) {
   if (f.prompt.empty()) return invalid_argument("--prompt is empty");
-  TK_ASSIGN_OR_RETURN(auto engine, load_engine(f.model));
+  TK_ASSIGN_OR_RETURN(auto engine, load_engine(f.engine));
   TK_ASSIGN_OR_RETURN(std::vector<int32_t> prompt, encode_prompt(*engine, f));
   const size_t prompt_tokens = prompt.size();
+  const SamplingParams params = sampling_params(*engine, f);
+  OutputProcessor text(engine->tokenizer(), params, prompt);
   const double start = now_seconds();
-  TK_ASSIGN_OR_RETURN(int64_t id, engine->add_request(std::move(prompt), sampling_params(*engine, f)));
-  (void)id;
+  TK_ASSIGN_OR_RETURN(std::shared_ptr<RequestStream> stream, engine->loop().add(std::move(prompt), params));
   double first_token = 0;
   size_t generated = 0;
-  while (engine->has_unfinished()) {
-    TK_ASSIGN_OR_RETURN(std::vector<RequestOutput> outputs, engine->step());
+  std::string error;
+  for (std::vector<RequestOutput> outputs; !(outputs = stream->next()).empty();) {
     for (const RequestOutput& o : outputs) {
+      if (text.finished()) break;  // a stop string ended it; the engine is catching up
       if (generated == 0 && !o.token_ids.empty()) first_token = now_seconds();
       generated += o.token_ids.size();
-      std::fwrite(o.text.data(), 1, o.text.size(), stdout);
+      const TextDelta d = text.process(o);
+      std::fwrite(d.text.data(), 1, d.text.size(), stdout);
       std::fflush(stdout);
+      if (o.finish == FinishReason::kError) error = o.error;
+      if (text.finished() && !o.finished()) stream->abort();
     }
   }
+  if (!error.empty()) return internal_error(error);
   const double end = now_seconds();
   std::fputc('\n', stdout);
   std::fflush(stdout);
   const double decode_tps = generated > 1 ? static_cast<double>(generated - 1) / (end - first_token) : 0.0;
   std::fprintf(stderr, "prompt tokens: %zu, generated tokens: %zu, time to first token: %.1f ms, decode: %.1f tokens/s (%s)\n",
-               prompt_tokens, generated, (first_token - start) * 1e3, decode_tps, engine->backend().name().c_str());
+               prompt_tokens, generated, (first_token - start) * 1e3, decode_tps, engine->backend_name().c_str());
   return Status::ok_status();
 }
 
@@ -78,7 +84,7 @@ Status run_generate(const GenerateFlags& f) {
 Command add_generate(CLI::App& parent) {
   auto f = std::make_shared<GenerateFlags>();
   CLI::App* app = parent.add_subcommand("generate", "generate text from a prompt, streamed to stdout");
-  add_model_flags(*app, f->model);
+  add_engine_flags(*app, f->engine);
   app->add_option("--prompt,-p", f->prompt, "the prompt text")->required();
   app->add_flag("--chat", f->chat, "apply the checkpoint's chat template to the prompt (one user turn)");
   app->add_option("--max-tokens,-n", f->max_tokens, "tokens to generate at most")->check(CLI::PositiveNumber);

@@ -3,41 +3,50 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <map>
 
 #include "cli.h"
 
 namespace tk::cli {
 
-void add_model_flags(CLI::App& app, ModelFlags& f) {
-  app.add_option("--model,-m", f.model, "Hugging Face model directory")->required();
-  app.add_option("--device", f.device, "cpu, cuda or auto (the GPU when present)")
-      ->check(CLI::IsMember({"cpu", "cuda", "auto"}));
-  app.add_option("--dtype", f.dtype, "GPU dtype: auto (bfloat16), bfloat16 or float16")
-      ->check(CLI::IsMember({"auto", "bfloat16", "float16", "bf16", "fp16"}));
-  app.add_option("--max-model-len", f.max_model_len, "context length (default: the model's)")->check(CLI::NonNegativeNumber);
-  app.add_option("--threads,-t", f.threads, "CPU threads (default: all cores)")->check(CLI::NonNegativeNumber);
-  app.add_option("--page-size", f.page_size, "KV cache page size in tokens")->check(CLI::IsMember({1, 8, 16, 32, 64}));
-  app.add_option("--max-num-seqs", f.max_num_seqs, "sequences per step")->check(CLI::PositiveNumber);
-  app.add_option("--max-num-batched-tokens", f.max_num_batched_tokens, "tokens per step")->check(CLI::Range(16, 1 << 20));
-  app.add_option("--gpu-memory-utilization", f.gpu_memory_utilization, "share of free GPU memory for the KV cache")
-      ->check(CLI::Range(0.01, 1.0));
+void add_engine_flags(CLI::App& app, EngineConfig& c, bool model_flags) {
+  if (model_flags) {
+    app.add_option("--model,-m", c.model, "Hugging Face model directory")->required();
+    app.add_option("--tokenizer", c.tokenizer, "tokenizer directory (default: the model's)");
+  }
+  const std::map<std::string, DeviceChoice> devices = {
+      {"auto", DeviceChoice::kAuto}, {"cpu", DeviceChoice::kCpu}, {"cuda", DeviceChoice::kCuda}};
+  const std::map<std::string, DTypeChoice> dtypes = {{"auto", DTypeChoice::kAuto},     {"bfloat16", DTypeChoice::kBFloat16},
+                                                     {"bf16", DTypeChoice::kBFloat16}, {"float16", DTypeChoice::kFloat16},
+                                                     {"fp16", DTypeChoice::kFloat16},  {"half", DTypeChoice::kFloat16}};
+  app.add_option("--device", c.device, "cpu, cuda or auto (the GPU when present)")
+      ->transform(CLI::CheckedTransformer(devices, CLI::ignore_case))
+      ->default_str(device_choice_name(c.device));
+  app.add_option("--dtype", c.dtype, "GPU dtype: auto (bfloat16), bfloat16 or float16")
+      ->transform(CLI::CheckedTransformer(dtypes, CLI::ignore_case))
+      ->default_str(dtype_choice_name(c.dtype));
+  app.add_option("--max-model-len", c.max_model_len, "context length (default: the model's)")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--threads,-t", c.num_threads, "CPU threads (default: all cores)")->check(CLI::NonNegativeNumber);
+  app.add_option("--page-size,--block-size", c.page_size, "KV cache page size in tokens")
+      ->check(CLI::IsMember(std::vector<int>(kSupportedPageSizes.begin(), kSupportedPageSizes.end())))
+      ->capture_default_str();
+  app.add_option("--max-num-seqs", c.max_num_seqs, "sequences per step")->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--max-num-batched-tokens", c.max_num_batched_tokens, "tokens per step")
+      ->check(CLI::Range(16, 1 << 20))
+      ->capture_default_str();
+  app.add_option("--gpu-memory-utilization", c.gpu_memory_utilization,
+                 "fraction of the GPU's total memory for weights, activations and the KV cache")
+      ->check(CLI::Range(0.01, 1.0))
+      ->capture_default_str();
+  app.add_flag("--enable-prefix-caching,!--no-enable-prefix-caching", c.enable_prefix_caching,
+               "reuse the KV pages of earlier prompts' common prefixes (default: on)");
+  app.add_flag("--enforce-eager", c.enforce_eager, "never replay CUDA graphs");
 }
 
-Result<std::unique_ptr<Engine>> load_engine(const ModelFlags& f) {
-  EngineConfig c;
-  c.model_dir = f.model;
-  c.device = f.device;
-  c.dtype = f.dtype;
-  c.max_model_len = f.max_model_len;
-  c.num_threads = f.threads;
-  c.page_size = f.page_size;
-  c.max_num_seqs = f.max_num_seqs;
-  c.max_num_batched_tokens = f.max_num_batched_tokens;
-  c.gpu_memory_utilization = f.gpu_memory_utilization;
-  return Engine::create(c, make_progress_printer());
-}
+Result<std::unique_ptr<Engine>> load_engine(const EngineConfig& c) { return Engine::create(c, make_progress_printer()); }
 
-ProgressSink make_progress_printer() {
+LoadProgress make_progress_printer() {
   const bool tty = isatty(STDERR_FILENO) != 0;
   const double start = now_seconds();
   auto last_quarter = std::make_shared<int>(-1);

@@ -13,23 +13,42 @@ namespace tk::cli {
 namespace {
 
 struct PerplexityFlags {
-  ModelFlags model;
+  EngineConfig engine;
   std::string file;
   int ctx = 512;
   std::string logprobs_out;
 };
 
+// Every window is a request for its prompt log-probs from position ctx/2 + 1 on, all submitted at
+// once so the engine batches them beside each other.
+Result<std::vector<std::vector<float>>> score_windows(Engine& engine, const std::vector<std::vector<int32_t>>& windows,
+                                                      int first) {
+  SamplingParams p;
+  p.temperature = 0.f, p.max_tokens = 1, p.ignore_eos = true, p.prompt_logprobs_from = first + 1;
+  std::vector<std::shared_ptr<RequestStream>> streams;
+  for (const auto& w : windows) {
+    TK_ASSIGN_OR_RETURN(auto stream, engine.loop().add(w, p));
+    streams.push_back(std::move(stream));
+  }
+  std::vector<std::vector<float>> scores(windows.size());
+  for (size_t i = 0; i < windows.size(); ++i)
+    for (std::vector<RequestOutput> outs; !(outs = streams[i]->next()).empty();)
+      for (const RequestOutput& o : outs) {
+        if (o.finish == FinishReason::kError) return internal_error(o.error);
+        scores[i].insert(scores[i].end(), o.prompt_logprobs.begin(), o.prompt_logprobs.end());
+      }
+  return scores;
+}
+
 Status run_perplexity(const PerplexityFlags& f) {
   TK_ASSIGN_OR_RETURN(std::string text, read_text_file(f.file));
-  ModelFlags mf = f.model;
-  if (mf.max_model_len == 0) mf.max_model_len = f.ctx;
-  if (mf.max_model_len < f.ctx) return invalid_argument("--max-model-len is smaller than --ctx");
-  mf.max_num_seqs = 1;
-  TK_ASSIGN_OR_RETURN(auto engine, load_engine(mf));
+  EngineConfig config = f.engine;
+  if (config.max_model_len == 0) config.max_model_len = f.ctx + 1;  // the window plus the one token generated
+  if (config.max_model_len <= f.ctx) return invalid_argument("--max-model-len must exceed --ctx");
+  TK_ASSIGN_OR_RETURN(auto engine, load_engine(config));
   TK_ASSIGN_OR_RETURN(std::vector<int32_t> tokens, engine->tokenizer().encode(text, true));
   TK_ASSIGN_OR_RETURN(std::vector<int32_t> with_bos, engine->tokenizer().encode("", true));
   const bool add_bos = !with_bos.empty();  // the tokenizer adds BOS: every window starts with it
-  const int32_t bos = add_bos ? with_bos[0] : 0;
   const int n_chunk = static_cast<int>(tokens.size()) / f.ctx;
   if (n_chunk < 1)
     return invalid_argument(f.file + ": " + std::to_string(tokens.size()) + " tokens, fewer than one window of --ctx " +
@@ -39,25 +58,27 @@ Status run_perplexity(const PerplexityFlags& f) {
     out.open(f.logprobs_out);
     if (!out) return io_error(f.logprobs_out + ": cannot write");
   }
+  std::vector<std::vector<int32_t>> windows;
+  for (int c = 0; c < n_chunk; ++c) {
+    windows.emplace_back(tokens.begin() + static_cast<int64_t>(c) * f.ctx, tokens.begin() + static_cast<int64_t>(c + 1) * f.ctx);
+    if (add_bos) windows.back()[0] = with_bos[0];
+  }
   const int first = f.ctx / 2;
-  double nll = 0, nll2 = 0;
-  int64_t count = 0;
   std::fprintf(stderr, "perplexity: %zu tokens, %d windows of %d, scoring the second half of each\n", tokens.size(),
                n_chunk, f.ctx);
+  TK_ASSIGN_OR_RETURN(auto scores, score_windows(*engine, windows, first));
+  double nll = 0, nll2 = 0;
+  int64_t count = 0;
   for (int c = 0; c < n_chunk; ++c) {
-    std::vector<int32_t> window(tokens.begin() + static_cast<int64_t>(c) * f.ctx,
-                                tokens.begin() + static_cast<int64_t>(c + 1) * f.ctx);
-    if (add_bos) window[0] = bos;
-    TK_ASSIGN_OR_RETURN(std::vector<float> lp, engine->score(window, first));
+    const std::vector<float>& lp = scores[c];
     for (size_t j = 0; j < lp.size(); ++j) {
       nll -= lp[j];
       nll2 += static_cast<double>(lp[j]) * lp[j];
       ++count;
-      if (out) out << "{\"window\":" << c << ",\"pos\":" << first + j + 1 << ",\"id\":" << window[first + j + 1]
+      if (out) out << "{\"window\":" << c << ",\"pos\":" << first + j + 1 << ",\"id\":" << windows[c][first + j + 1]
                    << ",\"logprob\":" << lp[j] << "}\n";
     }
     std::printf("[%d]%.4f,", c + 1, std::exp(nll / static_cast<double>(count)));
-    std::fflush(stdout);
   }
   const double mean = nll / static_cast<double>(count);
   // Standard error of the mean NLL, carried to the perplexity as llama.cpp reports it.
@@ -73,7 +94,7 @@ Status run_perplexity(const PerplexityFlags& f) {
 Command add_perplexity(CLI::App& parent) {
   auto f = std::make_shared<PerplexityFlags>();
   CLI::App* app = parent.add_subcommand("perplexity", "perplexity of a text file (llama.cpp's method)");
-  add_model_flags(*app, f->model);
+  add_engine_flags(*app, f->engine);
   app->add_option("--file,-f", f->file, "text file to score")->required();
   app->add_option("--ctx,-c", f->ctx, "window length in tokens")->check(CLI::Range(4, 1 << 20));
   app->add_option("--logprobs-out", f->logprobs_out, "write each scored token's id and log-probability (JSON lines)");

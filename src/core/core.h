@@ -196,8 +196,8 @@ class Tensor {
 };
 
 // ---------------------------------------------------------------------------------------------
-// Sampling knobs: the per-sequence settings every layer hands down (backend -> CPU twin and GPU
-// kernel), defined once. Semantics in ref::sample_row.
+// Sampling knobs: the per-sequence settings every layer hands down (engine request -> backend ->
+// CPU twin and GPU kernel), defined once. Semantics in ref::sample_row.
 
 struct SamplingKnobs {
   float temperature = 1.f;         // 0 = greedy
@@ -207,8 +207,12 @@ struct SamplingKnobs {
   float repetition_penalty = 1.f;  // 1 = off
   float presence_penalty = 0.f;
   float frequency_penalty = 0.f;
-  uint64_t seed = 0;               // with `step`, the counter of the counter-based RNG
-  uint64_t step = 0;               // index of the token being sampled in the sequence's output
+};
+
+// One draw of one sequence: the knobs plus the counter of the counter-based RNG.
+struct SamplingDraw : SamplingKnobs {
+  uint64_t seed = 0;  // the sequence's seed
+  uint64_t step = 0;  // index of the token being sampled in the sequence's output
 };
 
 // A counter-based RNG (Philox-4x32-10), one definition for the CPU twin and the GPU kernels: the

@@ -1,6 +1,8 @@
 // Tensor views and shapes.
 #include <cstdlib>
 
+#include <sys/mman.h>
+
 #include "core/core.h"
 
 namespace tk {
@@ -49,6 +51,15 @@ Tensor::Tensor(void* data, DType dtype, Shape shape, Device device, std::shared_
 
 Tensor Tensor::empty_cpu(DType dtype, Shape shape) {
   size_t bytes = static_cast<size_t>(shape.numel()) * dtype_size(dtype);
+  // Large buffers (a KV cache sized for many sequences) are mapped: the kernel hands out zeroed
+  // pages as they are first touched, so memory follows what runs, not what was reserved.
+  constexpr size_t kMapThreshold = 1 << 20;
+  if (bytes >= kMapThreshold) {
+    void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    TK_CHECK_MSG(p != MAP_FAILED, "host allocation of " + std::to_string(bytes) + " bytes failed");
+    std::shared_ptr<void> owner(p, [bytes](void* q) { munmap(q, bytes); });
+    return Tensor(p, dtype, shape, Device::kCpu, std::move(owner));
+  }
   // 64-byte alignment keeps SIMD loads aligned for every row whose width is a multiple of 16 floats.
   size_t padded = (bytes + 63) / 64 * 64;
   void* p = std::aligned_alloc(64, padded == 0 ? 64 : padded);

@@ -1,238 +1,144 @@
-// tokamak engine: requests in, tokens out. A scheduler (host bookkeeping only) picks each step's
-// work — continuous batching with chunked prefill over the paged KV cache —, a runner (the only
-// place host state meets the device) builds one StepBatch, runs the model and samples, and the
-// output processor turns ids into streamed text and decides when a request stops.
+// tokamak engine: the engine core on its own thread, and what its clients hold. One thread owns
+// every piece of engine state; clients reach it only through one inbox of add/abort commands and
+// read results from one RequestStream per request, whose destruction aborts the request (llama.cpp's
+// task queue and response reader; vLLM's EngineCore client). Text work — detokenizing, stop
+// strings — runs on the client's side in an OutputProcessor, never on the engine thread.
 #pragma once
 
-#include <cstdint>
+#include <atomic>
+#include <condition_variable>
 #include <deque>
 #include <functional>
 #include <memory>
-#include <optional>
+#include <mutex>
 #include <string>
+#include <thread>
+#include <unordered_map>
 #include <vector>
 
-#include "backend/backend.h"
-#include "core/core.h"
-#include "kvcache/kvcache.h"
-#include "model/model.h"
+#include "engine_core/engine_core.h"
 #include "tokenizer/tokenizer.h"
 
 namespace tk {
 
-// ---------------------------------------------------------------------------------------------
-// Requests.
+namespace engine_detail {
+struct Inbox;
+struct StreamState;
+}  // namespace engine_detail
 
-struct SamplingParams {
-  float temperature = 1.f;  // 0 = greedy
-  float top_p = 1.f;
-  int top_k = 0;            // 0 = off
-  float min_p = 0.f;
-  float repetition_penalty = 1.f;
-  float presence_penalty = 0.f;
-  float frequency_penalty = 0.f;
-  std::optional<uint64_t> seed;        // same seed => same tokens
-  int max_tokens = 256;
-  std::vector<std::string> stop;       // stop strings, not emitted
-  std::vector<int32_t> stop_token_ids;  // stop tokens besides the model's eos ids
-  bool ignore_eos = false;
-  bool logprobs = false;               // log-probability of each sampled token
-  bool skip_special_tokens = true;
+// The outputs of one request, as the engine thread produces them. Thread-safe.
+class RequestStream {
+ public:
+  RequestStream(int64_t id, int num_seqs, std::shared_ptr<engine_detail::StreamState> state,
+                std::shared_ptr<engine_detail::Inbox> inbox);
+  ~RequestStream();  // aborts the request if it has not ended
+  RequestStream(const RequestStream&) = delete;
+  RequestStream& operator=(const RequestStream&) = delete;
 
-  // Checks ranges; errors are for the user who set them.
-  Status validate() const;
+  int64_t id() const { return id_; }
+  // Blocks until there is output; returns everything queued. Empty once the stream has ended
+  // (every sequence's final output has been taken).
+  std::vector<RequestOutput> next();
+  // Whatever is queued, without waiting.
+  std::vector<RequestOutput> poll();
+  // Called on the engine thread whenever output is queued (must be quick: hand off and return).
+  void set_notify(std::function<void()> notify);
+  bool ended() const;
+  // Asks the engine to end the request (or one of its sequences: a stop string ends only that
+  // one); what it ends then ends with finish_reason kAbort.
+  void abort(int index = -1);
+
+ private:
+  int64_t id_;
+  std::shared_ptr<engine_detail::StreamState> state_;
+  std::shared_ptr<engine_detail::Inbox> inbox_;
 };
 
-enum class FinishReason { kNone, kStop, kLength, kAbort };
-const char* finish_reason_name(FinishReason reason);  // "stop", "length", "abort" (OpenAI names)
+// The engine thread and its inbox.
+class EngineLoop {
+ public:
+  explicit EngineLoop(std::unique_ptr<EngineCore> core);
+  ~EngineLoop();  // shutdown()
+  // Checks the request (errors are for its sender) and queues it; the stream yields its outputs.
+  Result<std::shared_ptr<RequestStream>> add(std::vector<int32_t> prompt, SamplingParams params);
+  // Queues several requests at once, so that the first step sees them all (benchmarks); all or none.
+  struct NewRequest {
+    std::vector<int32_t> prompt;
+    SamplingParams params;
+  };
+  Result<std::vector<std::shared_ptr<RequestStream>>> add_all(std::vector<NewRequest> requests);
+  void abort(int64_t request_id, int index = -1);
+  // Ends every request (finish_reason kAbort) and stops the thread. Idempotent.
+  void shutdown();
+  // A snapshot, refreshed after every step.
+  EngineStats stats() const;
+  // Only the constant parts are for other threads (config, model config, validate).
+  const EngineCore& core() const { return *core_; }
 
-// What one step produced for one request.
-struct RequestOutput {
-  int64_t request_id = 0;
-  std::vector<int32_t> token_ids;  // new tokens this step
-  std::vector<float> logprobs;     // one per new token when asked
-  std::string text;                // newly completed text (never a partial UTF-8 sequence)
+ private:
+  void run();
+  void deliver(std::vector<RequestOutput>& outputs);
+
+  std::unique_ptr<EngineCore> core_;
+  std::shared_ptr<engine_detail::Inbox> inbox_;
+  std::atomic<int64_t> next_id_{1};
+  // Engine-thread state.
+  std::unordered_map<int64_t, std::shared_ptr<engine_detail::StreamState>> streams_;
+  mutable std::mutex stats_mutex_;
+  EngineStats stats_;
+  std::thread thread_;
+};
+
+// What a client makes of one sequence's outputs: incremental text (never half a UTF-8 character),
+// stop strings (held back until decided, never emitted), the finish reason.
+struct TextDelta {
+  std::string text;
   FinishReason finish = FinishReason::kNone;
-  bool finished() const { return finish != FinishReason::kNone; }
+  std::string stop_string;  // the stop string that ended the sequence, if any
+};
+
+class OutputProcessor {
+ public:
+  OutputProcessor(const Tokenizer& tokenizer, const SamplingParams& params, const std::vector<int32_t>& prompt);
+  // After a finish (a stop string included) later outputs are ignored: the caller aborts the
+  // request in the engine when a stop string ends it.
+  TextDelta process(const RequestOutput& output);
+  bool finished() const { return finish_ != FinishReason::kNone; }
+
+ private:
+  IncrementalDetokenizer detok_;
+  std::vector<std::string> stop_;
+  std::string pending_;  // decoded, not yet emitted (held back while it may start a stop string)
+  FinishReason finish_ = FinishReason::kNone;
 };
 
 // Streaming text with stop strings: moves the text of `pending` that can no longer be the start
 // of a stop string to the result. When a stop string occurs, the text is cut before it and
-// *stopped is set. `final` releases everything that is not a stop string.
-std::string release_text(std::string& pending, const std::vector<std::string>& stop, bool final, bool* stopped);
+// *stop gets its index. `final` releases everything that is not a stop string.
+std::string release_text(std::string& pending, const std::vector<std::string>& stop, bool final, int* stop_index);
 
-enum class SequenceStatus { kWaiting, kRunning, kFinished };
-
-// One request's state across steps.
-struct Sequence {
-  int64_t id = 0;
-  std::vector<int32_t> prompt;
-  std::vector<int32_t> output;
-  SamplingParams params;
-  uint64_t seed = 0;
-  SequenceStatus status = SequenceStatus::kWaiting;
-  int num_computed = 0;  // tokens whose K/V are in the cache
-  PageTable pages;
-  double arrival_time = 0, first_token_time = 0;
-  // Output processing state.
-  std::unique_ptr<IncrementalDetokenizer> detok;
-  std::string pending_text;  // decoded, not yet emitted (held back while it may start a stop string)
-  std::string emitted_text;
-  FinishReason finish = FinishReason::kNone;
-
-  Sequence(int64_t id_, std::vector<int32_t> prompt_, SamplingParams params_, int page_size)
-      : id(id_), prompt(std::move(prompt_)), params(std::move(params_)), pages(page_size) {}
-  int num_tokens() const { return static_cast<int>(prompt.size() + output.size()); }
-  int32_t token_at(int i) const {
-    return i < static_cast<int>(prompt.size()) ? prompt[i] : output[i - prompt.size()];
-  }
-};
-
-// ---------------------------------------------------------------------------------------------
-// Scheduling (host only; unit-tested with a fake runner).
-
-struct SchedulerConfig {
-  int max_num_seqs = 64;             // sequences in one step
-  int max_num_batched_tokens = 2048; // new tokens in one step (prefill chunks + decodes)
-  int max_model_len = 2048;          // prompt + output tokens of one sequence
-};
-
-// One sequence's part of a step: `num_new` tokens from position `start`.
-struct ScheduledSeq {
-  Sequence* seq = nullptr;
-  int start = 0;
-  int num_new = 0;
-  bool sample = false;  // the chunk reaches the sequence's last token: sample the next one
-};
-
-struct ScheduledStep {
-  std::vector<ScheduledSeq> seqs;
-  std::vector<Sequence*> preempted;  // sent back to waiting this step (pages freed, recompute later)
-  int num_tokens() const;
-  bool empty() const { return seqs.empty(); }
-};
-
-class Scheduler {
- public:
-  Scheduler(SchedulerConfig config, PagePool& pool) : config_(config), pool_(pool) {}
-  const SchedulerConfig& config() const { return config_; }
-  void add(Sequence* seq);
-  // Running sequences first (decodes and unfinished prefill chunks), then waiting ones, as long as
-  // the token budget, the sequence limit and free pages allow. Preempts the newest running
-  // sequence when pages run out.
-  ScheduledStep schedule();
-  // Frees a finished or aborted sequence's pages and forgets it.
-  void finish(Sequence* seq);
-  bool has_work() const { return !waiting_.empty() || !running_.empty(); }
-  size_t num_waiting() const { return waiting_.size(); }
-  size_t num_running() const { return running_.size(); }
-
- private:
-  bool reserve_pages(Sequence* seq, int num_tokens, ScheduledStep& step);
-  void preempt(Sequence* seq, ScheduledStep& step);
-
-  SchedulerConfig config_;
-  PagePool& pool_;
-  std::deque<Sequence*> waiting_;
-  std::vector<Sequence*> running_;
-};
-
-// What the runner gives back for each ScheduledSeq with sample = true, in order.
-struct SampledToken {
-  int32_t token = 0;
-  float logprob = 0.f;
-};
-
-// Runs one scheduled step on a device; the fake runner of the tests implements it without a model.
-class StepRunner {
- public:
-  virtual ~StepRunner() = default;
-  virtual Result<std::vector<SampledToken>> run(const ScheduledStep& step) = 0;
-};
-
-// The real runner: StepBatch on the host, one upload, the model forward, sampling on the device.
-class ModelRunner final : public StepRunner {
- public:
-  ModelRunner(Model& model, KvCache& cache) : model_(model), cache_(cache) {}
-  Result<std::vector<SampledToken>> run(const ScheduledStep& step) override;
-  // Builds the step metadata (exposed for tests).
-  static StepBatch build_batch(const ScheduledStep& step);
-
- private:
-  Model& model_;
-  KvCache& cache_;
-  StepBatch batch_;
-  std::vector<SamplingSpec> specs_;
-};
-
-// ---------------------------------------------------------------------------------------------
-// The engine.
-
-struct EngineConfig {
-  std::string model_dir;
-  std::string device = "auto";          // cpu | cuda | auto
-  std::string dtype = "auto";           // GPU weights/activations: auto (bfloat16) | bfloat16 | float16
-  int max_model_len = 0;                // 0: the model's max_position_embeddings
-  int max_num_seqs = 64;
-  int max_num_batched_tokens = 2048;
-  int page_size = 16;
-  int64_t kv_cache_tokens = 0;          // 0: sized from free memory
-  double gpu_memory_utilization = 0.9;  // share of device memory for weights + KV cache
-  int num_threads = 0;                  // CPU backend threads; 0 = all cores
-  Status validate() const;
-};
-
-// Prints the weight-loading progress (bytes, rate) somewhere; the CLI draws a bar.
-using ProgressSink = LoadProgress;
-
+// The whole engine for its users (CLI, server, tests): the loaded model, its tokenizer and
+// generation defaults, and the engine loop.
 class Engine {
  public:
-  static Result<std::unique_ptr<Engine>> create(const EngineConfig& config, const ProgressSink& progress = nullptr);
+  static Result<std::unique_ptr<Engine>> create(const EngineConfig& config, const LoadProgress& progress = nullptr);
   ~Engine();
 
-  // Validates the prompt and parameters; returns the request id.
-  Result<int64_t> add_request(std::vector<int32_t> prompt_ids, SamplingParams params);
-  void abort(int64_t request_id);
-  // One scheduler step; outputs for every request that produced tokens or finished.
-  Result<std::vector<RequestOutput>> step();
-  bool has_unfinished() const { return scheduler_->has_work(); }
-
-  // Log-probabilities of tokens[i + 1] given tokens[0..i], for i in [first, n - 1): one sequence,
-  // prefilled in chunks through the same paged cache (for perplexity).
-  Result<std::vector<float>> score(const std::vector<int32_t>& tokens, int first);
-
-  const Tokenizer& tokenizer() const { return *tokenizer_; }
-  const ModelConfig& model_config() const { return model_->config(); }
-  const GenerationConfig& generation_config() const { return generation_; }
-  const EngineConfig& config() const { return config_; }
-  Backend& backend() { return *backend_; }
-  const std::vector<int32_t>& eos_ids() const { return eos_ids_; }
-  // Defaults from generation_config.json applied to unset fields by the caller (CLI/server).
+  EngineLoop& loop() { return *loop_; }
+  const EngineConfig& config() const { return loop_->core().config(); }  // max_model_len resolved
+  const ModelConfig& model_config() const { return loop_->core().model_config(); }
+  const GenerationConfig& generation_config() const { return loop_->core().model().generation; }
+  bool has_tokenizer() const { return loop_->core().model().tokenizer != nullptr; }
+  const Tokenizer& tokenizer() const { return *loop_->core().model().tokenizer; }
+  const std::vector<int32_t>& eos_token_ids() const { return loop_->core().model().eos_token_ids; }
+  std::string backend_name() const;
+  // Defaults from generation_config.json, which the caller's explicit values then override.
   SamplingParams default_sampling_params() const;
 
  private:
   Engine() = default;
-  Status init(const EngineConfig& config, const ProgressSink& progress);
-  Status size_kv_cache();
-  RequestOutput process(Sequence& seq, const SampledToken* sampled);
-
-  EngineConfig config_;
-  std::unique_ptr<Backend> backend_;
-  std::unique_ptr<Tokenizer> tokenizer_;
-  std::unique_ptr<Model> model_;
-  GenerationConfig generation_;
-  std::vector<int32_t> eos_ids_;  // generation_config.json, config.json, then the tokenizer's eos
-  KvCache cache_;
-  std::unique_ptr<PagePool> pool_;
-  std::unique_ptr<Scheduler> scheduler_;
-  std::unique_ptr<ModelRunner> runner_;
-  std::vector<std::unique_ptr<Sequence>> sequences_;
-  int64_t next_id_ = 1;
+  std::unique_ptr<EngineLoop> loop_;
+  std::string backend_name_;  // read once: the backend belongs to the engine thread
 };
-
-// Makes the backend EngineConfig::device names ("auto" picks CUDA when a GPU is present).
-Result<std::unique_ptr<Backend>> make_backend(const std::string& device, int num_threads,
-                                              const std::string& dtype = "auto");
-bool cuda_available();
 
 }  // namespace tk

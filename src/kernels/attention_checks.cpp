@@ -2,15 +2,26 @@
 // attention kernels accept, each kernel adds only its own limits.
 #include "attention_checks.h"
 
+#include <algorithm>
 #include <cmath>
 
 namespace tk::kernels {
 
+bool is_supported_head_dim(int head_dim) {
+  return std::find(kSupportedHeadDims.begin(), kSupportedHeadDims.end(), head_dim) != kSupportedHeadDims.end();
+}
+
+std::string supported_head_dims_text() {
+  std::string s;
+  for (int d : kSupportedHeadDims) s += (s.empty() ? "" : ", ") + std::to_string(d);
+  return s;
+}
+
 Status check_paged_attention(const PagedAttentionParams& p, const std::string& who) {
   if (p.dtype != DType::kBF16 && p.dtype != DType::kF16)
     return unsupported(who + "dtype " + dtype_name(p.dtype) + " (bf16 or fp16)");
-  if (p.head_dim != 64 && p.head_dim != 128 && p.head_dim != 256)
-    return unsupported(who + "head_dim " + std::to_string(p.head_dim) + " (64, 128 or 256)");
+  if (!is_supported_head_dim(p.head_dim))
+    return unsupported(who + "head_dim " + std::to_string(p.head_dim) + " (" + supported_head_dims_text() + ")");
   if (p.page_size < 1 || p.page_size > 1024 || (p.page_size & (p.page_size - 1)) != 0)
     return unsupported(who + "page_size " + std::to_string(p.page_size) + " (a power of two up to 1024)");
   if (p.num_q_heads <= 0 || p.num_kv_heads <= 0 || p.num_q_heads % p.num_kv_heads != 0)

@@ -7,7 +7,9 @@
 
 #include <cuda_runtime.h>
 
+#include <array>
 #include <cstdint>
+#include <string>
 
 #include "core/core.h"
 
@@ -106,6 +108,12 @@ Status rope_kv_store(const RopeKvStoreParams& p, cudaStream_t stream);
 // ran first). Query i of a sequence with L new tokens and context C sees cache positions
 // [0, C - L + i]. GQA by head index: q head h reads kv head h / (Hq / Hkv); K/V are never copied.
 
+// The head sizes the attention kernels are built for: one list for the launch checks and the
+// backend's load-time check.
+constexpr std::array<int, 3> kSupportedHeadDims = {64, 128, 256};
+bool is_supported_head_dim(int head_dim);
+std::string supported_head_dims_text();  // "64, 128, 256"
+
 struct PagedAttentionParams {
   const void* q = nullptr;                // [num_tokens, q_stride]; q heads at the start of each row
   int64_t q_stride = 0;                   // elements between tokens (qkv_stride when q lives in qkv)
@@ -158,7 +166,7 @@ Status prefill_attention(const PagedAttentionParams& p, cudaStream_t stream, Pre
 // Sampling (sampling.cu): the same semantics and Philox numbers as ref::sample_row, so a seeded
 // request picks the same token on both backends from the same logits.
 
-struct SamplingRow : SamplingKnobs {
+struct SamplingRow : SamplingDraw {
   int64_t history_offset = 0;  // into SampleParams::history: prompt tokens then output tokens
   int num_prompt_tokens = 0;
   int num_output_tokens = 0;
@@ -187,6 +195,11 @@ struct TokenLogprobsParams {
   int64_t vocab = 0;
 };
 Status token_logprobs(const TokenLogprobsParams& p, cudaStream_t stream);
+
+// dst[index[i]] = values[i] for i < n (scatter.cu): the step's tokens into the sampler's history
+// table. Indices outside [0, dst_size) are skipped.
+Status scatter_int32(int32_t* dst /*[dst_size]*/, const int32_t* index /*[n] device*/, const int32_t* values /*[n] device*/,
+                     int n, int64_t dst_size, cudaStream_t stream);
 
 // ---------------------------------------------------------------------------------------------
 // Utilities shared by tests, benchmarks and random-weight models (fill.cu).

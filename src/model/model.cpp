@@ -28,41 +28,37 @@ AttentionShape Model::attention_shape() const {
 }
 
 Status Model::reserve(int64_t max_tokens, int64_t max_logits) {
-  if (max_tokens <= act_.max_tokens && max_logits <= act_.max_logits) return Status::ok_status();
-  max_tokens = std::max(max_tokens, act_.max_tokens);
-  max_logits = std::max(max_logits, act_.max_logits);
+  if (max_tokens <= this->max_tokens() && max_logits <= this->max_logits()) return Status::ok_status();
+  max_tokens = std::max(max_tokens, this->max_tokens());
+  max_logits = std::max(max_logits, this->max_logits());
   const DType dt = backend_.compute_dtype();
   const ModelConfig& c = config_;
-  const AttentionShape s = attention_shape();
   Activations a;
   TK_ASSIGN_OR_RETURN(a.residual, backend_.alloc(dt, {max_tokens, c.hidden_size}));
   TK_ASSIGN_OR_RETURN(a.normed, backend_.alloc(dt, {max_tokens, c.hidden_size}));
-  TK_ASSIGN_OR_RETURN(a.qkv, backend_.alloc(dt, {max_tokens, s.qkv_width()}));
+  TK_ASSIGN_OR_RETURN(a.qkv, backend_.alloc(dt, {max_tokens, attention_shape().qkv_width()}));
   TK_ASSIGN_OR_RETURN(a.attn, backend_.alloc(dt, {max_tokens, c.num_heads * c.head_dim}));
-  TK_ASSIGN_OR_RETURN(a.proj, backend_.alloc(dt, {max_tokens, c.hidden_size}));
+  TK_ASSIGN_OR_RETURN(a.delta, backend_.alloc(dt, {max_tokens, c.hidden_size}));
   TK_ASSIGN_OR_RETURN(a.gate_up, backend_.alloc(dt, {max_tokens, 2 * c.intermediate_size}));
   TK_ASSIGN_OR_RETURN(a.mlp, backend_.alloc(dt, {max_tokens, c.intermediate_size}));
   TK_ASSIGN_OR_RETURN(a.last, backend_.alloc(dt, {max_logits, c.hidden_size}));
   TK_ASSIGN_OR_RETURN(a.logits, backend_.alloc(DType::kF32, {max_logits, c.vocab_size}));
-  a.max_tokens = max_tokens;
-  a.max_logits = max_logits;
   act_ = std::move(a);
-  backend_.invalidate_graphs();
   return Status::ok_status();
 }
 
-void Model::attention_block(int layer, int64_t t, KvCache& cache) {
+void Model::attention_block(const StepPlan& plan, int layer, int64_t t, KvCacheTensors& cache) {
   const LayerWeights& w = weights_.layers[layer];
   const AttentionShape s = attention_shape();
   Tensor normed = act_.normed.slice_rows(0, t);
   Tensor qkv = act_.qkv.slice_rows(0, t);
   Tensor attn = act_.attn.slice_rows(0, t);
-  Tensor proj = act_.proj.slice_rows(0, t);
-  backend_.matmul(normed, w.qkv, w.qkv_bias.defined() ? &w.qkv_bias : nullptr, qkv);
+  Tensor delta = act_.delta.slice_rows(0, t);
+  backend_.matmul(normed, w.qkv, qkv);
   if (config_.qk_norm) backend_.qk_norm(qkv, w.q_norm, w.k_norm, static_cast<float>(config_.rms_norm_eps), s);
-  backend_.rope_kv_store(qkv, weights_.inv_freq, cache, layer, s);
-  backend_.attention(qkv, cache, layer, s, attn);
-  backend_.matmul(attn, w.o_proj, nullptr, proj);
+  backend_.rope_kv_store(plan, qkv, weights_.inv_freq, cache, layer, s);
+  backend_.attention(plan, qkv, cache, layer, s, attn);
+  backend_.matmul(attn, w.o_proj, delta);
 }
 
 void Model::mlp_block(int layer, int64_t t) {
@@ -70,42 +66,41 @@ void Model::mlp_block(int layer, int64_t t) {
   Tensor normed = act_.normed.slice_rows(0, t);
   Tensor gate_up = act_.gate_up.slice_rows(0, t);
   Tensor mlp = act_.mlp.slice_rows(0, t);
-  Tensor proj = act_.proj.slice_rows(0, t);
-  backend_.matmul(normed, w.gate_up, nullptr, gate_up);
+  Tensor delta = act_.delta.slice_rows(0, t);
+  backend_.matmul(normed, w.gate_up, gate_up);
   backend_.silu_mul(gate_up, mlp);
-  backend_.matmul(mlp, w.down, nullptr, proj);
+  backend_.matmul(mlp, w.down, delta);
 }
 
-Result<Tensor> Model::forward(const StepBatch& batch, KvCache& cache) {
-  const int64_t t = batch.num_tokens, r = batch.num_logits();
-  if (t > act_.max_tokens || r > act_.max_logits)
-    return internal_error("forward: step of " + std::to_string(t) + " tokens exceeds the reserved activations");
+// NOTE: each block's output (`delta`) is added to the residual stream by the next norm
+// (add_rmsnorm), so layer l reads: h = x + attention(norm(x)); x' = h + mlp(norm(h)).
+Status Model::forward(const StepPlan& plan, KvCacheTensors& cache) {
+  const int64_t t = plan.num_tokens, r = plan.num_logits;
+  if (t > max_tokens() || r > max_logits())
+    return internal_error("forward: a step of " + std::to_string(t) + " tokens and " + std::to_string(r) +
+                          " logit rows exceeds the reserved activations");
   const float eps = static_cast<float>(config_.rms_norm_eps);
   Tensor residual = act_.residual.slice_rows(0, t);
   Tensor normed = act_.normed.slice_rows(0, t);
-  Tensor proj = act_.proj.slice_rows(0, t);
+  Tensor delta = act_.delta.slice_rows(0, t);
 
-  backend_.embedding(weights_.embed, residual);
+  backend_.embedding(plan, weights_.embed, residual);
   for (int l = 0; l < static_cast<int>(config_.num_layers); ++l) {
     const LayerWeights& w = weights_.layers[l];
     if (l == 0) backend_.rmsnorm(residual, w.input_norm, eps, normed);
-    else backend_.add_rmsnorm(residual, proj, w.input_norm, eps, normed);  // adds the previous MLP output
-    attention_block(l, t, cache);
-    backend_.add_rmsnorm(residual, proj, w.post_attn_norm, eps, normed);  // adds the attention output
+    else backend_.add_rmsnorm(residual, delta, w.input_norm, eps, normed);  // adds the previous MLP output
+    attention_block(plan, l, t, cache);
+    backend_.add_rmsnorm(residual, delta, w.post_attn_norm, eps, normed);  // adds the attention output
     mlp_block(l, t);
   }
-  backend_.add_rmsnorm(residual, proj, weights_.final_norm, eps, normed);
-
-  if (r == 0) {
-    TK_RETURN_IF_ERROR(backend_.take_error());
-    return act_.logits.slice_rows(0, 0);
+  backend_.add_rmsnorm(residual, delta, weights_.final_norm, eps, normed);  // adds the last MLP output
+  if (r > 0) {
+    Tensor last = act_.last.slice_rows(0, r);
+    Tensor logits = act_.logits.slice_rows(0, r);
+    backend_.gather_logit_rows(plan, normed, last);
+    backend_.matmul(last, weights_.lm_head, logits);
   }
-  Tensor last = act_.last.slice_rows(0, r);
-  Tensor logits = act_.logits.slice_rows(0, r);
-  backend_.gather_logit_rows(normed, last);
-  backend_.matmul(last, weights_.lm_head, nullptr, logits);
-  TK_RETURN_IF_ERROR(backend_.take_error());
-  return logits;
+  return backend_.take_error();
 }
 
 }  // namespace tk

@@ -125,21 +125,20 @@ using LoadProgress = std::function<void(size_t done, size_t total, const std::st
 
 struct LayerWeights {
   Tensor input_norm;      // [hidden]
-  Tensor qkv;             // [(Hq + 2*Hkv) * head_dim, hidden]  q, k, v fused at load
-  Tensor qkv_bias;        // [(Hq + 2*Hkv) * head_dim] or undefined
+  Linear qkv;             // [(Hq + 2*Hkv) * head_dim, hidden] (+ bias, Qwen2): q, k, v fused at load
   Tensor q_norm;          // [head_dim] (Qwen3) or undefined
   Tensor k_norm;          // [head_dim] (Qwen3) or undefined
-  Tensor o_proj;          // [hidden, Hq * head_dim]
+  Linear o_proj;          // [hidden, Hq * head_dim]
   Tensor post_attn_norm;  // [hidden]
-  Tensor gate_up;         // [2 * intermediate, hidden]  gate rows then up rows, fused at load
-  Tensor down;            // [hidden, intermediate]
+  Linear gate_up;         // [2 * intermediate, hidden]: gate rows then up rows, fused at load
+  Linear down;            // [hidden, intermediate]
 };
 
 struct ModelWeights {
   Tensor embed;       // [vocab, hidden]
   std::vector<LayerWeights> layers;
   Tensor final_norm;  // [hidden]
-  Tensor lm_head;     // [vocab, hidden] (shares storage with embed when tied)
+  Linear lm_head;     // [vocab, hidden] (shares storage with embed when tied)
   Tensor inv_freq;    // [head_dim / 2] fp32
 };
 
@@ -155,19 +154,18 @@ std::vector<std::string> builtin_model_names();
 // Weights drawn on the backend (N(0, 0.02) projections, norms near 1), fused like loaded ones.
 Result<ModelWeights> random_weights(const ModelConfig& config, Backend& backend, uint64_t seed);
 
-// Scratch activations for up to `max_tokens` tokens per step and `max_logits` logit rows.
+// Scratch activations for up to max_tokens tokens per step (dim 0 of each) and max_logits logit
+// rows.
 struct Activations {
   Tensor residual;  // [max_tokens, hidden]
   Tensor normed;    // [max_tokens, hidden]
   Tensor qkv;       // [max_tokens, (Hq + 2*Hkv) * head_dim]
   Tensor attn;      // [max_tokens, Hq * head_dim]
-  Tensor proj;      // [max_tokens, hidden]
+  Tensor delta;     // [max_tokens, hidden]: a block's output, added to the residual by the next norm
   Tensor gate_up;   // [max_tokens, 2 * intermediate]
   Tensor mlp;       // [max_tokens, intermediate]
   Tensor last;      // [max_logits, hidden]
   Tensor logits;    // [max_logits, vocab] fp32
-  int64_t max_tokens = 0;
-  int64_t max_logits = 0;
 };
 
 class Model {
@@ -182,15 +180,17 @@ class Model {
   Backend& backend() const { return backend_; }
   AttentionShape attention_shape() const;
 
+  // Sizes the activations (once, before any step: captured graphs refer to these buffers).
   Status reserve(int64_t max_tokens, int64_t max_logits);
-  // One step over the batch the backend's begin_step() described. Returns logits
-  // [batch.num_logits, vocab] fp32, valid until the next forward.
-  Result<Tensor> forward(const StepBatch& batch, KvCache& cache);
-  // The logits buffer of the last forward: [rows, vocab] fp32 (what a replayed graph wrote).
+  int64_t max_tokens() const { return act_.residual.defined() ? act_.residual.dim(0) : 0; }
+  int64_t max_logits() const { return act_.logits.defined() ? act_.logits.dim(0) : 0; }
+  // One step as begin_step() planned it. The logits of the plan's logit rows land in logits().
+  Status forward(const StepPlan& plan, KvCacheTensors& cache);
+  // The logits of the last forward (or of a replayed graph of one): [rows, vocab] fp32.
   Tensor logits(int64_t rows) const { return act_.logits.slice_rows(0, rows); }
 
  private:
-  void attention_block(int layer, int64_t num_tokens, KvCache& cache);
+  void attention_block(const StepPlan& plan, int layer, int64_t num_tokens, KvCacheTensors& cache);
   void mlp_block(int layer, int64_t num_tokens);
 
   ModelConfig config_;

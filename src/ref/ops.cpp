@@ -84,4 +84,9 @@ void silu_mul(const float* gate_up, int64_t num_tokens, int64_t inter, float* ou
   }
 }
 
+void scatter_int32(int32_t* dst, int64_t dst_size, const int32_t* index, const int32_t* values, int64_t n) {
+  for (int64_t i = 0; i < n; ++i)
+    if (index[i] >= 0 && index[i] < dst_size) dst[index[i]] = values[i];
+}
+
 }  // namespace tk::ref

@@ -71,9 +71,15 @@ void paged_attention(const float* qkv /*[T, qkv_stride]*/, const PagedKv& cache,
 // out = silu(gate_up[:, :I]) * gate_up[:, I:]
 void silu_mul(const float* gate_up /*[T, 2I]*/, int64_t num_tokens, int64_t inter, float* out /*[T, I]*/);
 
+// dst[index[i]] = values[i]; indices outside [0, dst_size) are skipped.
+void scatter_int32(int32_t* dst /*[dst_size]*/, int64_t dst_size, const int32_t* index /*[n]*/,
+                   const int32_t* values /*[n]*/, int64_t n);
+
 // ---- sampling
 
-struct SampleParams : SamplingKnobs {
+// One row to sample (the CPU side of kernels::SamplingRow): the draw and the token history the
+// penalties read.
+struct SamplingRow : SamplingDraw {
   const int32_t* prompt_tokens = nullptr;
   int num_prompt_tokens = 0;
   const int32_t* output_tokens = nullptr;
@@ -81,11 +87,11 @@ struct SampleParams : SamplingKnobs {
 };
 
 // Applies penalties (vLLM order and semantics) to one row of logits in place.
-void apply_penalties(float* logits /*[vocab]*/, int64_t vocab, const SampleParams& p);
+void apply_penalties(float* logits /*[vocab]*/, int64_t vocab, const SamplingRow& p);
 // Samples one token from one row: penalties, temperature, top-k, top-p, min-p, then the
 // exponential race argmax(p_i / E_i) with E_i = -log(u_i). Greedy is argmax (lowest id on ties).
 // `scratch` is reused between calls to avoid allocations.
-int32_t sample_row(const float* logits /*[vocab]*/, int64_t vocab, const SampleParams& p,
+int32_t sample_row(const float* logits /*[vocab]*/, int64_t vocab, const SamplingRow& p,
                    std::vector<float>& scratch);
 // log_softmax(logits)[token]
 float token_logprob(const float* logits /*[vocab]*/, int64_t vocab, int32_t token);

@@ -10,7 +10,7 @@
 
 namespace tk::ref {
 
-void apply_penalties(float* logits, int64_t vocab, const SampleParams& p) {
+void apply_penalties(float* logits, int64_t vocab, const SamplingRow& p) {
   if (p.repetition_penalty != 1.f) {
     auto penalise = [&](const int32_t* ids, int n) {
       for (int i = 0; i < n; ++i) {
@@ -93,7 +93,7 @@ static void filter_min_p(float* probs, int64_t n, float min_p) {
     if (probs[i] < threshold) probs[i] = 0.f;
 }
 
-int32_t sample_row(const float* logits, int64_t vocab, const SampleParams& p, std::vector<float>& scratch) {
+int32_t sample_row(const float* logits, int64_t vocab, const SamplingRow& p, std::vector<float>& scratch) {
   scratch.assign(logits, logits + vocab);
   float* x = scratch.data();
   apply_penalties(x, vocab, p);

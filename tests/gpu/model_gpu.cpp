@@ -48,77 +48,58 @@ TEST_P(GpuGoldenTest, TeacherForcedLogitsWithinTolerance) {
   options.dtype = GetParam().dtype;
   auto backend = make_cuda_backend(options);
   ASSERT_TRUE(backend.ok()) << backend.status().to_string();
-  auto model = Model::load(golden_dir(GetParam().name), **backend);
-  ASSERT_TRUE(model.ok()) << model.status().to_string();
-  const ModelConfig& c = (*model)->config();
-  ASSERT_TRUE((*backend)->configure((*model)->attention_shape(), 16).ok());
+  TeacherForcing tf(**backend, golden_dir(GetParam().name), 16, 64);
   auto golden = load_golden(GetParam().name);
-  auto cache = (*backend)->alloc_kv_cache(c.num_layers, 64, 16, c.num_kv_heads, c.head_dim);
-  ASSERT_TRUE(cache.ok());
-  PagePool pool(64);
-  std::vector<std::unique_ptr<Sequence>> seqs;
   ScheduledStep prefill;
+  std::vector<Sequence*> seqs;
   std::vector<int32_t> rows;
   for (size_t i = 0; i < golden.size(); ++i) {
     std::vector<int32_t> all = golden[i].prompt_ids;
     all.insert(all.end(), golden[i].greedy_ids.begin(), golden[i].greedy_ids.end());
-    seqs.push_back(std::make_unique<Sequence>(i, all, SamplingParams{}, 16));
-    ASSERT_TRUE(seqs.back()->pages.grow(pool, static_cast<int>(all.size())));
+    seqs.push_back(tf.add(all));
     const int len = static_cast<int>(golden[i].prompt_ids.size());
-    prefill.seqs.push_back({seqs.back().get(), 0, len, true});
+    prefill.seqs.push_back({seqs.back(), 0, len, true});
+    rows.push_back(prefill.num_tokens() - 1);
   }
-  auto run = [&](const ScheduledStep& step) {
-    StepBatch batch = ModelRunner::build_batch(step);
-    EXPECT_TRUE((*model)->reserve(batch.num_tokens, batch.num_logits()).ok());
-    EXPECT_TRUE((*backend)->begin_step(batch).ok());
-    auto logits = (*model)->forward(batch, *cache);
-    EXPECT_TRUE(logits.ok()) << logits.status().to_string();
-    std::vector<float> host(logits->numel());
-    EXPECT_TRUE((*backend)->download(*logits, host.data()).ok());
-    return host;
-  };
-  const int64_t vocab = c.vocab_size;
+  const int64_t vocab = tf.model->config().vocab_size;
   double worst = 0;
   auto check = [&](const float* row, const float* want, size_t prompt, int step) {
     const double e = rel_l2(row, want, vocab);
     worst = std::max(worst, e);
     EXPECT_LT(e, kTolerance) << "prompt " << prompt << " step " << step;
   };
-  std::vector<float> logits = run(prefill);
+  std::vector<float> logits = tf.run(prefill, rows);
   for (size_t i = 0; i < golden.size(); ++i) check(&logits[i * vocab], &golden[i].steps[0], i, 0);
   for (int k = 1; k <= 8; ++k) {
     ScheduledStep step;
-    for (size_t i = 0; i < golden.size(); ++i)
-      step.seqs.push_back({seqs[i].get(), static_cast<int>(golden[i].prompt_ids.size()) + k - 1, 1, true});
-    logits = run(step);
+    rows.clear();
+    for (size_t i = 0; i < golden.size(); ++i) {
+      step.seqs.push_back({seqs[i], static_cast<int>(golden[i].prompt_ids.size()) + k - 1, 1, true});
+      rows.push_back(static_cast<int32_t>(i));
+    }
+    logits = tf.run(step, rows);
     for (size_t i = 0; i < golden.size(); ++i) check(&logits[i * vocab], &golden[i].steps[k * vocab], i, k);
   }
   std::printf("%s %s: worst row rel L2 %.4f (transformers bf16: %.4f)\n", GetParam().name.c_str(),
               GetParam().dtype == DType::kF16 ? "fp16" : "bf16", worst, hf_bf16_worst(GetParam().name));
 }
 
-// The engine on the GPU (graphs on) samples the golden greedy tokens.
+// The engine on the GPU (graphs on, the batch padded to a graph size) samples the golden greedy
+// tokens.
 TEST_P(GpuGoldenTest, EngineGreedyTokens) {
   EngineConfig config;
-  config.model_dir = golden_dir(GetParam().name);
-  config.device = "cuda";
-  config.dtype = GetParam().dtype == DType::kF16 ? "float16" : "bfloat16";
+  config.model = golden_dir(GetParam().name);
+  config.device = DeviceChoice::kCuda;
+  config.dtype = GetParam().dtype == DType::kF16 ? DTypeChoice::kFloat16 : DTypeChoice::kBFloat16;
+  config.gpu_memory_utilization = 0.2;
   auto engine = Engine::create(config);
   ASSERT_TRUE(engine.ok()) << engine.status().to_string();
   auto golden = load_golden(GetParam().name);
-  std::map<int64_t, size_t> which;
-  for (size_t i = 0; i < golden.size(); ++i) {
-    SamplingParams p;
-    p.temperature = 0.f, p.max_tokens = 8, p.ignore_eos = true;
-    which[*(*engine)->add_request(golden[i].prompt_ids, p)] = i;
-  }
-  std::map<size_t, std::vector<int32_t>> got;
-  while ((*engine)->has_unfinished()) {
-    auto outs = (*engine)->step();
-    ASSERT_TRUE(outs.ok()) << outs.status().to_string();
-    for (const RequestOutput& o : *outs)
-      got[which[o.request_id]].insert(got[which[o.request_id]].end(), o.token_ids.begin(), o.token_ids.end());
-  }
+  SamplingParams p;
+  p.temperature = 0.f, p.max_tokens = 8, p.ignore_eos = true;
+  std::vector<std::vector<int32_t>> prompts;
+  for (const GoldenPrompt& g : golden) prompts.push_back(g.prompt_ids);
+  const auto got = generate_all(**engine, prompts, p);
   const int64_t vocab = (*engine)->model_config().vocab_size;
   for (size_t i = 0; i < golden.size(); ++i) {
     ASSERT_EQ(got[i].size(), 8u);
@@ -148,7 +129,8 @@ INSTANTIATE_TEST_SUITE_P(Architectures, GpuGoldenTest, ::testing::ValuesIn(param
 // llama.cpp-method perplexity of a model directory on one device.
 double perplexity(const std::string& dir, const std::string& text_file, int ctx, const std::string& device) {
   EngineConfig config;
-  config.model_dir = dir, config.device = device, config.max_model_len = ctx;
+  config.model = dir, config.device = device == "cuda" ? DeviceChoice::kCuda : DeviceChoice::kCpu;
+  config.max_model_len = ctx + 1, config.gpu_memory_utilization = 0.2;
   auto engine = Engine::create(config);
   EXPECT_TRUE(engine.ok()) << engine.status().to_string();
   if (!engine.ok()) return NAN;
@@ -160,9 +142,7 @@ double perplexity(const std::string& dir, const std::string& text_file, int ctx,
   for (size_t c = 0; c + ctx <= tokens->size(); c += ctx) {
     std::vector<int32_t> window(tokens->begin() + c, tokens->begin() + c + ctx);
     if (!bos->empty()) window[0] = (*bos)[0];
-    auto lp = (*engine)->score(window, ctx / 2);
-    EXPECT_TRUE(lp.ok());
-    for (float x : *lp) nll -= x, ++count;
+    for (float x : score_window(**engine, window, ctx / 2)) nll -= x, ++count;
   }
   return std::exp(nll / static_cast<double>(count));
 }

@@ -51,7 +51,7 @@ Outputs run_gpu(const Batch& b) {
 
 int32_t run_ref(const Batch& b, int r, std::vector<float>& scratch) {
   const SamplingRow& s = b.rows[r];
-  ref::SampleParams p;
+  ref::SamplingRow p;
   p.temperature = s.temperature, p.top_k = s.top_k, p.top_p = s.top_p, p.min_p = s.min_p;
   p.repetition_penalty = s.repetition_penalty, p.presence_penalty = s.presence_penalty;
   p.frequency_penalty = s.frequency_penalty, p.seed = s.seed, p.step = s.step;

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "engine/engine.h"
+#include "runner/runner.h"
 
 namespace tk::test {
 
@@ -74,5 +75,78 @@ inline double rel_l2(const float* a, const float* b, size_t n) {
   }
   return std::sqrt(num / std::max(den, 1e-30));
 }
+
+// Greedy (or any) generation of several prompts through the engine loop, all submitted at once.
+inline std::vector<std::vector<int32_t>> generate_all(Engine& engine, const std::vector<std::vector<int32_t>>& prompts,
+                                                      const SamplingParams& params) {
+  std::vector<EngineLoop::NewRequest> requests;
+  for (const auto& p : prompts) requests.push_back({p, params});
+  auto streams = engine.loop().add_all(std::move(requests));
+  EXPECT_TRUE(streams.ok()) << streams.status().to_string();
+  std::vector<std::vector<int32_t>> out(prompts.size());
+  if (!streams.ok()) return out;
+  for (size_t i = 0; i < prompts.size(); ++i)
+    for (std::vector<RequestOutput> outs; !(outs = (*streams)[i]->next()).empty();)
+      for (const RequestOutput& o : outs) {
+        EXPECT_NE(o.finish, FinishReason::kError) << o.error;
+        out[i].insert(out[i].end(), o.token_ids.begin(), o.token_ids.end());
+      }
+  return out;
+}
+
+// log p(window[i + 1] | window[0, i]) for i in [first, n - 1): a prompt-log-prob request.
+inline std::vector<float> score_window(Engine& engine, const std::vector<int32_t>& window, int first) {
+  SamplingParams p;
+  p.temperature = 0.f, p.max_tokens = 1, p.ignore_eos = true, p.prompt_logprobs_from = first + 1;
+  auto stream = engine.loop().add(window, p);
+  EXPECT_TRUE(stream.ok()) << stream.status().to_string();
+  std::vector<float> lp;
+  if (!stream.ok()) return lp;
+  for (std::vector<RequestOutput> outs; !(outs = (*stream)->next()).empty();)
+    for (const RequestOutput& o : outs) lp.insert(lp.end(), o.prompt_logprobs.begin(), o.prompt_logprobs.end());
+  return lp;
+}
+
+// A model, its KV cache and a runner, driven step by step with chosen chunks and logit rows
+// (teacher forcing against the goldens).
+struct TeacherForcing {
+  TeacherForcing(Backend& backend, const std::string& dir, int page_size, int num_pages) : pool(num_pages) {
+    auto m = Model::load(dir, backend);
+    EXPECT_TRUE(m.ok()) << m.status().to_string();
+    model = std::move(*m);
+    const ModelConfig& c = model->config();
+    EXPECT_TRUE(backend.configure(model->attention_shape(), page_size).ok());
+    auto kv = backend.alloc_kv_cache(c.num_layers, num_pages + 1, page_size, c.num_kv_heads, c.head_dim);
+    EXPECT_TRUE(kv.ok());
+    cache = std::move(*kv);
+    RunnerConfig rc;
+    rc.max_num_seqs = 16, rc.max_num_batched_tokens = 512, rc.max_model_len = 512, rc.page_size = page_size;
+    rc.max_prompt_logprob_rows = 512;
+    auto r = ModelRunner::create(*model, cache, rc);
+    EXPECT_TRUE(r.ok()) << r.status().to_string();
+    runner = std::move(*r);
+  }
+  // A sequence holding `tokens`, its pages all taken.
+  Sequence* add(const std::vector<int32_t>& tokens) {
+    seqs.push_back(std::move(make_sequences(static_cast<int64_t>(seqs.size()), tokens, {}, 0, cache.page_size())[0]));
+    EXPECT_TRUE(seqs.back()->pages.grow(pool, static_cast<int>(tokens.size())));
+    return seqs.back().get();
+  }
+  // Runs the chunks and returns the logits of the token rows `rows`: [rows, vocab] on the host.
+  std::vector<float> run(const ScheduledStep& step, std::vector<int32_t> rows) {
+    StepBatch batch = ModelRunner::build_batch(step);
+    batch.logit_rows = std::move(rows);
+    EXPECT_TRUE(runner->forward(batch).ok());
+    Tensor logits = model->logits(batch.num_logits());
+    std::vector<float> host(logits.numel());
+    EXPECT_TRUE(model->backend().download(logits, host.data()).ok());
+    return host;
+  }
+  PagePool pool;
+  std::unique_ptr<Model> model;
+  KvCacheTensors cache;
+  std::unique_ptr<ModelRunner> runner;
+  std::vector<std::unique_ptr<Sequence>> seqs;
+};
 
 }  // namespace tk::test

@@ -11,8 +11,8 @@ const std::string kDemo = std::string(TOKAMAK_SOURCE_DIR) + "/models/demo";
 TEST(DemoModel, GreedyContinuationsMatchTransformers) {
   nlohmann::json ref = read_json(kDemo + "/reference.json");
   EngineConfig config;
-  config.model_dir = kDemo;
-  config.device = "cpu";
+  config.model = kDemo;
+  config.device = DeviceChoice::kCpu;
   config.max_model_len = 512;
   auto engine = Engine::create(config);
   ASSERT_TRUE(engine.ok()) << engine.status().to_string();
@@ -22,14 +22,13 @@ TEST(DemoModel, GreedyContinuationsMatchTransformers) {
     ASSERT_EQ(*prompt, g["prompt_ids"].get<std::vector<int32_t>>()) << g["text"];
     SamplingParams p;
     p.temperature = 0.f, p.max_tokens = static_cast<int>(g["greedy_ids"].size()), p.ignore_eos = true;
-    ASSERT_TRUE((*engine)->add_request(*prompt, p).ok());
+    auto stream = (*engine)->loop().add(*prompt, p);
+    ASSERT_TRUE(stream.ok()) << stream.status().to_string();
+    OutputProcessor detok((*engine)->tokenizer(), p, *prompt);
     std::vector<int32_t> got;
     std::string text;
-    while ((*engine)->has_unfinished()) {
-      auto outs = (*engine)->step();
-      ASSERT_TRUE(outs.ok()) << outs.status().to_string();
-      for (const auto& o : *outs) got.insert(got.end(), o.token_ids.begin(), o.token_ids.end()), text += o.text;
-    }
+    for (std::vector<RequestOutput> outs; !(outs = (*stream)->next()).empty();)
+      for (const auto& o : outs) got.insert(got.end(), o.token_ids.begin(), o.token_ids.end()), text += detok.process(o).text;
     EXPECT_EQ(got, g["greedy_ids"].get<std::vector<int32_t>>()) << g["text"];
     EXPECT_EQ(text, g["greedy_text"].get<std::string>());
   }
@@ -39,9 +38,9 @@ TEST(DemoModel, HeldOutPerplexityMatchesTransformers) {
   nlohmann::json ref = read_json(kDemo + "/reference.json");
   const int ctx = ref["n_ctx"];
   EngineConfig config;
-  config.model_dir = kDemo;
-  config.device = "cpu";
-  config.max_model_len = ctx;
+  config.model = kDemo;
+  config.device = DeviceChoice::kCpu;
+  config.max_model_len = ctx + 1;  // the window plus the token a request generates
   config.max_num_batched_tokens = ctx;
   auto engine = Engine::create(config);
   ASSERT_TRUE(engine.ok()) << engine.status().to_string();
@@ -55,9 +54,7 @@ TEST(DemoModel, HeldOutPerplexityMatchesTransformers) {
   for (size_t c = 0; c + ctx <= tokens->size(); c += ctx) {
     std::vector<int32_t> window(tokens->begin() + c, tokens->begin() + c + ctx);
     window[0] = (*bos)[0];
-    auto lp = (*engine)->score(window, ctx / 2);
-    ASSERT_TRUE(lp.ok());
-    for (float x : *lp) nll -= x, ++count;
+    for (float x : score_window(**engine, window, ctx / 2)) nll -= x, ++count;
   }
   EXPECT_EQ(count, ref["count"].get<int64_t>());
   const double ppl = std::exp(nll / static_cast<double>(count));

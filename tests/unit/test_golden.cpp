@@ -13,36 +13,16 @@ constexpr double kTolerance = 1e-4;
 
 class GoldenTest : public ::testing::TestWithParam<std::string> {};
 
-// Runs one step of the given chunks with logits for `rows` and returns them.
-std::vector<float> run_step(Model& model, KvCache& cache, const ScheduledStep& step, std::vector<int32_t> rows) {
-  StepBatch batch = ModelRunner::build_batch(step);
-  batch.logit_rows = std::move(rows);
-  EXPECT_TRUE(batch.validate(cache.page_size, cache.num_pages).ok());
-  EXPECT_TRUE(model.reserve(batch.num_tokens, batch.num_logits()).ok());
-  EXPECT_TRUE(model.backend().begin_step(batch).ok());
-  auto logits = model.forward(batch, cache);
-  EXPECT_TRUE(logits.ok()) << logits.status().to_string();
-  const float* p = logits->data_as<float>();
-  return std::vector<float>(p, p + logits->numel());
-}
-
 TEST_P(GoldenTest, TeacherForcedLogitsMatchTransformers) {
   auto backend = make_cpu_backend();
-  auto model = Model::load(golden_dir(GetParam()), *backend);
-  ASSERT_TRUE(model.ok()) << model.status().to_string();
-  const ModelConfig& c = (*model)->config();
-  const int64_t vocab = c.vocab_size;
+  TeacherForcing tf(*backend, golden_dir(GetParam()), /*page_size=*/8, 64);  // small pages: prompts cross them
+  const int64_t vocab = tf.model->config().vocab_size;
   auto golden = load_golden(GetParam());
-  const int page_size = 4;  // small pages: every prompt crosses page boundaries
-  auto cache = backend->alloc_kv_cache(c.num_layers, 64, page_size, c.num_kv_heads, c.head_dim);
-  ASSERT_TRUE(cache.ok());
-  PagePool pool(64);
-  std::vector<std::unique_ptr<Sequence>> seqs;
-  for (size_t i = 0; i < golden.size(); ++i) {
-    std::vector<int32_t> all = golden[i].prompt_ids;
-    all.insert(all.end(), golden[i].greedy_ids.begin(), golden[i].greedy_ids.end());
-    seqs.push_back(std::make_unique<Sequence>(i, all, SamplingParams{}, page_size));
-    ASSERT_TRUE(seqs.back()->pages.grow(pool, static_cast<int>(all.size())));
+  std::vector<Sequence*> seqs;
+  for (const GoldenPrompt& g : golden) {
+    std::vector<int32_t> all = g.prompt_ids;
+    all.insert(all.end(), g.greedy_ids.begin(), g.greedy_ids.end());
+    seqs.push_back(tf.add(all));
   }
   // Prefill in two chunks per prompt (the second on top of the cached first), all prompts batched.
   std::vector<int> done(golden.size(), 0);
@@ -55,10 +35,10 @@ TEST_P(GoldenTest, TeacherForcedLogitsMatchTransformers) {
       const int n = chunk == 0 ? (len + 1) / 2 : len - done[i];
       if (n == 0) continue;
       for (int t = 0; t < n; ++t) rows.push_back(step.num_tokens() + t), row_src.push_back({i, done[i] + t});
-      step.seqs.push_back({seqs[i].get(), done[i], n, false});
+      step.seqs.push_back({seqs[i], done[i], n, false});
       done[i] += n;
     }
-    std::vector<float> logits = run_step(**model, *cache, step, rows);
+    std::vector<float> logits = tf.run(step, rows);
     for (size_t r = 0; r < rows.size(); ++r) {
       auto [i, pos] = row_src[r];
       double err = rel_l2(&logits[r * vocab], &golden[i].prefill[pos * vocab], vocab);
@@ -71,9 +51,9 @@ TEST_P(GoldenTest, TeacherForcedLogitsMatchTransformers) {
     std::vector<int32_t> rows;
     for (size_t i = 0; i < golden.size(); ++i) {
       rows.push_back(static_cast<int32_t>(i));
-      step.seqs.push_back({seqs[i].get(), done[i]++, 1, true});
+      step.seqs.push_back({seqs[i], done[i]++, 1, true});
     }
-    std::vector<float> logits = run_step(**model, *cache, step, rows);
+    std::vector<float> logits = tf.run(step, rows);
     for (size_t i = 0; i < golden.size(); ++i) {
       double err = rel_l2(&logits[i * vocab], &golden[i].steps[k * vocab], vocab);
       EXPECT_LT(err, kTolerance) << GetParam() << " prompt " << i << " decode step " << k;
@@ -83,30 +63,18 @@ TEST_P(GoldenTest, TeacherForcedLogitsMatchTransformers) {
 
 TEST_P(GoldenTest, EngineGreedyTokensMatchTransformers) {
   EngineConfig config;
-  config.model_dir = golden_dir(GetParam());
-  config.device = "cpu";
+  config.model = golden_dir(GetParam());
+  config.device = DeviceChoice::kCpu;
   config.page_size = 8;
   config.max_num_batched_tokens = 16;  // forces chunked prefill of the longer prompts
   auto engine = Engine::create(config);
   ASSERT_TRUE(engine.ok()) << engine.status().to_string();
   auto golden = load_golden(GetParam());
-  std::map<int64_t, size_t> which;
-  for (size_t i = 0; i < golden.size(); ++i) {
-    SamplingParams p;
-    p.temperature = 0.f, p.max_tokens = 8, p.ignore_eos = true;
-    auto id = (*engine)->add_request(golden[i].prompt_ids, p);
-    ASSERT_TRUE(id.ok());
-    which[*id] = i;
-  }
-  std::map<size_t, std::vector<int32_t>> got;
-  while ((*engine)->has_unfinished()) {
-    auto outs = (*engine)->step();
-    ASSERT_TRUE(outs.ok()) << outs.status().to_string();
-    for (const RequestOutput& o : *outs) {
-      auto& v = got[which[o.request_id]];
-      v.insert(v.end(), o.token_ids.begin(), o.token_ids.end());
-    }
-  }
+  SamplingParams p;
+  p.temperature = 0.f, p.max_tokens = 8, p.ignore_eos = true;
+  std::vector<std::vector<int32_t>> prompts;
+  for (const GoldenPrompt& g : golden) prompts.push_back(g.prompt_ids);
+  const auto got = generate_all(**engine, prompts, p);
   for (size_t i = 0; i < golden.size(); ++i) EXPECT_EQ(got[i], golden[i].greedy_ids) << GetParam() << " prompt " << i;
 }
 
@@ -115,8 +83,8 @@ INSTANTIATE_TEST_SUITE_P(Architectures, GoldenTest, ::testing::ValuesIn(golden_c
 TEST(GoldenPerplexity, MatchesTransformersLlamaCppMethod) {
   nlohmann::json ref = read_json(std::string(TOKAMAK_TEST_DATA) + "/golden/perplexity_case.json");
   EngineConfig config;
-  config.model_dir = golden_dir(ref["case"]);
-  config.device = "cpu";
+  config.model = golden_dir(ref["case"]);
+  config.device = DeviceChoice::kCpu;
   config.max_num_batched_tokens = 32;  // each window prefilled in two chunks
   auto engine = Engine::create(config);
   ASSERT_TRUE(engine.ok()) << engine.status().to_string();
@@ -131,9 +99,8 @@ TEST(GoldenPerplexity, MatchesTransformersLlamaCppMethod) {
   size_t k = 0;
   for (int c = 0; c < ref["n_chunk"].get<int>(); ++c) {
     std::vector<int32_t> window(tokens->begin() + c * ctx, tokens->begin() + (c + 1) * ctx);
-    auto lp = (*engine)->score(window, ctx / 2);
-    ASSERT_TRUE(lp.ok()) << lp.status().to_string();
-    for (float x : *lp) {
+    const std::vector<float> lp = score_window(**engine, window, ctx / 2);
+    for (float x : lp) {
       ASSERT_LT(k, want.size());
       EXPECT_NEAR(x, want[k], 1e-3 * std::max(1.0, std::fabs(want[k]))) << "token " << k;
       nll -= x, ++k;

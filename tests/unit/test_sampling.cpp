@@ -13,7 +13,7 @@ namespace {
 
 TEST(Sampling, GreedyIsArgmaxLowestIdOnTies) {
   std::vector<float> logits = {0.1f, 2.f, 2.f, -1.f}, scratch;
-  SampleParams p;
+  SamplingRow p;
   p.temperature = 0.f;
   EXPECT_EQ(sample_row(logits.data(), 4, p, scratch), 1);
 }
@@ -23,7 +23,7 @@ TEST(Sampling, SameSeedSameTokensDifferentSeedDiffers) {
   std::normal_distribution<float> d;
   std::vector<float> logits(1000), scratch;
   for (float& x : logits) x = d(rng);
-  SampleParams p;
+  SamplingRow p;
   p.seed = 1234;
   std::vector<int32_t> a, b, c;
   for (uint64_t s = 0; s < 50; ++s) {
@@ -39,7 +39,7 @@ TEST(Sampling, SameSeedSameTokensDifferentSeedDiffers) {
 
 TEST(Sampling, ExponentialRaceMatchesSoftmax) {
   std::vector<float> logits = {0.f, 1.f, 2.f, -1.f}, scratch;
-  SampleParams p;
+  SamplingRow p;
   p.seed = 42;
   std::map<int, int> counts;
   const int n = 40000;
@@ -54,7 +54,7 @@ TEST(Sampling, ExponentialRaceMatchesSoftmax) {
 
 TEST(Sampling, FiltersRestrictTheSupport) {
   std::vector<float> logits = {3.f, 2.9f, 0.f, -5.f, 1.f}, scratch;
-  SampleParams p;
+  SamplingRow p;
   p.seed = 7;
   for (int s = 0; s < 200; ++s) {
     p.step = s;
@@ -72,7 +72,7 @@ TEST(Sampling, FiltersRestrictTheSupport) {
 TEST(Sampling, PenaltiesFollowVllm) {
   std::vector<float> logits = {2.f, -2.f, 1.f, 0.5f};
   int32_t prompt[] = {0, 1}, output[] = {2, 2, 3};
-  SampleParams p;
+  SamplingRow p;
   p.repetition_penalty = 2.f, p.presence_penalty = 0.5f, p.frequency_penalty = 0.25f;
   p.prompt_tokens = prompt, p.num_prompt_tokens = 2, p.output_tokens = output, p.num_output_tokens = 3;
   apply_penalties(logits.data(), 4, p);

@@ -1,4 +1,4 @@
-// The CPU backend: thin adapters from Tensors and the step metadata to the reference loops.
+// The CPU backend: thin adapters from Tensors and the step plan to the reference loops.
 #include <omp.h>
 #include <unistd.h>
 
@@ -15,6 +15,36 @@ float* f32(const Tensor& t) {
   return t.data_as<float>();
 }
 
+// The CPU's plan is the host batch itself (copied: the plan outlives the caller's batch).
+class CpuStepPlan final : public StepPlan {
+ public:
+  StepBatch batch;
+};
+
+const StepBatch& batch_of(const StepPlan& plan) { return static_cast<const CpuStepPlan&>(plan).batch; }
+
+ref::HeadsParams heads(const Tensor& qkv, const AttentionShape& s) {
+  ref::HeadsParams p;
+  p.num_tokens = qkv.dim(0);
+  p.num_q_heads = s.num_q_heads, p.num_kv_heads = s.num_kv_heads, p.head_dim = s.head_dim;
+  p.qkv_stride = qkv.stride(0);
+  return p;
+}
+
+ref::PagedKv paged(const KvCacheTensors& cache, int layer) {
+  return {f32(cache.k[layer]), f32(cache.v[layer]), cache.num_pages(), cache.page_size()};
+}
+
+ref::SamplingRow to_ref(const SamplingSpec& s, const Tensor& history) {
+  ref::SamplingRow p;
+  static_cast<SamplingDraw&>(p) = s;
+  if (s.history_row < 0) return p;
+  const int32_t* row = history.data_as<int32_t>() + static_cast<int64_t>(s.history_row) * history.dim(1);
+  p.prompt_tokens = row, p.num_prompt_tokens = s.num_prompt_tokens;
+  p.output_tokens = row + s.num_prompt_tokens, p.num_output_tokens = s.num_output_tokens;
+  return p;
+}
+
 class CpuBackend final : public Backend {
  public:
   explicit CpuBackend(int num_threads) {
@@ -28,7 +58,8 @@ class CpuBackend final : public Backend {
   Status configure(const AttentionShape& s, int page_size) override {
     if (s.head_dim % 2 != 0) return unsupported("RoPE needs an even head_dim, got " + std::to_string(s.head_dim));
     if (s.num_kv_heads <= 0 || s.num_q_heads % s.num_kv_heads != 0) return unsupported("q heads must be a multiple of kv heads");
-    if (page_size <= 0) return invalid_argument("page size must be positive");
+    if (!is_supported_page_size(page_size))
+      return unsupported("page size " + std::to_string(page_size) + " (supported: " + supported_page_sizes_text() + ")");
     return Status::ok_status();
   }
 
@@ -50,72 +81,75 @@ class CpuBackend final : public Backend {
     return Status::ok_status();
   }
 
-  Result<KvCache> alloc_kv_cache(int num_layers, int num_pages, int page_size, int num_kv_heads,
-                                 int head_dim) override {
-    KvCache cache;
-    cache.num_pages = num_pages, cache.page_size = page_size;
-    cache.num_kv_heads = num_kv_heads, cache.head_dim = head_dim;
-    Shape shape{num_pages, num_kv_heads, page_size, head_dim};
-    for (int l = 0; l < num_layers; ++l) {
-      cache.k.push_back(Tensor::empty_cpu(DType::kF32, shape));
-      cache.v.push_back(Tensor::empty_cpu(DType::kF32, shape));
-    }
-    return cache;
-  }
+  size_t free_memory() const override { return sysconf_bytes(_SC_AVPHYS_PAGES); }
+  size_t total_memory() const override { return sysconf_bytes(_SC_PHYS_PAGES); }
 
-  size_t free_memory() const override {
-    long pages = sysconf(_SC_AVPHYS_PAGES), page = sysconf(_SC_PAGESIZE);
-    return pages > 0 && page > 0 ? static_cast<size_t>(pages) * static_cast<size_t>(page) : 0;
-  }
+  std::unique_ptr<StepPlan> new_step_plan(const StepCapacity&) override { return std::make_unique<CpuStepPlan>(); }
 
-  Status begin_step(const StepBatch& batch) override {
-    batch_ = &batch;
+  Status begin_step(const StepBatch& batch, StepPlan& plan) override {
+    CpuStepPlan& p = static_cast<CpuStepPlan&>(plan);
+    p.batch = batch;
+    p.num_tokens = batch.num_tokens(), p.num_seqs = batch.num_seqs(), p.num_logits = batch.num_logits();
+    p.max_query_len = batch.max_query_len(), p.max_context_len = batch.max_context_len();
     return Status::ok_status();
   }
 
-  void embedding(const Tensor& table, Tensor& out) override {
-    ref::embedding(f32(table), batch_->token_ids.data(), batch_->num_tokens, table.dim(1), f32(out));
+  void embedding(const StepPlan& plan, const Tensor& table, Tensor& out) override {
+    const StepBatch& b = batch_of(plan);
+    TK_CHECK(out.dim(0) == b.num_tokens());
+    ref::embedding(f32(table), b.token_ids.data(), b.num_tokens(), table.dim(1), f32(out));
   }
   void rmsnorm(const Tensor& x, const Tensor& w, float eps, Tensor& out) override {
-    ref::rmsnorm(f32(x), f32(w), batch_->num_tokens, x.dim(1), eps, f32(out));
+    ref::rmsnorm(f32(x), f32(w), x.dim(0), x.dim(1), eps, f32(out));
   }
   void add_rmsnorm(Tensor& residual, const Tensor& delta, const Tensor& w, float eps, Tensor& out) override {
-    ref::add_rmsnorm(f32(residual), f32(delta), f32(w), batch_->num_tokens, residual.dim(1), eps, f32(out));
+    ref::add_rmsnorm(f32(residual), f32(delta), f32(w), residual.dim(0), residual.dim(1), eps, f32(out));
   }
-  void matmul(const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& out) override {
-    TK_CHECK(x.dim(1) == w.dim(1) && out.dim(0) == x.dim(0) && out.dim(1) == w.dim(0));
-    ref::matmul(f32(x), f32(w), bias ? f32(*bias) : nullptr, x.dim(0), w.dim(0), w.dim(1), f32(out));
+  void matmul(const Tensor& x, const Linear& w, Tensor& out) override {
+    TK_CHECK(x.dim(1) == w.in_features() && out.dim(0) == x.dim(0) && out.dim(1) == w.out_features());
+    ref::matmul(f32(x), f32(w.weight), w.bias.defined() ? f32(w.bias) : nullptr, x.dim(0), w.out_features(),
+                w.in_features(), f32(out));
   }
   void qk_norm(Tensor& qkv, const Tensor& qw, const Tensor& kw, float eps, const AttentionShape& s) override {
     ref::qk_norm(f32(qkv), f32(qw), f32(kw), heads(qkv, s), eps);
   }
-  void rope_kv_store(Tensor& qkv, const Tensor& inv_freq, KvCache& cache, int layer,
+  void rope_kv_store(const StepPlan& plan, Tensor& qkv, const Tensor& inv_freq, KvCacheTensors& cache, int layer,
                      const AttentionShape& s) override {
-    ref::rope_kv_store(f32(qkv), batch_->positions.data(), f32(inv_freq), batch_->slot_mapping.data(), heads(qkv, s),
+    const StepBatch& b = batch_of(plan);
+    ref::rope_kv_store(f32(qkv), b.positions.data(), f32(inv_freq), b.slot_mapping.data(), heads(qkv, s),
                        paged(cache, layer));
   }
-  void attention(const Tensor& qkv, const KvCache& cache, int layer, const AttentionShape& s, Tensor& out) override {
+  void attention(const StepPlan& plan, const Tensor& qkv, const KvCacheTensors& cache, int layer,
+                 const AttentionShape& s, Tensor& out) override {
+    const StepBatch& b = batch_of(plan);
     ref::AttentionParams p;
     p.heads = heads(qkv, s);
     p.scale = s.scale;
-    p.num_seqs = batch_->num_seqs;
-    p.query_start = batch_->query_start.data();
-    p.context_lens = batch_->context_lens.data();
-    p.page_table = batch_->page_table.data();
-    p.max_pages_per_seq = batch_->max_pages_per_seq;
+    p.num_seqs = b.num_seqs();
+    p.query_start = b.query_start.data();
+    p.context_lens = b.context_lens.data();
+    p.page_table = b.page_table.data();
+    p.max_pages_per_seq = b.max_pages_per_seq;
     ref::paged_attention(f32(qkv), paged(cache, layer), p, f32(out));
   }
   void silu_mul(const Tensor& gate_up, Tensor& out) override {
-    ref::silu_mul(f32(gate_up), batch_->num_tokens, out.dim(1), f32(out));
+    ref::silu_mul(f32(gate_up), gate_up.dim(0), out.dim(1), f32(out));
   }
-  void gather_logit_rows(const Tensor& x, Tensor& out) override {
+  void gather_logit_rows(const StepPlan& plan, const Tensor& x, Tensor& out) override {
+    const StepBatch& b = batch_of(plan);
     const int64_t h = x.dim(1);
-    for (int r = 0; r < batch_->num_logits(); ++r)
-      std::memcpy(f32(out) + r * h, f32(x) + static_cast<int64_t>(batch_->logit_rows[r]) * h, sizeof(float) * h);
+    for (int r = 0; r < b.num_logits(); ++r)
+      std::memcpy(f32(out) + r * h, f32(x) + static_cast<int64_t>(b.logit_rows[r]) * h, sizeof(float) * h);
   }
 
-  Status sample(const Tensor& logits, const std::vector<SamplingSpec>& specs, std::vector<int32_t>& tokens,
-                std::vector<float>& logprobs) override {
+  void write_history(const StepPlan& plan, Tensor& history) override {
+    const StepBatch& b = batch_of(plan);
+    ref::scatter_int32(history.data_as<int32_t>(), history.numel(), b.history_index.data(), b.history_tokens.data(),
+                       static_cast<int64_t>(b.history_index.size()));
+  }
+
+  Status sample(const Tensor& logits, const std::vector<SamplingSpec>& specs, const Tensor& history,
+                std::vector<int32_t>& tokens, std::vector<float>& logprobs) override {
     const int64_t rows = static_cast<int64_t>(specs.size()), vocab = logits.dim(1);
     tokens.assign(rows, 0);
     logprobs.assign(rows, 0.f);
@@ -123,7 +157,7 @@ class CpuBackend final : public Backend {
     for (int64_t r = 0; r < rows; ++r) {
       thread_local std::vector<float> scratch;
       const float* row = f32(logits) + r * vocab;
-      tokens[r] = ref::sample_row(row, vocab, to_ref(specs[r]), scratch);
+      tokens[r] = ref::sample_row(row, vocab, to_ref(specs[r], history), scratch);
       if (specs[r].want_logprob) logprobs[r] = ref::token_logprob(row, vocab, tokens[r]);
     }
     return Status::ok_status();
@@ -146,28 +180,11 @@ class CpuBackend final : public Backend {
     return Status::ok_status();
   }
 
-  Status synchronize() override { return Status::ok_status(); }
-
  private:
-  ref::HeadsParams heads(const Tensor& qkv, const AttentionShape& s) const {
-    ref::HeadsParams p;
-    p.num_tokens = batch_->num_tokens;
-    p.num_q_heads = s.num_q_heads, p.num_kv_heads = s.num_kv_heads, p.head_dim = s.head_dim;
-    p.qkv_stride = qkv.stride(0);
-    return p;
+  static size_t sysconf_bytes(int name) {
+    long pages = sysconf(name), page = sysconf(_SC_PAGESIZE);
+    return pages > 0 && page > 0 ? static_cast<size_t>(pages) * static_cast<size_t>(page) : 0;
   }
-  static ref::PagedKv paged(const KvCache& cache, int layer) {
-    return {f32(cache.k[layer]), f32(cache.v[layer]), cache.num_pages, cache.page_size};
-  }
-  static ref::SampleParams to_ref(const SamplingSpec& s) {
-    ref::SampleParams p;
-    static_cast<SamplingKnobs&>(p) = s;
-    p.prompt_tokens = s.prompt_tokens, p.num_prompt_tokens = s.num_prompt_tokens;
-    p.output_tokens = s.output_tokens, p.num_output_tokens = s.num_output_tokens;
-    return p;
-  }
-
-  const StepBatch* batch_ = nullptr;
 };
 
 }  // namespace

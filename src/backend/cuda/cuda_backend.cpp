@@ -22,20 +22,21 @@ Result<std::unique_ptr<Backend>> make_cuda_backend(const CudaBackendOptions& opt
 }
 
 CudaBackend::CudaBackend(const CudaBackendOptions& options, std::unique_ptr<GemmRunner> gemm, cudaStream_t stream)
-    : options_(options), dtype_(options.dtype), info_(device_info(options.device)), gemm_(std::move(gemm)), stream_(stream) {}
+    : device_(options.device), dtype_(options.dtype), info_(device_info(options.device)), gemm_(std::move(gemm)),
+      stream_(stream) {}
 
 CudaBackend::~CudaBackend() {
-  clear_graphs();
-  if (meta_host_) cudaFreeHost(meta_host_);
+  if (sample_host_) cudaFreeHost(sample_host_);
   if (stream_) cudaStreamDestroy(stream_);
 }
 
 Status CudaBackend::configure(const AttentionShape& s, int page_size) {
-  if (s.head_dim != 64 && s.head_dim != 128 && s.head_dim != 256)
-    return unsupported("the CUDA kernels support head_dim 64, 128 and 256, not " + std::to_string(s.head_dim));
+  if (!kernels::is_supported_head_dim(s.head_dim))
+    return unsupported("the CUDA kernels support head_dim " + kernels::supported_head_dims_text() + ", not " +
+                       std::to_string(s.head_dim));
   if (s.num_kv_heads <= 0 || s.num_q_heads % s.num_kv_heads != 0) return unsupported("q heads must be a multiple of kv heads");
-  if (page_size != 1 && page_size != 8 && page_size != 16 && page_size != 32 && page_size != 64)
-    return unsupported("the CUDA kernels support page sizes 1, 8, 16, 32 and 64, not " + std::to_string(page_size));
+  if (!is_supported_page_size(page_size))
+    return unsupported("page size " + std::to_string(page_size) + " (supported: " + supported_page_sizes_text() + ")");
   attn_shape_ = s;
   page_size_ = page_size;
   return Status::ok_status();
@@ -81,54 +82,43 @@ Status CudaBackend::copy_from_host(const void* src, Tensor& dst) {
   return Status::ok_status();
 }
 
-Result<KvCache> CudaBackend::alloc_kv_cache(int num_layers, int num_pages, int page_size, int num_kv_heads, int head_dim) {
-  KvCache cache;
-  cache.num_pages = num_pages, cache.page_size = page_size, cache.num_kv_heads = num_kv_heads, cache.head_dim = head_dim;
-  Shape shape{num_pages, num_kv_heads, page_size, head_dim};
-  for (int l = 0; l < num_layers; ++l) {
-    TK_ASSIGN_OR_RETURN(Tensor k, cuda_alloc_tensor(dtype_, shape));
-    TK_ASSIGN_OR_RETURN(Tensor v, cuda_alloc_tensor(dtype_, shape));
-    cache.k.push_back(k);
-    cache.v.push_back(v);
-  }
-  return cache;
-}
-
 size_t CudaBackend::free_memory() const { return device_free_memory(); }
 
-kernels::HeadLayout CudaBackend::layout(const Tensor& qkv, const AttentionShape& s) const {
+kernels::HeadLayout CudaBackend::layout(const Tensor& qkv, const AttentionShape& s) {
   kernels::HeadLayout h;
-  h.num_tokens = meta_.num_tokens;
+  h.num_tokens = qkv.dim(0);
   h.qkv_stride = qkv.stride(0);
   h.num_q_heads = s.num_q_heads, h.num_kv_heads = s.num_kv_heads, h.head_dim = s.head_dim;
   return h;
 }
 
-void CudaBackend::embedding(const Tensor& table, Tensor& out) {
+static const CudaStepPlan& cuda_plan(const StepPlan& plan) { return static_cast<const CudaStepPlan&>(plan); }
+
+void CudaBackend::embedding(const StepPlan& plan, const Tensor& table, Tensor& out) {
   kernels::EmbeddingParams p;
-  p.table = table.data(), p.ids = meta_.token_ids, p.out = out.data();
-  p.num_tokens = meta_.num_tokens, p.hidden = table.dim(1), p.vocab = table.dim(0), p.dtype = dtype_;
+  p.table = table.data(), p.ids = cuda_plan(plan).token_ids, p.out = out.data();
+  p.num_tokens = out.dim(0), p.hidden = table.dim(1), p.vocab = table.dim(0), p.dtype = dtype_;
   record(kernels::embedding(p, stream_));
 }
 
 void CudaBackend::rmsnorm(const Tensor& x, const Tensor& weight, float eps, Tensor& out) {
   kernels::RmsNormParams p;
   p.x = x.data(), p.weight = weight.data(), p.out = out.data();
-  p.num_tokens = meta_.num_tokens, p.hidden = x.dim(1), p.eps = eps, p.dtype = dtype_;
+  p.num_tokens = x.dim(0), p.hidden = x.dim(1), p.eps = eps, p.dtype = dtype_;
   record(kernels::rmsnorm(p, stream_));
 }
 
 void CudaBackend::add_rmsnorm(Tensor& residual, const Tensor& delta, const Tensor& weight, float eps, Tensor& out) {
   kernels::RmsNormParams p;
   p.residual = residual.data(), p.delta = delta.data(), p.weight = weight.data(), p.out = out.data();
-  p.num_tokens = meta_.num_tokens, p.hidden = residual.dim(1), p.eps = eps, p.dtype = dtype_;
+  p.num_tokens = residual.dim(0), p.hidden = residual.dim(1), p.eps = eps, p.dtype = dtype_;
   record(kernels::rmsnorm(p, stream_));
 }
 
-void CudaBackend::matmul(const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& out) {
+void CudaBackend::matmul(const Tensor& x, const Linear& w, Tensor& out) {
   GemmArgs g;
-  g.x = x.data(), g.w = w.data(), g.bias = bias ? bias->data() : nullptr, g.out = out.data();
-  g.m = x.dim(0), g.n = w.dim(0), g.k = w.dim(1);
+  g.x = x.data(), g.w = w.weight.data(), g.bias = w.bias.defined() ? w.bias.data() : nullptr, g.out = out.data();
+  g.m = x.dim(0), g.n = w.out_features(), g.k = w.in_features();
   g.ldx = x.stride(0), g.ldo = out.stride(0);
   g.in_dtype = x.dtype(), g.out_dtype = out.dtype();
   record(gemm_->matmul(g, stream_));
@@ -140,47 +130,46 @@ void CudaBackend::qk_norm(Tensor& qkv, const Tensor& qw, const Tensor& kw, float
   record(kernels::qk_norm(p, stream_));
 }
 
-void CudaBackend::rope_kv_store(Tensor& qkv, const Tensor& inv_freq, KvCache& cache, int layer, const AttentionShape& s) {
+void CudaBackend::rope_kv_store(const StepPlan& plan, Tensor& qkv, const Tensor& inv_freq, KvCacheTensors& cache,
+                                int layer, const AttentionShape& s) {
+  const CudaStepPlan& m = cuda_plan(plan);
   kernels::RopeKvStoreParams p;
-  p.qkv = qkv.data(), p.positions = meta_.positions, p.inv_freq = inv_freq.data_as<float>();
-  p.slot_mapping = meta_.slot_mapping, p.k_cache = cache.k[layer].data(), p.v_cache = cache.v[layer].data();
-  p.page_size = cache.page_size, p.num_pages = cache.num_pages, p.heads = layout(qkv, s), p.dtype = dtype_;
+  p.qkv = qkv.data(), p.positions = m.positions, p.inv_freq = inv_freq.data_as<float>();
+  p.slot_mapping = m.slot_mapping, p.k_cache = cache.k[layer].data(), p.v_cache = cache.v[layer].data();
+  p.page_size = cache.page_size(), p.num_pages = cache.num_pages(), p.heads = layout(qkv, s), p.dtype = dtype_;
   record(kernels::rope_kv_store(p, stream_));
 }
 
-void CudaBackend::attention(const Tensor& qkv, const KvCache& cache, int layer, const AttentionShape& s, Tensor& out) {
+void CudaBackend::attention(const StepPlan& plan, const Tensor& qkv, const KvCacheTensors& cache, int layer,
+                            const AttentionShape& s, Tensor& out) {
+  const CudaStepPlan& m = cuda_plan(plan);
   kernels::PagedAttentionParams p;
   p.q = qkv.data(), p.q_stride = qkv.stride(0);
   p.k_cache = cache.k[layer].data(), p.v_cache = cache.v[layer].data(), p.out = out.data();
-  p.query_start = meta_.query_start, p.context_lens = meta_.context_lens, p.page_table = meta_.page_table;
-  p.max_pages_per_seq = meta_.page_cap, p.num_seqs = meta_.num_seqs, p.num_tokens = meta_.num_tokens;
-  p.max_query_len = meta_.max_query_len, p.max_context_len = meta_.max_context_len, p.page_size = cache.page_size;
+  p.query_start = m.query_start, p.context_lens = m.context_lens, p.page_table = m.page_table;
+  p.max_pages_per_seq = m.page_stride, p.num_seqs = m.num_seqs, p.num_tokens = m.num_tokens;
+  p.max_query_len = m.max_query_len, p.max_context_len = m.max_context_len, p.page_size = cache.page_size();
   p.num_q_heads = s.num_q_heads, p.num_kv_heads = s.num_kv_heads, p.head_dim = s.head_dim, p.scale = s.scale;
   p.dtype = dtype_;
-  if (meta_.use_decode_kernel) record(kernels::decode_attention(p, meta_.plan, attn_workspace_.data(), stream_));
+  if (m.use_decode_kernel) record(kernels::decode_attention(p, m.decode, m.attn_workspace.data(), stream_));
   else record(kernels::prefill_attention(p, stream_));
 }
 
 void CudaBackend::silu_mul(const Tensor& gate_up, Tensor& out) {
   kernels::SiluMulParams p;
-  p.gate_up = gate_up.data(), p.out = out.data(), p.num_tokens = meta_.num_tokens, p.inter = out.dim(1), p.dtype = dtype_;
+  p.gate_up = gate_up.data(), p.out = out.data(), p.num_tokens = gate_up.dim(0), p.inter = out.dim(1), p.dtype = dtype_;
   record(kernels::silu_mul(p, stream_));
 }
 
-void CudaBackend::gather_logit_rows(const Tensor& x, Tensor& out) {
+void CudaBackend::gather_logit_rows(const StepPlan& plan, const Tensor& x, Tensor& out) {
   kernels::GatherRowsParams p;
-  p.x = x.data(), p.rows = meta_.logit_rows, p.out = out.data(), p.num_rows = meta_.num_logits, p.hidden = x.dim(1);
+  p.x = x.data(), p.rows = cuda_plan(plan).logit_rows, p.out = out.data(), p.num_rows = out.dim(0), p.hidden = x.dim(1);
   p.dtype = dtype_;
   record(kernels::gather_rows(p, stream_));
 }
 
 Status CudaBackend::fill_random(Tensor& t, uint64_t seed, float mean, float std) {
   return kernels::fill_random(t.data(), t.dtype(), t.numel(), seed, mean, std, stream_);
-}
-
-Status CudaBackend::synchronize() {
-  CUDA_CHECK(cudaStreamSynchronize(stream_));
-  return Status::ok_status();
 }
 
 }  // namespace tk

@@ -1,5 +1,5 @@
-// Validation of what users set: sampling parameters and the engine configuration.
-#include "engine/engine.h"
+// Validation of what a request sets, and the names of finish reasons.
+#include "scheduler/scheduler.h"
 
 namespace tk {
 
@@ -8,6 +8,7 @@ const char* finish_reason_name(FinishReason reason) {
     case FinishReason::kStop: return "stop";
     case FinishReason::kLength: return "length";
     case FinishReason::kAbort: return "abort";
+    case FinishReason::kError: return "error";
     case FinishReason::kNone: return "none";
   }
   return "none";
@@ -25,28 +26,12 @@ Status SamplingParams::validate() const {
     return bad("presence_penalty must be in [-2, 2], got " + std::to_string(presence_penalty));
   if (!(frequency_penalty >= -2.f && frequency_penalty <= 2.f))
     return bad("frequency_penalty must be in [-2, 2], got " + std::to_string(frequency_penalty));
+  if (n < 1) return bad("n must be >= 1, got " + std::to_string(n));
   if (max_tokens < 1) return bad("max_tokens must be >= 1, got " + std::to_string(max_tokens));
+  if (prompt_logprobs_from == 0 || prompt_logprobs_from < -1)
+    return bad("prompt_logprobs_from must be -1 (none) or >= 1, got " + std::to_string(prompt_logprobs_from));
   for (const std::string& s : stop)
     if (s.empty()) return bad("stop strings must not be empty");
-  return Status::ok_status();
-}
-
-Status EngineConfig::validate() const {
-  auto bad = [](const std::string& m) { return invalid_argument(m); };
-  if (model_dir.empty()) return bad("--model is required");
-  if (device != "cpu" && device != "cuda" && device != "auto")
-    return bad("--device must be cpu, cuda or auto, got '" + device + "'");
-  if (dtype != "auto" && dtype != "bfloat16" && dtype != "float16" && dtype != "bf16" && dtype != "fp16")
-    return bad("--dtype must be auto, bfloat16 or float16, got '" + dtype + "'");
-  if (max_model_len < 0) return bad("--max-model-len must be >= 0");
-  if (max_num_seqs < 1) return bad("--max-num-seqs must be >= 1");
-  if (max_num_batched_tokens < 16) return bad("--max-num-batched-tokens must be >= 16");
-  if (page_size != 16 && page_size != 32 && page_size != 64 && page_size != 8 && page_size != 1)
-    return bad("--page-size must be one of 1, 8, 16, 32, 64, got " + std::to_string(page_size));
-  if (!(gpu_memory_utilization > 0.0 && gpu_memory_utilization <= 1.0))
-    return bad("--gpu-memory-utilization must be in (0, 1]");
-  if (kv_cache_tokens < 0) return bad("--kv-cache-tokens must be >= 0");
-  if (num_threads < 0) return bad("--threads must be >= 0");
   return Status::ok_status();
 }
 

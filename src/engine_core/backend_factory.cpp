@@ -1,6 +1,6 @@
 // Picks the backend a user named: cpu, cuda, or auto (the GPU when one is present).
 #include "backend_cpu/cpu_backend.h"
-#include "engine/engine.h"
+#include "engine_core/engine_core.h"
 #ifdef TOKAMAK_WITH_CUDA
 #include "backend_cuda/cuda_backend.h"
 #endif
@@ -15,12 +15,13 @@ bool cuda_available() {
 #endif
 }
 
-Result<std::unique_ptr<Backend>> make_backend(const std::string& device, int num_threads, const std::string& dtype) {
-  if (device == "cpu" || (device == "auto" && !cuda_available())) return make_cpu_backend(num_threads);
+Result<std::unique_ptr<Backend>> make_backend(DeviceChoice device, DTypeChoice dtype, int num_threads) {
+  if (device == DeviceChoice::kCpu || (device == DeviceChoice::kAuto && !cuda_available()))
+    return make_cpu_backend(num_threads);
 #ifdef TOKAMAK_WITH_CUDA
   if (!cuda_available()) return unsupported("--device cuda: no CUDA device is available");
   CudaBackendOptions options;
-  options.dtype = dtype == "float16" || dtype == "fp16" ? DType::kF16 : DType::kBF16;
+  options.dtype = dtype == DTypeChoice::kFloat16 ? DType::kF16 : DType::kBF16;
   return make_cuda_backend(options);
 #else
   (void)dtype;

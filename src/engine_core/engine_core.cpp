@@ -1,0 +1,228 @@
+// The engine core: sizes the KV cache from what memory is left after the weights and activations,
+// then runs schedule -> run -> update, one step at a time, and reports what each step did to each
+// sequence. Failures are per request: a request is checked before it is queued, and a step that
+// fails ends only the sequences it ran.
+#include "engine_core/engine_core.h"
+
+#include <algorithm>
+#include <random>
+
+namespace tk {
+namespace {
+
+constexpr size_t kGraphMemoryMargin = 256ull << 20;  // captured graphs and late allocations
+constexpr double kCpuKvShare = 0.25;                  // of free RAM, on the CPU backend
+
+double gib(size_t bytes) { return static_cast<double>(bytes) / (1ull << 30); }
+
+std::string fixed2(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.2f", v);
+  return buf;
+}
+
+}  // namespace
+
+EngineCore::~EngineCore() = default;
+
+Result<std::unique_ptr<EngineCore>> EngineCore::create(const EngineConfig& config, LoadedModel model) {
+  std::unique_ptr<EngineCore> core(new EngineCore());
+  TK_RETURN_IF_ERROR(core->init(config, std::move(model)));
+  return core;
+}
+
+Status EngineCore::init(const EngineConfig& config, LoadedModel model) {
+  TK_RETURN_IF_ERROR(config.validate());
+  config_ = config;
+  model_ = std::move(model);
+  const int64_t model_max = model_config().max_position_embeddings;
+  if (config_.max_model_len == 0) config_.max_model_len = static_cast<int>(model_max);
+  if (config_.max_model_len > model_max)
+    return invalid_argument("--max-model-len " + std::to_string(config_.max_model_len) +
+                            " exceeds the model's max_position_embeddings " + std::to_string(model_max));
+  RunnerConfig rc;
+  rc.max_num_seqs = config_.max_num_seqs;
+  rc.max_num_batched_tokens = config_.max_num_batched_tokens;
+  rc.max_model_len = config_.max_model_len;
+  rc.page_size = config_.page_size;
+  rc.use_graphs = !config_.enforce_eager;
+  TK_ASSIGN_OR_RETURN(runner_, ModelRunner::create(*model_.model, cache_, rc));
+  TK_RETURN_IF_ERROR(backend().reserve_sampling(rc.max_num_seqs, model_config().vocab_size));
+  TK_RETURN_IF_ERROR(size_kv_cache());
+  SchedulerConfig sc;
+  sc.max_num_seqs = config_.max_num_seqs;
+  sc.max_num_batched_tokens = config_.max_num_batched_tokens;
+  sc.max_model_len = config_.max_model_len;
+  sc.max_prompt_logprob_rows = rc.max_prompt_logprob_rows;
+  sc.enable_prefix_caching = config_.enable_prefix_caching;
+  sc.eos_token_ids = model_.eos_token_ids;
+  scheduler_ = std::make_unique<Scheduler>(sc, *pool_);
+  return runner_->warm_up();
+}
+
+// KV pages from what the budget leaves: on the GPU, vLLM's rule (gpu_memory_utilization x total
+// memory, minus what the weights, activations and workspaces took); on the CPU, enough for
+// max_num_seqs full-length sequences within a quarter of free RAM. Never fewer than one
+// full-length sequence; one more page is the runner's scratch page.
+Status EngineCore::size_kv_cache() {
+  const ModelConfig& c = model_config();
+  const int page = config_.page_size;
+  const size_t page_bytes = 2 * static_cast<size_t>(c.num_layers * c.num_kv_heads * c.head_dim) * page *
+                            dtype_size(backend().compute_dtype());
+  const int64_t seq_pages = (config_.max_model_len + page - 1) / page;
+  int64_t pages = 0;
+  if (config_.kv_cache_tokens > 0) {
+    pages = (config_.kv_cache_tokens + page - 1) / page;
+  } else if (backend().device() == Device::kCpu) {
+    const auto budget = static_cast<int64_t>(static_cast<double>(backend().free_memory()) * kCpuKvShare);
+    pages = std::min<int64_t>(seq_pages * config_.max_num_seqs, budget / static_cast<int64_t>(page_bytes));
+  } else {
+    const size_t total = backend().total_memory(), before = model_.free_memory_before, now = backend().free_memory();
+    const auto allowed = static_cast<size_t>(config_.gpu_memory_utilization * static_cast<double>(total));
+    if (before < allowed)
+      return out_of_memory("free memory on the device (" + fixed2(gib(before)) + "/" + fixed2(gib(total)) +
+                           " GiB) at start-up is less than --gpu-memory-utilization " +
+                           fixed2(config_.gpu_memory_utilization) + " of it (" + fixed2(gib(allowed)) +
+                           " GiB); lower --gpu-memory-utilization or free memory used by other processes");
+    const size_t used = before > now ? before - now : 0;  // weights, activations, workspaces
+    const size_t budget = allowed > used + kGraphMemoryMargin ? allowed - used - kGraphMemoryMargin : 0;
+    pages = static_cast<int64_t>(budget / page_bytes) - 1;
+  }
+  if (pages < seq_pages)
+    return out_of_memory("the KV cache holds " + std::to_string(pages * page) + " tokens but --max-model-len is " +
+                         std::to_string(config_.max_model_len) + "; lower --max-model-len" +
+                         (backend().device() == Device::kCpu ? "" : " or raise --gpu-memory-utilization"));
+  TK_ASSIGN_OR_RETURN(cache_, backend().alloc_kv_cache(static_cast<int>(c.num_layers), static_cast<int>(pages + 1), page,
+                                                       static_cast<int>(c.num_kv_heads), static_cast<int>(c.head_dim)));
+  pool_ = std::make_unique<PagePool>(static_cast<int>(pages));  // the last page is the runner's scratch page
+  TK_LOG_INFO("KV cache: " + std::to_string(pages * page) + " tokens (" + std::to_string(pages) + " pages of " +
+              std::to_string(page) + ", " + fixed2(gib(page_bytes * (pages + 1))) + " GiB)");
+  return Status::ok_status();
+}
+
+Status EngineCore::validate(const std::vector<int32_t>& prompt, const SamplingParams& params) const {
+  TK_RETURN_IF_ERROR(params.validate());
+  if (prompt.empty()) return invalid_argument("the prompt is empty");
+  const int64_t vocab = model_config().vocab_size;
+  for (int32_t id : prompt)
+    if (id < 0 || id >= vocab)
+      return invalid_argument("prompt token id " + std::to_string(id) + " is outside the vocabulary [0, " +
+                              std::to_string(vocab) + ")");
+  const int64_t len = static_cast<int64_t>(prompt.size());
+  if (len >= config_.max_model_len)
+    return invalid_argument("the prompt has " + std::to_string(len) + " tokens; the model's context is " +
+                            std::to_string(config_.max_model_len) + " (--max-model-len)");
+  if (params.n > config_.max_num_seqs)
+    return invalid_argument("n is " + std::to_string(params.n) + " but at most --max-num-seqs " +
+                            std::to_string(config_.max_num_seqs) + " sequences run at once");
+  if (params.prompt_logprobs_from >= len)
+    return invalid_argument("prompt_logprobs_from " + std::to_string(params.prompt_logprobs_from) +
+                            " is past the prompt's last token");
+  return Status::ok_status();
+}
+
+void EngineCore::add(int64_t request_id, std::vector<int32_t> prompt, SamplingParams params) {
+  const uint64_t seed = params.seed ? *params.seed : (static_cast<uint64_t>(std::random_device{}()) << 32) ^ std::random_device{}();
+  ActiveRequest& r = requests_[request_id];
+  r.seqs = make_sequences(request_id, std::move(prompt), std::move(params), seed, config_.page_size);
+  r.reported.assign(r.seqs.size(), false);
+  std::vector<Sequence*> group;
+  for (auto& s : r.seqs) group.push_back(s.get());
+  scheduler_->add(group);
+}
+
+void EngineCore::report_ended(int64_t request_id, std::vector<RequestOutput>& outputs) {
+  auto it = requests_.find(request_id);
+  if (it == requests_.end()) return;
+  ActiveRequest& r = it->second;
+  bool all = true;
+  for (size_t i = 0; i < r.seqs.size(); ++i) {
+    const Sequence& seq = *r.seqs[i];
+    if (!seq.finished()) {
+      all = false;
+      continue;
+    }
+    if (r.reported[i]) continue;
+    r.reported[i] = true;
+    RequestOutput o;
+    o.request_id = request_id, o.index = seq.index, o.finish = seq.finish, o.stop_token = seq.stop_token;
+    o.num_prompt_tokens = seq.prompt_len(), o.num_cached_tokens = seq.num_cached_tokens;
+    o.arrival_time = seq.arrival_time, o.scheduled_time = seq.scheduled_time;
+    o.first_token_time = seq.first_token_time, o.finished_time = seq.finished_time;
+    // A sequence that finished this step already has an output: its final fields go there.
+    auto same = [&](const RequestOutput& x) { return x.request_id == request_id && x.index == seq.index; };
+    auto prev = std::find_if(outputs.begin(), outputs.end(), same);
+    if (prev != outputs.end()) {
+      o.token_ids = std::move(prev->token_ids), o.logprobs = std::move(prev->logprobs);
+      o.prompt_logprobs = std::move(prev->prompt_logprobs), o.error = std::move(prev->error);
+      *prev = std::move(o);
+    } else {
+      outputs.push_back(std::move(o));
+    }
+  }
+  if (all) requests_.erase(it);
+}
+
+void EngineCore::abort(int64_t request_id, int index, std::vector<RequestOutput>& outputs) {
+  auto it = requests_.find(request_id);
+  if (it == requests_.end()) return;
+  for (auto& seq : it->second.seqs)
+    if (index < 0 || seq->index == index) scheduler_->end(seq.get(), FinishReason::kAbort);
+  report_ended(request_id, outputs);
+}
+
+void EngineCore::fail_step(const ScheduledStep& step, const Status& error, std::vector<RequestOutput>& outputs) {
+  TK_LOG_WARN("step failed, ending its " + std::to_string(step.seqs.size()) + " sequences: " + error.to_string());
+  std::vector<int64_t> ids;
+  for (const ScheduledSeq& s : step.seqs) {
+    RequestOutput o;
+    o.request_id = s.seq->request_id, o.index = s.seq->index, o.error = error.message();
+    outputs.push_back(std::move(o));
+    scheduler_->end(s.seq, FinishReason::kError);
+    ids.push_back(s.seq->request_id);
+  }
+  for (int64_t id : ids) report_ended(id, outputs);
+}
+
+std::vector<RequestOutput> EngineCore::step() {
+  std::vector<RequestOutput> outputs;
+  const double start = now_seconds();
+  ScheduledStep step = scheduler_->schedule();
+  if (step.empty()) return outputs;
+  const double scheduled = now_seconds();
+  Result<StepResult> result = runner_->run(step);
+  const double ran = now_seconds();
+  counters_.steps += 1;
+  counters_.tokens_computed += step.num_tokens();
+  if (!result.ok()) {
+    fail_step(step, result.status(), outputs);
+    return outputs;
+  }
+  std::vector<int64_t> touched;
+  for (SeqUpdate& u : scheduler_->update(step, *result)) {
+    RequestOutput o;
+    o.request_id = u.seq->request_id, o.index = u.seq->index;
+    if (u.token) {
+      o.token_ids.push_back(u.token->token);
+      if (u.seq->params->logprobs) o.logprobs.push_back(u.token->logprob);
+    }
+    o.prompt_logprobs = std::move(u.prompt_logprobs);
+    outputs.push_back(std::move(o));
+    if (u.seq->finished()) touched.push_back(u.seq->request_id);
+  }
+  for (int64_t id : touched) report_ended(id, outputs);
+  counters_.step_host_seconds += (scheduled - start) + (now_seconds() - ran);
+  return outputs;
+}
+
+EngineStats EngineCore::stats() const {
+  EngineStats s = counters_;
+  s.num_running = scheduler_->num_running();
+  s.num_waiting = scheduler_->num_waiting();
+  s.num_kv_pages = pool_->num_pages();
+  s.kv_cache_usage = 1.0 - static_cast<double>(pool_->num_free()) / std::max(1, pool_->num_pages());
+  s.prefix_cache = scheduler_->prefix_cache_stats();
+  return s;
+}
+
+}  // namespace tk

@@ -1,0 +1,147 @@
+// tokamak engine core: token ids in, token ids and log-probs out. It owns the backend, the model,
+// the KV cache, the scheduler and the runner, and advances every request by one step at a time.
+// Single-threaded: the engine loop (engine/engine.h) is its only caller in serving; tests and
+// tools may drive it directly.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "backend/backend.h"
+#include "core/core.h"
+#include "kvcache/kvcache.h"
+#include "model/model.h"
+#include "runner/runner.h"
+#include "scheduler/scheduler.h"
+#include "tokenizer/tokenizer.h"
+
+namespace tk {
+
+// ---------------------------------------------------------------------------------------------
+// Configuration: one plain struct, filled by the CLI (or a test), validated once, then const.
+
+enum class DeviceChoice { kAuto, kCpu, kCuda };   // auto: the GPU when one is present
+enum class DTypeChoice { kAuto, kBFloat16, kFloat16 };  // GPU weights and activations; auto = bfloat16
+const char* device_choice_name(DeviceChoice d);
+const char* dtype_choice_name(DTypeChoice d);
+
+struct EngineConfig {
+  std::string model;              // a Hugging Face model directory ...
+  std::string model_config;       // ... or a built-in configuration with random weights
+  std::string tokenizer;          // tokenizer directory (default: the model's; none for a bare model_config)
+  uint64_t random_weights_seed = 1234;
+  DeviceChoice device = DeviceChoice::kAuto;
+  DTypeChoice dtype = DTypeChoice::kAuto;
+  int max_model_len = 0;          // 0: the model's max_position_embeddings
+  int max_num_seqs = 256;         // sequences in one step
+  int max_num_batched_tokens = 2048;  // tokens in one step
+  int page_size = kDefaultPageSize;   // KV page size in tokens
+  // vLLM's meaning: the fraction of the device's total memory the engine may use for weights,
+  // activations and the KV cache (GPU only; the CPU KV cache is capped at a quarter of free RAM).
+  double gpu_memory_utilization = 0.9;
+  int64_t kv_cache_tokens = 0;    // > 0: exactly this many KV tokens (tests), instead of the rule above
+  int num_threads = 0;            // CPU backend threads; 0 = all cores
+  bool enable_prefix_caching = true;
+  bool enforce_eager = false;     // never replay CUDA graphs
+  Status validate() const;
+};
+
+// Makes the backend a config names ("auto" picks CUDA when a GPU is present).
+Result<std::unique_ptr<Backend>> make_backend(DeviceChoice device, DTypeChoice dtype, int num_threads);
+bool cuda_available();
+
+// What loading a model produces: the backend it lives on, the model, its tokenizer (absent for a
+// bare built-in configuration), generation defaults and eos ids.
+struct LoadedModel {
+  std::unique_ptr<Backend> backend;
+  std::unique_ptr<Model> model;
+  std::unique_ptr<Tokenizer> tokenizer;
+  GenerationConfig generation;
+  std::vector<int32_t> eos_token_ids;  // generation_config.json, config.json, then the tokenizer's eos
+  size_t free_memory_before = 0;       // device memory free before the weights were loaded
+};
+Result<LoadedModel> load_model(const EngineConfig& config, const LoadProgress& progress = nullptr);
+
+// ---------------------------------------------------------------------------------------------
+// Outputs.
+
+// What one step produced for one sequence of a request.
+struct RequestOutput {
+  int64_t request_id = 0;
+  int index = 0;                     // the sequence, in [0, n)
+  std::vector<int32_t> token_ids;    // new tokens
+  std::vector<float> logprobs;       // one per new token when asked
+  std::vector<float> prompt_logprobs;  // new prompt log-probs (continuing the earlier ones)
+  FinishReason finish = FinishReason::kNone;
+  std::optional<int32_t> stop_token;  // the eos or stop token that ended it
+  std::string error;                 // why, when finish == kError
+  // Set on the final output.
+  int num_prompt_tokens = 0;
+  int num_cached_tokens = 0;         // prompt tokens served by the prefix cache
+  double arrival_time = 0, scheduled_time = 0, first_token_time = 0, finished_time = 0;
+  bool finished() const { return finish != FinishReason::kNone; }
+};
+
+struct EngineStats {
+  int num_running = 0;   // sequences
+  int num_waiting = 0;
+  double kv_cache_usage = 0;  // share of KV pages held by sequences (cached free pages count as free)
+  int num_kv_pages = 0;
+  PrefixCacheStats prefix_cache;
+  int64_t steps = 0;
+  int64_t tokens_computed = 0;  // tokens the runner ran (prefill and decode)
+  double step_host_seconds = 0;  // total host time of steps outside the runner
+};
+
+class EngineCore {
+ public:
+  // Takes the loaded model, sizes the KV cache, builds scheduler and runner, captures graphs.
+  static Result<std::unique_ptr<EngineCore>> create(const EngineConfig& config, LoadedModel model);
+  ~EngineCore();
+
+  // Checks a request against the model and the limits. Thread-safe (reads only constants).
+  Status validate(const std::vector<int32_t>& prompt, const SamplingParams& params) const;
+  // Queues a validated request under a caller-chosen id.
+  void add(int64_t request_id, std::vector<int32_t> prompt, SamplingParams params);
+  // Ends a request (or only its sequence `index`); each unfinished sequence it ends gets a final
+  // kAbort output.
+  void abort(int64_t request_id, int index, std::vector<RequestOutput>& outputs);
+  // One step: outputs for every sequence that produced something or finished.
+  std::vector<RequestOutput> step();
+  bool has_work() const { return scheduler_->has_work(); }
+  EngineStats stats() const;
+
+  const EngineConfig& config() const { return config_; }  // max_model_len resolved
+  const ModelConfig& model_config() const { return model_.model->config(); }
+  const LoadedModel& model() const { return model_; }
+  Backend& backend() { return *model_.backend; }
+  const PagePool& page_pool() const { return *pool_; }
+
+ private:
+  EngineCore() = default;
+  Status init(const EngineConfig& config, LoadedModel model);
+  Status size_kv_cache();
+  struct ActiveRequest {
+    std::vector<std::unique_ptr<Sequence>> seqs;
+    std::vector<bool> reported;  // the sequence's final output was emitted
+  };
+  // Final outputs for the request's sequences that ended without one; forgets a request whose
+  // sequences all ended.
+  void report_ended(int64_t request_id, std::vector<RequestOutput>& outputs);
+  void fail_step(const ScheduledStep& step, const Status& error, std::vector<RequestOutput>& outputs);
+
+  EngineConfig config_;
+  LoadedModel model_;
+  KvCacheTensors cache_;
+  std::unique_ptr<PagePool> pool_;
+  std::unique_ptr<Scheduler> scheduler_;
+  std::unique_ptr<ModelRunner> runner_;
+  std::map<int64_t, ActiveRequest> requests_;
+  EngineStats counters_;
+};
+
+}  // namespace tk

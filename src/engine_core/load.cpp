@@ -1,0 +1,50 @@
+// Loading what a config names: a checkpoint directory (tokenizer, generation config, config.json,
+// safetensors) or a built-in configuration with random weights made on the device.
+#include <algorithm>
+
+#include "engine_core/engine_core.h"
+
+namespace tk {
+namespace {
+
+// The ids that end a sequence: generation_config.json's, config.json's, else the tokenizer's eos.
+std::vector<int32_t> collect_eos_ids(const GenerationConfig& generation, const ModelConfig& config,
+                                     const Tokenizer* tokenizer) {
+  std::vector<int32_t> ids = generation.eos_token_ids;
+  for (int32_t id : config.eos_token_ids)
+    if (std::find(ids.begin(), ids.end(), id) == ids.end()) ids.push_back(id);
+  if (ids.empty() && tokenizer)
+    if (auto eos = tokenizer->eos_token())
+      if (auto id = tokenizer->token_to_id(*eos)) ids.push_back(*id);
+  return ids;
+}
+
+Result<std::unique_ptr<Model>> make_model(const EngineConfig& c, Backend& backend, const LoadProgress& progress) {
+  if (!c.model.empty()) return Model::load(c.model, backend, progress);
+  TK_ASSIGN_OR_RETURN(ModelConfig config, builtin_model_config(c.model_config));
+  TK_ASSIGN_OR_RETURN(ModelWeights weights, random_weights(config, backend, c.random_weights_seed));
+  return std::make_unique<Model>(config, std::move(weights), backend);
+}
+
+}  // namespace
+
+Result<LoadedModel> load_model(const EngineConfig& c, const LoadProgress& progress) {
+  TK_RETURN_IF_ERROR(c.validate());
+  if (!c.model.empty() && !is_directory(c.model)) return not_found(c.model + ": model directory does not exist");
+  LoadedModel m;
+  TK_ASSIGN_OR_RETURN(m.backend, make_backend(c.device, c.dtype, c.num_threads));
+  const std::string tokenizer_dir = c.tokenizer.empty() ? c.model : c.tokenizer;
+  if (!tokenizer_dir.empty()) {
+    TK_ASSIGN_OR_RETURN(m.tokenizer, Tokenizer::load(tokenizer_dir));
+  }
+  if (!c.model.empty()) {
+    TK_ASSIGN_OR_RETURN(m.generation, load_generation_config(c.model));
+  }
+  m.free_memory_before = m.backend->free_memory();
+  TK_ASSIGN_OR_RETURN(m.model, make_model(c, *m.backend, progress));
+  TK_RETURN_IF_ERROR(m.backend->configure(m.model->attention_shape(), c.page_size));
+  m.eos_token_ids = collect_eos_ids(m.generation, m.model->config(), m.tokenizer.get());
+  return m;
+}
+
+}  // namespace tk

@@ -1,0 +1,68 @@
+// The Llama-family weight table (Llama, Mistral, Qwen2 with q/k/v biases, Qwen3 with q/k norms):
+// names as Hugging Face checkpoints write them, shapes from config.json.
+#include "weight_table.h"
+
+namespace tk::model_detail {
+namespace {
+
+constexpr float kProjectionStd = 0.02f;
+constexpr float kNormStd = 0.05f;  // norms near 1
+
+WeightSpec norm(const std::string& name, int64_t size, Tensor* dest) {
+  return {{{name, {size}}}, dest, 1.f, kNormStd, false};
+}
+
+WeightSpec projection(std::vector<WeightPart> parts, Tensor* dest) {
+  return {std::move(parts), dest, 0.f, kProjectionStd, false};
+}
+
+void add_layer(const ModelConfig& c, int64_t i, LayerWeights& l, std::vector<WeightSpec>& t) {
+  const std::string p = "model.layers." + std::to_string(i) + ".";
+  const int64_t h = c.hidden_size, d = c.head_dim, q = c.num_heads * d, kv = c.num_kv_heads * d;
+  const int64_t inter = c.intermediate_size;
+  const std::string attn = p + "self_attn.", mlp = p + "mlp.";
+  t.push_back(norm(p + "input_layernorm.weight", h, &l.input_norm));
+  t.push_back(projection({{attn + "q_proj.weight", {q, h}}, {attn + "k_proj.weight", {kv, h}},
+                          {attn + "v_proj.weight", {kv, h}}},
+                         &l.qkv.weight));
+  if (c.attention_bias)
+    t.push_back(projection({{attn + "q_proj.bias", {q}}, {attn + "k_proj.bias", {kv}}, {attn + "v_proj.bias", {kv}}},
+                           &l.qkv.bias));
+  if (c.qk_norm) {
+    t.push_back(norm(attn + "q_norm.weight", d, &l.q_norm));
+    t.push_back(norm(attn + "k_norm.weight", d, &l.k_norm));
+  }
+  t.push_back(projection({{attn + "o_proj.weight", {h, q}}}, &l.o_proj.weight));
+  t.push_back(norm(p + "post_attention_layernorm.weight", h, &l.post_attn_norm));
+  t.push_back(projection({{mlp + "gate_proj.weight", {inter, h}}, {mlp + "up_proj.weight", {inter, h}}},
+                         &l.gate_up.weight));
+  t.push_back(projection({{mlp + "down_proj.weight", {h, inter}}}, &l.down.weight));
+}
+
+}  // namespace
+
+Shape WeightSpec::shape() const {
+  Shape s = parts.at(0).shape;
+  for (size_t i = 1; i < parts.size(); ++i) s[0] += parts[i].shape[0];
+  return s;
+}
+
+std::vector<WeightSpec> weight_table(const ModelConfig& c, ModelWeights& w) {
+  w.layers.resize(static_cast<size_t>(c.num_layers));
+  std::vector<WeightSpec> t;
+  t.push_back(projection({{"model.embed_tokens.weight", {c.vocab_size, c.hidden_size}}}, &w.embed));
+  for (int64_t i = 0; i < c.num_layers; ++i) add_layer(c, i, w.layers[i], t);
+  t.push_back(norm("model.norm.weight", c.hidden_size, &w.final_norm));
+  WeightSpec head = projection({{"lm_head.weight", {c.vocab_size, c.hidden_size}}}, &w.lm_head.weight);
+  head.tied_to_embedding = c.tie_word_embeddings;
+  t.push_back(head);
+  return t;
+}
+
+Status upload_inv_freq(const ModelConfig& c, Backend& backend, ModelWeights& w) {
+  std::vector<float> inv_freq = rope_inv_freq(c);
+  TK_ASSIGN_OR_RETURN(w.inv_freq, backend.alloc(DType::kF32, {static_cast<int64_t>(inv_freq.size())}));
+  return backend.copy_from_host(inv_freq.data(), w.inv_freq);
+}
+
+}  // namespace tk::model_detail

@@ -1,0 +1,37 @@
+// One table of weights per architecture: for every weight of the decoder, which checkpoint tensors
+// make it (fused along dim 0 in order, e.g. q/k/v -> qkv), the shape the config implies for each,
+// how random weights draw it, and where it lands. Checkpoint loading and random weights both walk
+// this table, so a new kind of layer (MoE experts, FP8 scales, TP shards) is written once.
+// Private to src/model.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "model/model.h"
+
+namespace tk::model_detail {
+
+struct WeightPart {
+  std::string name;  // the checkpoint tensor, e.g. "model.layers.3.self_attn.q_proj.weight"
+  Shape shape;       // what the config implies
+};
+
+struct WeightSpec {
+  std::vector<WeightPart> parts;  // stacked along dim 0, in order
+  Tensor* dest = nullptr;         // inside the ModelWeights being built
+  float init_mean = 0.f;          // random weights: mean + std * N(0, 1)
+  float init_std = 0.02f;
+  // lm_head of a model with tied embeddings: shares the embedding's storage when the checkpoint
+  // has no tensor of its own (always, for random weights).
+  bool tied_to_embedding = false;
+  Shape shape() const;            // the fused shape
+};
+
+// Sizes `w.layers` and returns the table whose dest pointers point into `w`.
+std::vector<WeightSpec> weight_table(const ModelConfig& config, ModelWeights& w);
+
+// Uploads the RoPE inverse frequencies, the one weight that is computed rather than stored.
+Status upload_inv_freq(const ModelConfig& config, Backend& backend, ModelWeights& w);
+
+}  // namespace tk::model_detail

@@ -1,0 +1,217 @@
+// The model runner: one StepBatch per step, planned once by begin_step(); decode steps replayed
+// from graphs keyed by the plan; sampling with only ids (and asked-for logprobs) coming back.
+#include "runner/runner.h"
+
+#include <algorithm>
+
+namespace tk {
+namespace {
+
+bool penalised(const SamplingParams& p) {
+  return p.repetition_penalty != 1.f || p.presence_penalty != 0.f || p.frequency_penalty != 0.f;
+}
+
+}  // namespace
+
+std::vector<int> graph_batch_sizes(int max_num_seqs) {
+  std::vector<int> sizes;
+  for (int b : {1, 2, 4}) sizes.push_back(b);
+  for (int b = 8; b < max_num_seqs + 8; b += 8) sizes.push_back(b);
+  while (sizes.size() > 1 && sizes[sizes.size() - 2] >= max_num_seqs) sizes.pop_back();
+  return sizes;
+}
+
+ModelRunner::ModelRunner(Model& model, KvCacheTensors& cache, const RunnerConfig& config)
+    : model_(model),
+      cache_(cache),
+      config_(config),
+      graph_sizes_(graph_batch_sizes(config.max_num_seqs)),
+      use_graphs_(config.use_graphs && model.backend().supports_graphs() && !env_flags().disable_cuda_graphs) {}
+
+Result<std::unique_ptr<ModelRunner>> ModelRunner::create(Model& model, KvCacheTensors& cache, const RunnerConfig& config) {
+  std::unique_ptr<ModelRunner> r(new ModelRunner(model, cache, config));
+  const int max_seqs = std::max(config.max_num_seqs, r->graph_sizes_.back());
+  StepCapacity cap;
+  cap.max_tokens = std::max(config.max_num_batched_tokens, max_seqs);
+  cap.max_seqs = max_seqs;
+  cap.max_pages_per_seq = (config.max_model_len + config.page_size - 1) / config.page_size;
+  cap.max_history = cap.max_tokens;
+  TK_RETURN_IF_ERROR(model.reserve(cap.max_tokens, max_seqs + config.max_prompt_logprob_rows));
+  r->plan_ = model.backend().new_step_plan(cap);
+  return r;
+}
+
+void ModelRunner::add_padding(StepBatch& b, int pad_to) const {
+  // Padded rows decode one token at position 0 of the scratch page: they compute, write only
+  // there, and their logits are never read.
+  const int ps = cache_.page_size(), scratch = cache_.num_pages() - 1;
+  const int old_stride = b.max_pages_per_seq, stride = std::max(old_stride, 1);
+  if (stride != old_stride) {
+    std::vector<int32_t> table(static_cast<size_t>(b.num_seqs()) * stride, -1);
+    for (int s = 0; s < b.num_seqs(); ++s)
+      std::copy_n(b.page_table.begin() + static_cast<size_t>(s) * old_stride, old_stride, table.begin() + s * stride);
+    b.page_table = std::move(table), b.max_pages_per_seq = stride;
+  }
+  if (b.query_start.empty()) b.query_start.push_back(0);
+  while (b.num_seqs() < pad_to) {
+    b.logit_rows.push_back(b.num_tokens());
+    b.token_ids.push_back(0), b.positions.push_back(0), b.slot_mapping.push_back(scratch * ps);
+    b.query_start.push_back(b.num_tokens());
+    b.context_lens.push_back(1);
+    b.page_table.push_back(scratch);
+    b.page_table.insert(b.page_table.end(), stride - 1, -1);
+  }
+}
+
+StepBatch ModelRunner::build_batch(const ScheduledStep& step) {
+  StepBatch b;
+  b.query_start.push_back(0);
+  for (const ScheduledSeq& s : step.seqs)
+    b.max_pages_per_seq = std::max(b.max_pages_per_seq, static_cast<int>(s.seq->pages.pages().size()));
+  b.page_table.assign(step.seqs.size() * b.max_pages_per_seq, -1);
+  std::vector<int32_t> logprob_rows;
+  for (size_t i = 0; i < step.seqs.size(); ++i) {
+    const ScheduledSeq& s = step.seqs[i];
+    const int first_row = b.num_tokens();
+    for (int t = s.start; t < s.start + s.num_new; ++t) {
+      b.token_ids.push_back(s.seq->token_at(t));
+      b.positions.push_back(t);
+      b.slot_mapping.push_back(s.seq->pages.slot(t));
+    }
+    b.query_start.push_back(b.num_tokens());
+    b.context_lens.push_back(s.start + s.num_new);
+    const std::vector<int32_t>& pages = s.seq->pages.pages();
+    std::copy(pages.begin(), pages.end(), b.page_table.begin() + i * b.max_pages_per_seq);
+    if (s.sample) b.logit_rows.push_back(b.num_tokens() - 1);
+    for (int p = s.logprob_begin; p < s.logprob_end; ++p) logprob_rows.push_back(first_row + p - s.start);
+  }
+  b.logit_rows.insert(b.logit_rows.end(), logprob_rows.begin(), logprob_rows.end());
+  return b;
+}
+
+// Penalised sequences keep their tokens in a row of the device history table: the step's new
+// tokens go up with the step's metadata; a row taken over by a sequence with tokens already
+// computed (a prefix-cache hit, a new row after preemption) is caught up once by a direct copy.
+Status ModelRunner::prepare_history(const ScheduledStep& step, StepBatch& b) {
+  const int64_t len = config_.max_model_len;
+  for (const ScheduledSeq& s : step.seqs) {
+    const Sequence& seq = *s.seq;
+    if (!penalised(*seq.params)) continue;
+    if (!history_.defined()) {
+      TK_ASSIGN_OR_RETURN(history_, model_.backend().alloc(DType::kI32, {config_.max_num_seqs, len}));
+      row_owner_.assign(config_.max_num_seqs, 0);
+      row_filled_.assign(config_.max_num_seqs, 0);
+    }
+    const int row = seq.history_row;
+    TK_CHECK(row >= 0 && row < config_.max_num_seqs);
+    if (row_owner_[row] != seq.uid) row_owner_[row] = seq.uid, row_filled_[row] = 0;
+    if (row_filled_[row] < s.start) {
+      std::vector<int32_t> head(s.start);
+      for (int t = 0; t < s.start; ++t) head[t] = seq.token_at(t);
+      Tensor dst(history_.data_as<int32_t>() + row * len, DType::kI32, {s.start}, history_.device());
+      TK_RETURN_IF_ERROR(model_.backend().copy_from_host(head.data(), dst));
+    }
+    for (int t = s.start; t < s.start + s.num_new; ++t) {
+      b.history_index.push_back(static_cast<int32_t>(row * len + t));
+      b.history_tokens.push_back(seq.token_at(t));
+    }
+    row_filled_[row] = s.start + s.num_new;
+  }
+  return Status::ok_status();
+}
+
+std::vector<SamplingSpec> ModelRunner::sampling_specs(const ScheduledStep& step) const {
+  std::vector<SamplingSpec> specs;
+  for (const ScheduledSeq& s : step.seqs) {
+    if (!s.sample) continue;
+    const Sequence& seq = *s.seq;
+    SamplingSpec spec;
+    static_cast<SamplingKnobs&>(spec) = *seq.params;
+    spec.seed = seq.seed;
+    spec.step = seq.output.size();
+    if (penalised(*seq.params)) {
+      spec.history_row = seq.history_row;
+      spec.num_prompt_tokens = seq.prompt_len();
+      spec.num_output_tokens = static_cast<int>(seq.output.size());
+    }
+    spec.want_logprob = seq.params->logprobs;
+    specs.push_back(spec);
+  }
+  return specs;
+}
+
+// The graph batch size a pure decode step pads to, or 0 when the step runs eagerly.
+int ModelRunner::graph_batch_size(const ScheduledStep& step) const {
+  if (!use_graphs_) return 0;
+  for (const ScheduledSeq& s : step.seqs)
+    if (s.num_new != 1 || !s.sample || s.num_prompt_logprobs() > 0) return 0;
+  const int n = static_cast<int>(step.seqs.size());
+  auto it = std::lower_bound(graph_sizes_.begin(), graph_sizes_.end(), n);
+  return it == graph_sizes_.end() ? 0 : *it;
+}
+
+Status ModelRunner::run_forward(bool capturable) {
+  Backend& backend = model_.backend();
+  if (!capturable) return model_.forward(*plan_, cache_);
+  auto it = graphs_.find(plan_->graph_key);
+  if (it == graphs_.end()) {
+    if (graphs_.size() >= 1024) graphs_.clear();
+    TK_ASSIGN_OR_RETURN(std::unique_ptr<StepGraph> graph, backend.capture([&] { return model_.forward(*plan_, cache_); }));
+    it = graphs_.emplace(plan_->graph_key, std::move(graph)).first;
+  }
+  return backend.replay(*it->second);
+}
+
+Status ModelRunner::forward(const StepBatch& batch) {
+  TK_RETURN_IF_ERROR(batch.validate(cache_.page_size(), cache_.num_pages()));
+  TK_RETURN_IF_ERROR(model_.backend().begin_step(batch, *plan_));
+  return run_forward(false);
+}
+
+Status ModelRunner::warm_up() {
+  if (!use_graphs_) return Status::ok_status();
+  const double start = now_seconds();
+  for (int size : graph_sizes_) {
+    StepBatch b;
+    add_padding(b, size);
+    TK_RETURN_IF_ERROR(model_.backend().begin_step(b, *plan_));
+    TK_RETURN_IF_ERROR(run_forward(true));
+  }
+  TK_LOG_INFO("captured " + std::to_string(graphs_.size()) + " decode graphs (batch sizes 1.." +
+              std::to_string(graph_sizes_.back()) + ") in " + std::to_string(static_cast<int>((now_seconds() - start) * 1e3)) +
+              " ms");
+  return Status::ok_status();
+}
+
+Result<StepResult> ModelRunner::run(const ScheduledStep& step) {
+  const int pad_to = graph_batch_size(step);
+  StepBatch batch = build_batch(step);
+  if (pad_to > 0) add_padding(batch, pad_to);  // pure decode: no prompt log-prob rows to keep last
+  TK_RETURN_IF_ERROR(prepare_history(step, batch));
+  TK_RETURN_IF_ERROR(batch.validate(cache_.page_size(), cache_.num_pages()));
+  Backend& backend = model_.backend();
+  TK_RETURN_IF_ERROR(backend.begin_step(batch, *plan_));
+  TK_RETURN_IF_ERROR(run_forward(pad_to > 0));
+  if (!batch.history_index.empty()) backend.write_history(*plan_, history_);
+  StepResult result;
+  const std::vector<SamplingSpec> specs = sampling_specs(step);
+  const int num_sampled = static_cast<int>(specs.size());
+  const int first_logprob_row = pad_to > 0 ? pad_to : num_sampled;
+  const Tensor logits = model_.logits(batch.num_logits());
+  if (num_sampled > 0) {
+    std::vector<int32_t> tokens;
+    std::vector<float> logprobs;
+    TK_RETURN_IF_ERROR(backend.sample(logits.slice_rows(0, num_sampled), specs, history_, tokens, logprobs));
+    for (int i = 0; i < num_sampled; ++i) result.sampled.push_back({tokens[i], logprobs[i]});
+  }
+  if (batch.num_logits() > first_logprob_row) {
+    std::vector<int32_t> targets;
+    for (const ScheduledSeq& s : step.seqs)
+      for (int p = s.logprob_begin; p < s.logprob_end; ++p) targets.push_back(s.seq->token_at(p + 1));
+    TK_RETURN_IF_ERROR(backend.token_logprobs(logits.slice_rows(first_logprob_row, batch.num_logits()), targets,
+                                              result.prompt_logprobs));
+  }
+  return result;
+}
+
+}  // namespace tk

@@ -1,0 +1,73 @@
+// tokamak runner: the only place host state meets the device. One StepBatch per step, planned
+// and uploaded once (begin_step); the model forward, replayed from a CUDA graph for decode steps
+// (captured at start-up for batch-size buckets, the batch padded to its bucket as vLLM does);
+// sampling on the device with the penalties' token history kept there; only sampled ids and
+// asked-for log-probs come back.
+#pragma once
+
+#include <array>
+#include <map>
+#include <memory>
+#include <vector>
+
+#include "backend/backend.h"
+#include "model/model.h"
+#include "scheduler/scheduler.h"
+
+namespace tk {
+
+struct RunnerConfig {
+  int max_num_seqs = 256;
+  int max_num_batched_tokens = 2048;
+  int max_model_len = 2048;
+  int max_prompt_logprob_rows = 512;
+  int page_size = kDefaultPageSize;
+  bool use_graphs = true;  // capture decode steps (when the backend can)
+};
+
+// Decode batch sizes with a captured graph: 1, 2, 4, 8, then every 8 up to max_num_seqs (rounded
+// up to a multiple of 8).
+std::vector<int> graph_batch_sizes(int max_num_seqs);
+
+class ModelRunner final : public StepRunner {
+ public:
+  // Sizes the activations and the step metadata for the config. `cache` may be allocated later
+  // (after the activations, from what memory is left), before the first step.
+  // NOTE: the last page of `cache` is the runner's scratch page, where padded rows write: the
+  // page pool of the sequences must leave it out.
+  static Result<std::unique_ptr<ModelRunner>> create(Model& model, KvCacheTensors& cache, const RunnerConfig& config);
+  // Captures the decode graphs of every batch size (no-op on backends without graphs); logs the time.
+  Status warm_up();
+  Result<StepResult> run(const ScheduledStep& step) override;
+  // Builds and plans `batch`, then runs the forward: logits of batch.logit_rows land in
+  // model().logits(). For tests that read logits directly.
+  Status forward(const StepBatch& batch);
+  // The step metadata of a schedule: sample rows first, then prompt log-prob rows.
+  static StepBatch build_batch(const ScheduledStep& step);
+  Model& model() { return model_; }
+  int num_graphs() const { return static_cast<int>(graphs_.size()); }
+
+ private:
+  ModelRunner(Model& model, KvCacheTensors& cache, const RunnerConfig& config);
+  int graph_batch_size(const ScheduledStep& step) const;
+  Status run_forward(bool capturable);
+  Status prepare_history(const ScheduledStep& step, StepBatch& batch);
+  void add_padding(StepBatch& batch, int pad_to) const;
+  std::vector<SamplingSpec> sampling_specs(const ScheduledStep& step) const;
+
+  Model& model_;
+  KvCacheTensors& cache_;
+  RunnerConfig config_;
+  std::vector<int> graph_sizes_;
+  bool use_graphs_;  // the config asks for graphs and the backend captures
+  std::unique_ptr<StepPlan> plan_;
+  std::map<std::array<int, 7>, std::unique_ptr<StepGraph>> graphs_;
+  // The penalties' token history: [max_num_seqs, max_model_len] int32 on the device, made on
+  // the first penalised request. Row r holds the tokens of the sequence with uid row_owner_[r]
+  // up to row_filled_[r].
+  Tensor history_;
+  std::vector<uint64_t> row_owner_;
+  std::vector<int> row_filled_;
+};
+
+}  // namespace tk
