@@ -9,14 +9,15 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string("tokamak 0.1.0"));
   std::vector<tk::cli::Command> commands = {tk::cli::add_generate(app), tk::cli::add_perplexity(app),
-                                            tk::cli::add_tokenize(app), tk::cli::add_bench(app)};
+                                            tk::cli::add_tokenize(app), tk::cli::add_bench(app),
+                                            tk::cli::add_chat_template(app)};
   auto known = [&](const char* name) {
     for (const auto& c : commands)
       if (c.app->get_name() == name) return true;
     return false;
   };
   if (argc > 1 && argv[1][0] != '-' && !known(argv[1])) {
-    std::fprintf(stderr, "tokamak: error: unknown command '%s' (generate, perplexity, tokenize, bench; see --help)\n", argv[1]);
+    std::fprintf(stderr, "tokamak: error: unknown command '%s' (generate, perplexity, tokenize, bench, chat-template; see --help)\n", argv[1]);
     return 2;
   }
   try {

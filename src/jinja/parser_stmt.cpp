@@ -12,6 +12,7 @@ StmtPtr make(StmtKind kind, int line) { return std::make_unique<Stmt>(kind, line
 }  // namespace
 
 StmtPtr Parser::parse_statement() {
+  DepthScope depth(*this);
   const Token& token = current();
   if (token.type != TokenType::kName) fail("tag name expected", token.line);
   const std::string name = token.value;

@@ -111,4 +111,26 @@ TEST(Cli, PerplexityAndLogprobsOut) {
   EXPECT_EQ(lines, 465);
 }
 
+TEST(Cli, ChatTemplateRender) {
+  const std::string dir = ::testing::TempDir();
+  std::ofstream(dir + "/tk_tmpl.jinja") << "{{ bos_token }}{% for m in messages %}<{{ m.role }}>{{ m.content }}\n"
+                                           "{% endfor %}{% if messages|length > 2 %}{{ raise_exception('too long') }}{% endif %}";
+  std::ofstream(dir + "/tk_vars.json") << R"({"bos_token": "<s>", "messages": [{"role": "user", "content": "hi"},
+                                            {"role": "assistant", "content": "yo "}]})";
+  std::ofstream(dir + "/tk_long.json") << R"({"messages": [{"role": "user"}, {"role": "user"}, {"role": "user"}]})";
+  const std::string args = "chat-template render --template " + dir + "/tk_tmpl.jinja --variables ";
+  CliRun r = run(args + dir + "/tk_vars.json");
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(r.out, "<s><user>hi\n<assistant>yo \n");
+  r = run(args + dir + "/tk_vars.json --continue-final-message");
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(r.out, "<s><user>hi\n<assistant>yo ");
+  r = run(args + dir + "/tk_long.json");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_EQ(r.out, "tokamak: error: " + dir + "/tk_tmpl.jinja:2: TemplateError: too long\n");
+  r = run(args + "/nonexistent.json");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.out.find("tokamak: error:"), std::string::npos) << r.out;
+}
+
 }  // namespace
