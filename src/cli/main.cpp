@@ -1,10 +1,24 @@
 // The tokamak command line: dispatches to subcommands; every user error is one line and exit 2.
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <cstdlib>
 
 #include "cli.h"
 
+// The CPU backend's OpenMP threads share the cores with the engine loop, the server's I/O threads
+// and other processes: spinning idle workers (libgomp's default) slowed a loaded 2-core machine
+// 4-25x. libgomp reads OMP_WAIT_POLICY once, when it loads, so the binary sets it and starts
+// itself again; a user's own setting is kept.
+static void prefer_passive_openmp(char** argv) {
+  if (std::getenv("OMP_WAIT_POLICY")) return;
+  setenv("OMP_WAIT_POLICY", "passive", 1);
+  execv("/proc/self/exe", argv);  // returns only on failure: run on as we are
+}
+
 int main(int argc, char** argv) {
+  prefer_passive_openmp(argv);
   CLI::App app{"tokamak: an LLM inference engine for Hugging Face Llama-family checkpoints"};
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string("tokamak 0.1.0"));
