@@ -105,6 +105,9 @@ class Dumper {
   }
 
   void newline(int level) {
+    if (static_cast<int64_t>(out.size()) > o_.max_bytes) {
+      raise(ErrorKind::kLimitError, "the template output would exceed " + std::to_string(o_.max_bytes) + " bytes");
+    }
     out += '\n';
     for (int k = 0; k < level; ++k) out += *o_.indent;
   }

@@ -21,6 +21,7 @@ struct JsonDumpOptions {
   std::string item_separator = ", ";
   std::string key_separator = ": ";
   bool sort_keys = false;
+  int64_t max_bytes = INT64_MAX;  // a LimitError past this
 };
 std::string json_dumps(const Value& v, const JsonDumpOptions& options);
 

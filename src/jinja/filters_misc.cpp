@@ -72,6 +72,7 @@ Value f_tojson(Interpreter& interp, const Value& v, CallArgs& c) {
     o.key_separator = expect_string(seps[1], "tojson() separators");
   }
   o.sort_keys = a.get_bool(3, false);
+  o.max_bytes = interp.limits().max_output_bytes;
   std::string out = json_dumps(v, o);
   interp.check_size(static_cast<int64_t>(out.size()));
   return Value::string(std::move(out));

@@ -147,7 +147,7 @@ Value f_join(Interpreter& interp, const Value& v, CallArgs& c) {
   return Value::string(std::move(out));
 }
 
-Value f_batch(Interpreter&, const Value& v, CallArgs& c) {
+Value f_batch(Interpreter& interp, const Value& v, CallArgs& c) {
   Args a("batch", c, {"linecount", "fill_with"}, 1);
   const int64_t n = a.get_int(0, 1);
   std::vector<Value> out, cur;
@@ -157,6 +157,7 @@ Value f_batch(Interpreter&, const Value& v, CallArgs& c) {
   }
   if (!cur.empty()) {
     if (a.has(1) && !a.get(1).is_none()) {
+      interp.count_iterations(n - static_cast<int64_t>(cur.size()));
       while (static_cast<int64_t>(cur.size()) < n) cur.push_back(a.get(1));
     }
     out.push_back(Value::list(std::move(cur)));

@@ -53,7 +53,7 @@ Value f_trim(Interpreter&, const Value& v, CallArgs& c) {
 
 Value f_replace(Interpreter& interp, const Value& v, CallArgs& c) {
   Args a("replace", c, {"old", "new", "count"}, 2);
-  std::string out = py_replace(to_str(v), to_str(a.get(0)), to_str(a.get(1)), a.get_int(2, -1));
+  std::string out = py_replace(to_str(v), to_str(a.get(0)), to_str(a.get(1)), a.get_int(2, -1), interp.limits().max_output_bytes);
   interp.check_size(static_cast<int64_t>(out.size()));
   return text(std::move(out));
 }
@@ -82,10 +82,16 @@ Value f_indent(Interpreter& interp, const Value& v, CallArgs& c) {
   std::vector<std::string> lines = py_splitlines(to_str(v) + "\n", false);
   std::string out;
   if (a.get_bool(2, false)) {
-    for (size_t k = 0; k < lines.size(); ++k) out += (k ? "\n" + indention : "") + lines[k];
+    for (size_t k = 0; k < lines.size(); ++k) {
+      out += (k ? "\n" + indention : "") + lines[k];
+      interp.check_size(static_cast<int64_t>(out.size()));
+    }
   } else {
     out = lines.empty() ? "" : lines[0];
-    for (size_t k = 1; k < lines.size(); ++k) out += "\n" + (lines[k].empty() ? "" : indention) + lines[k];
+    for (size_t k = 1; k < lines.size(); ++k) {
+      out += "\n" + (lines[k].empty() ? "" : indention) + lines[k];
+      interp.check_size(static_cast<int64_t>(out.size()));
+    }
   }
   if (a.get_bool(1, false)) out = indention + out;
   interp.check_size(static_cast<int64_t>(out.size()));
@@ -149,7 +155,7 @@ std::vector<std::string> wrap_line(const std::u32string& line, int64_t width, bo
   return lines;
 }
 
-Value f_wordwrap(Interpreter&, const Value& v, CallArgs& c) {
+Value f_wordwrap(Interpreter& interp, const Value& v, CallArgs& c) {
   Args a("wordwrap", c, {"width", "break_long_words", "wrapstring", "break_on_hyphens"});
   const int64_t width = a.get_int(0, 79);
   if (width <= 0) raise(ErrorKind::kValueError, "invalid width " + std::to_string(width) + " (must be > 0)");
@@ -159,7 +165,10 @@ Value f_wordwrap(Interpreter&, const Value& v, CallArgs& c) {
   for (const std::string& line : py_splitlines(to_str(v), false)) {
     std::vector<std::string> wrapped = wrap_line(decode_utf8(line), width, a.get_bool(1, true));
     std::string joined;
-    for (size_t k = 0; k < wrapped.size(); ++k) joined += (k ? wrap : "") + wrapped[k];
+    for (size_t k = 0; k < wrapped.size(); ++k) {
+      joined += (k ? wrap : "") + wrapped[k];
+      interp.check_size(static_cast<int64_t>(out.size() + joined.size()));
+    }
     out += (first ? "" : wrap) + joined;
     first = false;
   }

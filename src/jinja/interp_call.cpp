@@ -114,6 +114,10 @@ std::optional<Value> Namespace::get_attr(Interpreter&, const std::string& name) 
 }
 
 void Namespace::set(const std::string& name, Value value) {
+  if (value.depth() + 1 >= kMaxValueDepth) {
+    raise(ErrorKind::kRecursionError, "values nest deeper than " + std::to_string(kMaxValueDepth) + " levels");
+  }
+  nesting_ = std::max(nesting_, value.depth());
   for (auto& [key, existing] : attrs_) {
     if (key == name) {
       existing = std::move(value);

@@ -134,9 +134,11 @@ class Namespace : public Object {
   std::optional<Value> get_attr(Interpreter& interp, const std::string& name) override;
   std::string repr() const override;
   void set(const std::string& name, Value value);
+  int nesting() const override { return nesting_; }
 
  private:
   std::vector<std::pair<std::string, Value>> attrs_;  // in assignment order, as Python dicts
+  int nesting_ = 0;
 };
 
 }  // namespace tk::jinja::detail

@@ -1,6 +1,7 @@
 // Python's operators over template values: arithmetic with int/float promotion and Python's
 // floor division and modulo, str/list concatenation and repetition (bounded by the output
 // limit), comparisons, `in`, indexing and slicing by code point.
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -123,6 +124,8 @@ Value arithmetic(BinaryOp op, const Value& a, const Value& b) {
 
 Value repeat(const Value& seq, int64_t times, const Interpreter& interp) {
   if (times < 0) times = 0;
+  const __int128 unit = seq.is_string() ? static_cast<__int128>(seq.str().size()) : static_cast<__int128>(seq.items().size()) * 16;
+  if (unit * times > (static_cast<__int128>(1) << 62)) interp.check_size(INT64_MAX);
   if (seq.is_string()) {
     interp.check_size(static_cast<int64_t>(seq.str().size()) * times);
     std::string out;
@@ -311,6 +314,7 @@ Value slice_value(const Value& obj, const Value& start, const Value& stop, const
   int64_t lo = slice_bound(start, neg ? n - 1 : 0, n, neg, true);
   int64_t hi = slice_bound(stop, neg ? -1 : n, n, neg, false);
   std::vector<size_t> picked;
+  step = std::clamp<int64_t>(step, -(n + 1), n + 1);  // a longer stride picks the same items, without overflow
   for (int64_t i = lo; neg ? i > hi : i < hi; i += step) picked.push_back(static_cast<size_t>(i));
   if (obj.is_string()) {
     std::u32string out;

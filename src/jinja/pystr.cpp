@@ -113,14 +113,21 @@ std::string py_capitalize(std::string_view s) {
   return out;
 }
 
-std::string py_replace(std::string_view s, std::string_view old, std::string_view replacement, int64_t count) {
+std::string py_replace(std::string_view s, std::string_view old, std::string_view replacement, int64_t count,
+                       int64_t max_bytes) {
   if (count < 0) count = INT64_MAX;
   std::string out;
+  auto check = [&] {
+    if (static_cast<int64_t>(out.size()) > max_bytes) {
+      raise(ErrorKind::kLimitError, "the template output would exceed " + std::to_string(max_bytes) + " bytes");
+    }
+  };
   if (old.empty()) {
     std::u32string cps = decode_utf8(s);
     for (size_t k = 0; k < cps.size(); ++k) {
       if (count-- > 0) out += replacement;
       append_utf8(out, cps[k]);
+      check();
     }
     if (count > 0) out += replacement;
     return out;
@@ -130,6 +137,7 @@ std::string py_replace(std::string_view s, std::string_view old, std::string_vie
     out += s.substr(start, at - start);
     out += replacement;
     start = at + old.size();
+    check();
   }
   out += s.substr(start);
   return out;

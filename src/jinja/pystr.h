@@ -2,6 +2,7 @@
 // that Jinja writes in terms of them (trim, title, capitalize, replace, ...).
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -15,7 +16,9 @@ std::string py_strip(std::string_view s, const std::optional<std::string>& chars
 std::vector<std::string> py_split(std::string_view s, const std::optional<std::string>& sep, int64_t maxsplit, bool from_right = false);
 std::string py_title(std::string_view s);
 std::string py_capitalize(std::string_view s);
-std::string py_replace(std::string_view s, std::string_view old, std::string_view replacement, int64_t count);
+// Fails with a LimitError once the result passes max_bytes.
+std::string py_replace(std::string_view s, std::string_view old, std::string_view replacement, int64_t count,
+                       int64_t max_bytes = INT64_MAX);
 std::vector<std::string> py_splitlines(std::string_view s, bool keepends);
 std::string html_escape(std::string_view s);  // markupsafe.escape
 

@@ -97,7 +97,7 @@ Value justify(const std::string& self, CallArgs& call, const char* name, int whe
   if (fill.size() != 1) type_error(std::string("The fill character must be exactly one character long"));
   const int64_t n = count_code_points(self);
   if (width <= n) return str(self);
-  interp.check_size(width * 4);
+  interp.check_size(width);
   int64_t pad = width - n, left = where < 0 ? 0 : where > 0 ? pad : pad / 2 + (pad & width & 1);
   std::string f = encode_utf8(fill), out;
   for (int64_t k = 0; k < left; ++k) out += f;
@@ -179,7 +179,7 @@ const std::unordered_map<std::string, Method>& methods() {
       {"endswith", [](const std::string& s, CallArgs& c, Interpreter&) { return affix_test(s, c, false); }},
       {"replace", [](const std::string& s, CallArgs& c, Interpreter& interp) {
          Args a("replace", c, {"old", "new", "count"}, 2);
-         std::string out = py_replace(s, expect_string(a.get(0), "replace() argument 1"), expect_string(a.get(1), "replace() argument 2"), a.get_int(2, -1));
+         std::string out = py_replace(s, expect_string(a.get(0), "replace() argument 1"), expect_string(a.get(1), "replace() argument 2"), a.get_int(2, -1), interp.limits().max_output_bytes);
          interp.check_size(static_cast<int64_t>(out.size()));
          return str(std::move(out));
        }},

@@ -2,6 +2,7 @@
 // iteration and len().
 #include "value.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "ustr.h"
@@ -82,9 +83,27 @@ Value Value::string(std::string s, bool markup) {
   v.ptr_ = std::make_shared<std::string>(std::move(s));
   return v;
 }
+namespace {
+
+uint16_t nest(int inner) {
+  if (inner + 1 > kMaxValueDepth) {
+    raise(ErrorKind::kRecursionError, "values nest deeper than " + std::to_string(kMaxValueDepth) + " levels");
+  }
+  return static_cast<uint16_t>(inner + 1);
+}
+
+uint16_t nest(const std::vector<Value>& items) {
+  int inner = 0;
+  for (const Value& item : items) inner = std::max(inner, item.depth());
+  return nest(inner);
+}
+
+}  // namespace
+
 Value Value::list(std::vector<Value> items) {
   Value v;
   v.kind_ = Kind::kList;
+  v.depth_ = nest(items);
   v.ptr_ = std::make_shared<std::vector<Value>>(std::move(items));
   return v;
 }
@@ -101,12 +120,16 @@ Value Value::group_tuple(Value grouper, Value list) {
 Value Value::dict(std::shared_ptr<const Dict> d) {
   Value v;
   v.kind_ = Kind::kDict;
+  int inner = 0;
+  for (const auto& [key, value] : d->entries()) inner = std::max({inner, key.depth(), value.depth()});
+  v.depth_ = nest(inner);
   v.ptr_ = std::const_pointer_cast<Dict>(std::move(d));
   return v;
 }
 Value Value::object(std::shared_ptr<Object> o) {
   Value v;
   v.kind_ = Kind::kObject;
+  v.depth_ = nest(o->nesting());
   v.ptr_ = std::move(o);
   return v;
 }

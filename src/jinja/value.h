@@ -4,6 +4,7 @@
 // values share them freely; only namespaces and generators hold mutable state.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -21,6 +22,8 @@ namespace tk::jinja::detail {
 class Value;
 class Object;
 class Interpreter;
+
+constexpr int kMaxValueDepth = 400;
 
 enum class Kind : uint8_t { kUndefined, kNone, kBool, kInt, kFloat, kString, kList, kTuple, kDict, kObject };
 
@@ -79,10 +82,14 @@ class Value {
   T* as() const { return kind_ == Kind::kObject ? dynamic_cast<T*>(&obj()) : nullptr; }
   // Same object (Python `is`) for shared values; value equality for scalars.
   bool same_as(const Value& other) const;
+  // Container nesting (0 for scalars). NOTE: values nest at most kMaxValueDepth deep, so that
+  // destroying, printing or comparing one never recurses without bound.
+  int depth() const { return depth_; }
 
  private:
   Kind kind_ = Kind::kUndefined;
   bool markup_ = false;
+  uint16_t depth_ = 0;  // how deeply containers nest inside this value
   union {
     bool b_;
     int64_t i_ = 0;
@@ -122,6 +129,8 @@ class Object : public std::enable_shared_from_this<Object> {
   virtual bool callable() const { return false; }
   virtual Value call(Interpreter& interp, CallArgs& args);
   virtual std::string repr() const { return "<" + type_repr() + ">"; }
+  // How deeply values nest inside this object (see Value::depth).
+  virtual int nesting() const { return 0; }
 };
 
 // A built-in function or bound method.
@@ -146,7 +155,10 @@ Value make_function(std::string name, Function::Fn fn);
 class Generator : public Object {
  public:
   explicit Generator(std::vector<Value> items, std::string type_name = "generator")
-      : items_(std::move(items)), type_name_(std::move(type_name)) {}
+      : items_(std::move(items)), type_name_(std::move(type_name)) {
+    for (const Value& v : items_) nesting_ = std::max(nesting_, v.depth());
+  }
+  int nesting() const override { return nesting_; }
   std::string type_name() const override { return type_name_; }
   std::string repr() const override { return "<" + type_name_ + " object at 0x7f0000000000>"; }
   std::vector<Value> take() {
@@ -158,6 +170,7 @@ class Generator : public Object {
  private:
   std::vector<Value> items_;
   std::string type_name_;
+  int nesting_ = 0;
 };
 
 // ---- Python semantics over values (value.cpp, value_repr.cpp) --------------------------------

@@ -36,11 +36,23 @@ TEST(JinjaLimits, OutputAndStringSizes) {
   EXPECT_EQ(error_type("{% set ns = namespace(s='x') %}{% for i in range(64) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}", Json::object(), o),
             "LimitError");
   EXPECT_EQ(error_type("{{ 2 ** 100 }}"), "OverflowError");  // integers are 64-bit
+  EXPECT_EQ(error_type("{{ 'abcd' * 4611686018427387904 }}", Json::object(), o), "LimitError");  // no size overflow
+  EXPECT_EQ(error_type("{{ ('x' * 1000)|replace('', 'y' * 5000) }}", Json::object(), o), "LimitError");
+  EXPECT_EQ(error_type("{{ ('a\n' * 1000)|indent('x' * 10000) }}", Json::object(), o), "LimitError");
+  EXPECT_EQ(error_type("{{ [[[[[1]]]]]|tojson(indent=100000) }}", Json::object(), o), "LimitError");
+  EXPECT_EQ(error_type("{{ [1]|batch(10**15, 0)|list }}", Json::object(), o), "LimitError");
+  EXPECT_EQ(render("{{ 'abc'[::9223372036854775807] }}{{ 'abc'[::-9223372036854775807] }}"), "ac");
 }
 
 TEST(JinjaLimits, DeepValuesAreRefused) {
-  EXPECT_EQ(error_type("{% set ns = namespace(v=[]) %}{% for i in range(2000) %}{% set ns.v = [ns.v] %}{% endfor %}{{ ns.v }}"),
+  // Millions of levels would overflow the stack when the value is destroyed: nesting stops at 400.
+  EXPECT_EQ(error_type("{% set ns = namespace(v=[]) %}{% for i in range(100000) %}{% set ns.v = [ns.v] %}{% endfor %}"),
             "RecursionError");
+  EXPECT_EQ(error_type("{% set ns = namespace(v=1) %}{% for i in range(100000) %}{% set ns.v = namespace(v=ns.v) %}{% endfor %}"),
+            "RecursionError");
+  EXPECT_EQ(error_type("{% set ns = namespace(v=[]) %}{% for i in range(100000) %}{% set ns.v = [ns.v]|select %}{% endfor %}"),
+            "RecursionError");
+  EXPECT_EQ(render("{% set ns = namespace() %}{% set ns.me = ns %}{{ ns.me.me is defined }}"), "True");
   std::string deep = std::string(1000, '[') + std::string(1000, ']');
   EXPECT_EQ(error_type("{{ v }}", Json::parse("{\"v\": " + deep + "}")), "ValueError");
 }
