@@ -2,19 +2,20 @@
 # One call on a GPU host: build with CUDA, run every test (the gpu-labelled ones included), run
 # the benchmarks, and optionally train the demo model meanwhile. Logs go to $OUT (default out/).
 #
-#   scripts/gpu_session.sh [--train-demo] [--skip-bench] [--bench-filter F]
+#   scripts/gpu_session.sh [--train-demo] [--skip-bench] [--skip-kernels] [--bench-filter F]
 #
 # Air-gapped hosts: put Debian packages in .deps first (scripts/setup.sh --bundle .deps).
 set -uo pipefail
 OUT=${OUT:-out}
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
-train=0 bench=1 filter=""
+train=0 bench=1 kernels=1 filter=""
 TRAIN_ARGS=${TRAIN_ARGS:-}
 while (($#)); do
   case $1 in
     --train-demo) train=1 ;;
     --skip-bench) bench=0 ;;
+    --skip-kernels) kernels=0 ;;
     --bench-filter) filter=$2; shift ;;
   esac
   shift
@@ -57,10 +58,17 @@ if ((train)); then
 fi
 
 if ((bench)); then
-  log "kernel benchmarks"
-  timeout 240 ./build-gpu/tokamak bench kernels --filter "$filter" 2>&1 | tee "$OUT/bench_kernels.txt"
-  log "end to end"
-  timeout 120 ./build-gpu/tokamak bench latency --model-config llama-3-8b --random-weights --prompt-len 128 \
-    --gen-len 256 --batch 1 --device cuda 2>&1 | tee "$OUT/bench_latency.txt"
+  if ((kernels)); then
+    log "kernel benchmarks"
+    timeout 240 ./build-gpu/tokamak bench kernels --filter "$filter" 2>&1 | tee "$OUT/bench_kernels.txt"
+  fi
+  log "end to end (llama-3-8b, random weights)"
+  lat() { timeout 150 ./build-gpu/tokamak bench latency --model-config llama-3-8b --random-weights --device cuda "$@" 2>&1 |
+            grep -v "^\[tokamak info\] loading" | tee -a "$OUT/bench_latency.txt"; }
+  lat --prompt-len 128 --gen-len 256 --batch 1
+  lat --prompt-len 128 --gen-len 256 --batch 64
+  lat --prompt-len 1024 --gen-len 16 --batch 1
+  lat --prompt-len 1088 --prefix-len 1024 --gen-len 16 --batch 1
+  lat --prompt-len 1088 --prefix-len 1024 --gen-len 16 --batch 1 --no-enable-prefix-caching
 fi
 log "done"

@@ -196,6 +196,18 @@ class Tensor {
 };
 
 // ---------------------------------------------------------------------------------------------
+// The heads of a packed qkv activation (q heads, then k heads, then v heads in each token's row),
+// as the attention-input ops of the CPU twin and the GPU kernels read it.
+
+struct HeadLayout {
+  int64_t num_tokens = 0;
+  int64_t qkv_stride = 0;  // elements between consecutive tokens (>= (Hq + 2 Hkv) * head_dim)
+  int num_q_heads = 0;
+  int num_kv_heads = 0;    // divides num_q_heads
+  int head_dim = 0;
+};
+
+// ---------------------------------------------------------------------------------------------
 // Sampling knobs: the per-sequence settings every layer hands down (engine request -> backend ->
 // CPU twin and GPU kernel), defined once. Semantics in ref::sample_row.
 

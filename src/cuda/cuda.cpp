@@ -67,24 +67,4 @@ Result<Tensor> cuda_alloc_tensor(DType dtype, Shape shape) {
   return Tensor(owner->data(), dtype, shape, Device::kCuda, owner);
 }
 
-EventTimer::EventTimer(cudaStream_t stream) : stream_(stream) {
-  CUDA_CHECK(cudaEventCreate(&start_));
-  CUDA_CHECK(cudaEventCreate(&stop_));
-}
-
-EventTimer::~EventTimer() {
-  cudaEventDestroy(start_);
-  cudaEventDestroy(stop_);
-}
-
-void EventTimer::start() { CUDA_CHECK(cudaEventRecord(start_, stream_)); }
-
-float EventTimer::stop_ms() {
-  CUDA_CHECK(cudaEventRecord(stop_, stream_));
-  CUDA_CHECK(cudaEventSynchronize(stop_));
-  float ms = 0.f;
-  CUDA_CHECK(cudaEventElapsedTime(&ms, start_, stop_));
-  return ms;
-}
-
 }  // namespace tk

@@ -58,17 +58,4 @@ class DeviceBuffer {
 // A device tensor whose storage is owned by the returned Tensor (freed with its last copy).
 Result<Tensor> cuda_alloc_tensor(DType dtype, Shape shape);
 
-// Times a region on a stream with events.
-class EventTimer {
- public:
-  explicit EventTimer(cudaStream_t stream);
-  ~EventTimer();
-  void start();
-  float stop_ms();  // synchronises on the stop event
-
- private:
-  cudaStream_t stream_;
-  cudaEvent_t start_ = nullptr, stop_ = nullptr;
-};
-
 }  // namespace tk

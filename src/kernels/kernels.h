@@ -68,14 +68,6 @@ Status gather_rows(const GatherRowsParams& p, cudaStream_t stream);
 // ---------------------------------------------------------------------------------------------
 // Attention inputs (qk_norm.cu, rope.cu). qkv rows hold q heads, then k heads, then v heads.
 
-struct HeadLayout {
-  int64_t num_tokens = 0;
-  int64_t qkv_stride = 0;  // elements between consecutive tokens of qkv
-  int num_q_heads = 0;
-  int num_kv_heads = 0;    // divides num_q_heads
-  int head_dim = 0;        // 64, 128 or 256
-};
-
 // Per-head RMSNorm of q heads (q_weight) and k heads (k_weight), in place (Qwen3).
 struct QkNormParams {
   void* qkv = nullptr;             // [num_tokens, qkv_stride]

@@ -5,46 +5,52 @@
 namespace tk {
 namespace {
 
-ModelConfig base(Architecture arch, const char* arch_string) {
+// One row per published checkpoint: its config.json values (bf16).
+struct Preset {
+  const char* name;
+  Architecture arch;
+  const char* arch_string;
+  int64_t vocab, hidden, intermediate, layers, heads, kv_heads, head_dim;
+  double rms_norm_eps, rope_theta;
+  int64_t max_positions;
+  bool attention_bias;
+  std::vector<int32_t> eos;
+  std::optional<int32_t> bos;
+};
+
+const std::vector<Preset>& presets() {
+  static const std::vector<Preset> table = {
+      {"llama-3-8b", Architecture::kLlama, "LlamaForCausalLM", 128256, 4096, 14336, 32, 32, 8, 128, 1e-5, 500000, 8192,
+       false, {128001}, 128000},
+      {"mistral-7b", Architecture::kMistral, "MistralForCausalLM", 32768, 4096, 14336, 32, 32, 8, 128, 1e-5, 1e6, 32768,
+       false, {2}, 1},  // v0.3
+      {"qwen2.5-7b", Architecture::kQwen2, "Qwen2ForCausalLM", 152064, 3584, 18944, 28, 28, 4, 128, 1e-6, 1e6, 32768, true,
+       {151645, 151643}, std::nullopt},
+  };
+  return table;
+}
+
+ModelConfig to_config(const Preset& p) {
   ModelConfig c;
-  c.architecture = arch;
-  c.architecture_string = arch_string;
-  c.torch_dtype = DType::kBF16;
-  return c;
-}
-
-ModelConfig llama_3_8b() {
-  ModelConfig c = base(Architecture::kLlama, "LlamaForCausalLM");
-  c.vocab_size = 128256, c.hidden_size = 4096, c.intermediate_size = 14336, c.num_layers = 32;
-  c.num_heads = 32, c.num_kv_heads = 8, c.head_dim = 128, c.rms_norm_eps = 1e-5, c.rope_theta = 500000;
-  c.max_position_embeddings = 8192, c.eos_token_ids = {128001}, c.bos_token_id = 128000;
-  return c;
-}
-
-ModelConfig mistral_7b() {
-  ModelConfig c = base(Architecture::kMistral, "MistralForCausalLM");
-  c.vocab_size = 32768, c.hidden_size = 4096, c.intermediate_size = 14336, c.num_layers = 32;
-  c.num_heads = 32, c.num_kv_heads = 8, c.head_dim = 128, c.rms_norm_eps = 1e-5, c.rope_theta = 1e6;
-  c.max_position_embeddings = 32768, c.eos_token_ids = {2}, c.bos_token_id = 1;
-  return c;
-}
-
-ModelConfig qwen25_7b() {
-  ModelConfig c = base(Architecture::kQwen2, "Qwen2ForCausalLM");
-  c.vocab_size = 152064, c.hidden_size = 3584, c.intermediate_size = 18944, c.num_layers = 28;
-  c.num_heads = 28, c.num_kv_heads = 4, c.head_dim = 128, c.rms_norm_eps = 1e-6, c.rope_theta = 1e6;
-  c.max_position_embeddings = 32768, c.attention_bias = true, c.eos_token_ids = {151645, 151643};
+  c.architecture = p.arch, c.architecture_string = p.arch_string, c.torch_dtype = DType::kBF16;
+  c.vocab_size = p.vocab, c.hidden_size = p.hidden, c.intermediate_size = p.intermediate, c.num_layers = p.layers;
+  c.num_heads = p.heads, c.num_kv_heads = p.kv_heads, c.head_dim = p.head_dim;
+  c.rms_norm_eps = p.rms_norm_eps, c.rope_theta = p.rope_theta, c.max_position_embeddings = p.max_positions;
+  c.attention_bias = p.attention_bias, c.eos_token_ids = p.eos, c.bos_token_id = p.bos;
   return c;
 }
 
 }  // namespace
 
-std::vector<std::string> builtin_model_names() { return {"llama-3-8b", "mistral-7b", "qwen2.5-7b"}; }
+std::vector<std::string> builtin_model_names() {
+  std::vector<std::string> names;
+  for (const Preset& p : presets()) names.push_back(p.name);
+  return names;
+}
 
 Result<ModelConfig> builtin_model_config(const std::string& name) {
-  if (name == "llama-3-8b") return llama_3_8b();
-  if (name == "mistral-7b") return mistral_7b();
-  if (name == "qwen2.5-7b") return qwen25_7b();
+  for (const Preset& p : presets())
+    if (name == p.name) return to_config(p);
   std::string known;
   for (const std::string& n : builtin_model_names()) known += (known.empty() ? "" : ", ") + n;
   return invalid_argument("unknown --model-config '" + name + "' (known: " + known + ")");

@@ -7,7 +7,7 @@
 
 namespace tk::ref {
 
-void qk_norm(float* qkv, const float* q_weight, const float* k_weight, const HeadsParams& p, float eps) {
+void qk_norm(float* qkv, const float* q_weight, const float* k_weight, const HeadLayout& p, float eps) {
   const int heads = p.num_q_heads + p.num_kv_heads;  // q heads then k heads; v untouched
 #pragma omp parallel for
   for (int64_t t = 0; t < p.num_tokens; ++t) {
@@ -32,7 +32,7 @@ static void rotate_head(float* x, const float* cos_t, const float* sin_t, int ha
 }
 
 void rope_kv_store(float* qkv, const int32_t* positions, const float* inv_freq, const int32_t* slot_mapping,
-                   const HeadsParams& p, PagedKv cache) {
+                   const HeadLayout& p, PagedKv cache) {
   const int half = p.head_dim / 2;
   const int64_t head_stride = static_cast<int64_t>(cache.page_size) * p.head_dim;
   const int64_t page_stride = head_stride * p.num_kv_heads;
@@ -93,7 +93,7 @@ static void attend_one(const float* q, const PagedKv& cache, const int32_t* page
 }
 
 void paged_attention(const float* qkv, const PagedKv& cache, const AttentionParams& p, float* out) {
-  const HeadsParams& h = p.heads;
+  const HeadLayout& h = p.heads;
   const int group = h.num_q_heads / h.num_kv_heads;
   const int64_t out_stride = static_cast<int64_t>(h.num_q_heads) * h.head_dim;
 #pragma omp parallel

@@ -28,17 +28,9 @@ void add_rmsnorm(float* residual /*[T, hidden]*/, const float* delta /*[T, hidde
 void matmul(const float* x /*[M, K]*/, const float* w /*[N, K]*/, const float* bias /*[N] or null*/,
             int64_t m, int64_t n, int64_t k, float* out /*[M, N]*/);
 
-struct HeadsParams {
-  int64_t num_tokens = 0;
-  int num_q_heads = 0;
-  int num_kv_heads = 0;
-  int head_dim = 0;
-  int64_t qkv_stride = 0;  // elements between tokens in qkv (>= (Hq + 2 Hkv) * head_dim)
-};
-
 // Per-head RMSNorm of the q heads (q_weight) and k heads (k_weight) of qkv, in place.
 void qk_norm(float* qkv /*[T, qkv_stride]*/, const float* q_weight /*[head_dim]*/,
-             const float* k_weight /*[head_dim]*/, const HeadsParams& p, float eps);
+             const float* k_weight /*[head_dim]*/, const HeadLayout& p, float eps);
 
 struct PagedKv {
   float* k = nullptr;  // [num_pages, num_kv_heads, page_size, head_dim]
@@ -51,10 +43,10 @@ struct PagedKv {
 // v stored into the cache at slot_mapping[t] = page * page_size + offset.
 void rope_kv_store(float* qkv /*[T, qkv_stride]*/, const int32_t* positions /*[T]*/,
                    const float* inv_freq /*[head_dim/2]*/, const int32_t* slot_mapping /*[T]*/,
-                   const HeadsParams& p, PagedKv cache);
+                   const HeadLayout& p, PagedKv cache);
 
 struct AttentionParams {
-  HeadsParams heads;
+  HeadLayout heads;
   float scale = 0.f;
   int num_seqs = 0;
   const int32_t* query_start = nullptr;   // [num_seqs + 1]

@@ -111,7 +111,7 @@ inline PreparedAttention prepare_attention(const PagedCase& c) {
   round_to(qkv, c.dtype);
 
   ref::AttentionParams rp;
-  rp.heads = {num_tokens, c.num_q_heads, c.num_kv_heads, d, q_stride};
+  rp.heads = {num_tokens, q_stride, c.num_q_heads, c.num_kv_heads, d};
   rp.scale = 1.f / std::sqrt(static_cast<float>(d));
   rp.num_seqs = num_seqs;
   rp.query_start = r.starts.data();

@@ -185,7 +185,7 @@ TEST(Rowwise, QkNormMatchesRefAndLeavesVUntouched) {
         kernels::QkNormParams p{dqkv.data(), dqw.data(), dkw.data(), {t, stride, h.hq, h.hkv, h.d}, 1e-6f, dt};
         ASSERT_TRUE(kernels::qk_norm(p, nullptr).ok());
         auto want = qkv;
-        ref::qk_norm(want.data(), qw.data(), kw.data(), {t, h.hq, h.hkv, h.d, stride}, 1e-6f);
+        ref::qk_norm(want.data(), qw.data(), kw.data(), {t, stride, h.hq, h.hkv, h.d}, 1e-6f);
         auto got = dqkv.download();
         const int64_t qk_end = static_cast<int64_t>(h.hq + h.hkv) * h.d;
         EXPECT_LT(rel_l2_cols(got, want, t, stride, 0, qk_end), kHalfTolerance);
@@ -233,7 +233,7 @@ void check_rope(const RopeCase& c, uint32_t seed) {
 
   auto want = qkv;
   std::vector<float> rk(cache_n, NAN), rv(cache_n, NAN);
-  ref::rope_kv_store(want.data(), pos.data(), inv_freq.data(), slots.data(), {t, h.hq, h.hkv, h.d, stride},
+  ref::rope_kv_store(want.data(), pos.data(), inv_freq.data(), slots.data(), {t, stride, h.hq, h.hkv, h.d},
                      {rk.data(), rv.data(), num_pages, c.page_size});
   auto got = dqkv.download();
   const int64_t q_end = static_cast<int64_t>(h.hq) * h.d;
@@ -291,7 +291,7 @@ TEST(Rowwise, RopeKvStoreSkipsPaddingSlots) {
   auto want = qkv;
   std::vector<float> rk(cache_n), rv(cache_n);
   std::vector<int32_t> ref_slots(t, 0);  // ref needs real slots; only q is compared
-  ref::rope_kv_store(want.data(), pos.data(), inv_freq.data(), ref_slots.data(), {t, h.hq, h.hkv, h.d, stride},
+  ref::rope_kv_store(want.data(), pos.data(), inv_freq.data(), ref_slots.data(), {t, stride, h.hq, h.hkv, h.d},
                      {rk.data(), rv.data(), num_pages, page});
   EXPECT_LT(rel_l2_cols(dqkv.download(), want, t, stride, 0, int64_t{h.hq} * h.d), kHalfTolerance);
 }

@@ -70,7 +70,7 @@ TEST(Ref, PagedAttentionEqualsDense) {
   std::vector<float> qkv(q_len * stride);
   for (int i = 0; i < q_len; ++i) std::copy_n(&q[i * hq * d], hq * d, &qkv[i * stride]);
   AttentionParams p;
-  p.heads = {q_len, hq, hkv, d, stride};
+  p.heads = {q_len, stride, hq, hkv, d};
   p.scale = 0.25f, p.num_seqs = 1;
   int32_t qs[2] = {0, q_len}, cl[1] = {ctx};
   p.query_start = qs, p.context_lens = cl, p.page_table = pages.data(), p.max_pages_per_seq = 5;
@@ -86,7 +86,7 @@ TEST(Ref, RopeRotatesPairsByPositionTimesFrequency) {
   auto qkv = random_vec(stride, rng), orig = qkv;
   std::vector<float> inv_freq = {1.f, 0.1f, 0.01f, 0.001f}, kc(d), vc(d);
   int32_t pos = 5, slot = 0;
-  rope_kv_store(qkv.data(), &pos, inv_freq.data(), &slot, HeadsParams{1, hq, hkv, d, stride},
+  rope_kv_store(qkv.data(), &pos, inv_freq.data(), &slot, HeadLayout{1, stride, hq, hkv, d},
                 PagedKv{kc.data(), vc.data(), 1, 1});
   for (int i = 0; i < d / 2; ++i) {
     std::complex<double> z(orig[i], orig[i + d / 2]), r = z * std::polar(1.0, 5.0 * inv_freq[i]);

@@ -23,8 +23,8 @@ class CpuStepPlan final : public StepPlan {
 
 const StepBatch& batch_of(const StepPlan& plan) { return static_cast<const CpuStepPlan&>(plan).batch; }
 
-ref::HeadsParams heads(const Tensor& qkv, const AttentionShape& s) {
-  ref::HeadsParams p;
+HeadLayout heads(const Tensor& qkv, const AttentionShape& s) {
+  HeadLayout p;
   p.num_tokens = qkv.dim(0);
   p.num_q_heads = s.num_q_heads, p.num_kv_heads = s.num_kv_heads, p.head_dim = s.head_dim;
   p.qkv_stride = qkv.stride(0);

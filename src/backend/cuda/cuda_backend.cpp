@@ -84,8 +84,8 @@ Status CudaBackend::copy_from_host(const void* src, Tensor& dst) {
 
 size_t CudaBackend::free_memory() const { return device_free_memory(); }
 
-kernels::HeadLayout CudaBackend::layout(const Tensor& qkv, const AttentionShape& s) {
-  kernels::HeadLayout h;
+HeadLayout CudaBackend::layout(const Tensor& qkv, const AttentionShape& s) {
+  HeadLayout h;
   h.num_tokens = qkv.dim(0);
   h.qkv_stride = qkv.stride(0);
   h.num_q_heads = s.num_q_heads, h.num_kv_heads = s.num_kv_heads, h.head_dim = s.head_dim;

@@ -79,7 +79,7 @@ class CudaBackend final : public Backend {
     if (!s.ok() && error_.ok()) error_ = s;
   }
   Status ensure_bytes(DeviceBuffer& buf, size_t bytes);
-  static kernels::HeadLayout layout(const Tensor& qkv, const AttentionShape& s);
+  static HeadLayout layout(const Tensor& qkv, const AttentionShape& s);
 
   int device_;
   DType dtype_;
