@@ -107,6 +107,7 @@ class Cycler : public Object {
   }
 
  private:
+  void release() override { items_ = {Value::none()}; }
   std::vector<Value> items_;
   size_t pos_ = 0;
 };

@@ -27,6 +27,11 @@ class Loop : public Object {
   }
   std::optional<Value> get_attr(Interpreter& interp, const std::string& name) override;
   void set_index(size_t index) { index_ = index; }
+  void release() override {
+    items_.clear();
+    scope_.reset();
+    last_changed_.reset();
+  }
 
  private:
   std::vector<Value> items_;
@@ -107,6 +112,16 @@ void Interpreter::append(std::string& out, std::string_view text) const {
 }
 
 std::string Interpreter::render(const Program& program, const Value& variables) {
+  ObjectRegistry registry;
+  struct Release {  // also on errors
+    ObjectRegistry& registry;
+    ObjectRegistry* outer;
+    ~Release() {
+      registry.release_all();
+      current_registry() = outer;
+    }
+  } release{registry, current_registry()};
+  current_registry() = &registry;
   auto globals = std::make_shared<Scope>();
   add_globals(*globals);
   auto root = child_of(globals);

@@ -103,6 +103,7 @@ class Macro : public Object {
   Value call(Interpreter& interp, CallArgs& args) override { return interp.run_macro(*this, args); }
   std::optional<Value> get_attr(Interpreter& interp, const std::string& attr) override;
   std::string repr() const override { return "<Macro '" + name + "'>"; }
+  void release() override { closure.reset(); }
 
   const Stmt& node;
   std::string name;
@@ -135,6 +136,7 @@ class Namespace : public Object {
   std::string repr() const override;
   void set(const std::string& name, Value value);
   int nesting() const override { return nesting_; }
+  void release() override { attrs_.clear(); }
 
  private:
   std::vector<std::pair<std::string, Value>> attrs_;  // in assignment order, as Python dicts

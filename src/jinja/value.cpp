@@ -130,6 +130,7 @@ Value Value::object(std::shared_ptr<Object> o) {
   Value v;
   v.kind_ = Kind::kObject;
   v.depth_ = nest(o->nesting());
+  if (ObjectRegistry* registry = current_registry()) registry->add(o);
   v.ptr_ = std::move(o);
   return v;
 }
@@ -164,6 +165,28 @@ const Value* Dict::find(const Value& key) const {
 const Value* Dict::find(const std::string& key) const {
   auto it = index_.find("s" + key);
   return it == index_.end() ? nullptr : &entries_[it->second].second;
+}
+
+ObjectRegistry*& current_registry() {
+  thread_local ObjectRegistry* registry = nullptr;
+  return registry;
+}
+
+void ObjectRegistry::add(const std::shared_ptr<Object>& object) {
+  objects_.push_back(object);
+  if (objects_.size() < compact_at_) return;
+  // Bound methods are made per call: forget the ones already gone, keep the list small.
+  std::erase_if(objects_, [](const std::weak_ptr<Object>& w) { return w.expired(); });
+  compact_at_ = std::max<size_t>(4096, objects_.size() * 2);
+}
+
+void ObjectRegistry::release_all() {
+  std::vector<std::shared_ptr<Object>> alive;
+  alive.reserve(objects_.size());
+  for (const auto& w : objects_)
+    if (auto o = w.lock()) alive.push_back(std::move(o));
+  objects_.clear();
+  for (const auto& o : alive) o->release();  // all stay alive until every one has let go
 }
 
 std::optional<Value> Object::get_attr(Interpreter&, const std::string&) { return std::nullopt; }

@@ -131,7 +131,23 @@ class Object : public std::enable_shared_from_this<Object> {
   virtual std::string repr() const { return "<" + type_repr() + ">"; }
   // How deeply values nest inside this object (see Value::depth).
   virtual int nesting() const { return 0; }
+  // Drops the values this object holds. Called on every object when its render ends: values can
+  // form cycles (a macro stored in the scope it closes over, `ns.me = ns`) that would leak.
+  virtual void release() {}
 };
+
+// The objects made during one render (registered by Value::object on this thread).
+class ObjectRegistry {
+ public:
+  void add(const std::shared_ptr<Object>& object);
+  void release_all();
+
+ private:
+  std::vector<std::weak_ptr<Object>> objects_;
+  size_t compact_at_ = 4096;
+};
+// The registry of the render running on this thread, or null.
+ObjectRegistry*& current_registry();
 
 // A built-in function or bound method.
 class Function : public Object {
@@ -140,7 +156,11 @@ class Function : public Object {
   Function(std::string name, Fn fn) : name_(std::move(name)), fn_(std::move(fn)) {}
   std::string type_name() const override { return "builtin_function_or_method"; }
   bool callable() const override { return true; }
-  Value call(Interpreter& interp, CallArgs& args) override { return fn_(interp, args); }
+  Value call(Interpreter& interp, CallArgs& args) override {
+    if (!fn_) raise(ErrorKind::kTemplateRuntimeError, "function used after its render ended");
+    return fn_(interp, args);
+  }
+  void release() override { fn_ = nullptr; }
   std::string repr() const override { return "<built-in function " + name_ + ">"; }
   const std::string& name() const { return name_; }
 
@@ -159,6 +179,7 @@ class Generator : public Object {
     for (const Value& v : items_) nesting_ = std::max(nesting_, v.depth());
   }
   int nesting() const override { return nesting_; }
+  void release() override { items_.clear(); }
   std::string type_name() const override { return type_name_; }
   std::string repr() const override { return "<" + type_name_ + " object at 0x7f0000000000>"; }
   std::vector<Value> take() {
