@@ -42,7 +42,7 @@ Value from_json_at(const Json& j, int depth) {
 }
 
 void append_hex4(std::string& out, uint32_t u) {
-  char buf[8];
+  char buf[16];
   std::snprintf(buf, sizeof buf, "\\u%04x", u);
   out += buf;
 }

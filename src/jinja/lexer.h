@@ -25,6 +25,9 @@ struct LexOptions {
   bool lstrip_blocks = true;
 };
 
+// The value of a string literal's body (escape.cpp); TemplateSyntaxError on a bad escape.
+std::string unescape_string(std::string_view body, int line);
+
 // Throws JinjaError (TemplateSyntaxError) with the line of the offending text.
 std::vector<Token> tokenize(std::string_view source, const LexOptions& options = {});
 

@@ -119,7 +119,7 @@ std::string percent_format(const std::string& format, const Value& args) {
       continue;
     }
     if (!std::strchr("diouxXeEfFgGcrsa", conv)) {
-      char buf[64];
+      char buf[128];
       std::snprintf(buf, sizeof buf, "unsupported format character '%c' (0x%x) at index %zu", conv, static_cast<unsigned>(static_cast<unsigned char>(conv)), i);
       raise(ErrorKind::kValueError, buf);
     }

@@ -2,6 +2,7 @@
 // `tool.name.startswith(('a', 'b'))`, `'{0}: {1}'.format(a, b)`, ...
 #include <algorithm>
 #include <unordered_map>
+#include <vector>
 
 #include "args.h"
 #include "interpreter.h"
@@ -151,8 +152,11 @@ Value join(const std::string& self, CallArgs& call, Interpreter& interp) {
   return str(std::move(out));
 }
 
-const std::unordered_map<std::string, Method>& methods() {
-  static const std::unordered_map<std::string, Method> table = {
+using MethodList = std::vector<std::pair<const char*, Method>>;
+
+// Case mapping, stripping and splitting.
+MethodList case_methods() {
+  return {
       {"lower", [](const std::string& s, CallArgs& c, Interpreter&) { Args("str.lower", c, {}); return str(to_lower(s)); }},
       {"upper", [](const std::string& s, CallArgs& c, Interpreter&) { Args("str.upper", c, {}); return str(to_upper(s)); }},
       {"casefold", [](const std::string& s, CallArgs& c, Interpreter&) { Args("str.casefold", c, {}); return str(to_lower(s)); }},
@@ -175,6 +179,12 @@ const std::unordered_map<std::string, Method>& methods() {
          for (std::string& l : py_splitlines(s, a.get_bool(0, false))) lines.push_back(str(std::move(l)));
          return Value::list(std::move(lines));
        }},
+  };
+}
+
+// Searching, replacing, joining and formatting.
+MethodList search_methods() {
+  return {
       {"startswith", [](const std::string& s, CallArgs& c, Interpreter&) { return affix_test(s, c, true); }},
       {"endswith", [](const std::string& s, CallArgs& c, Interpreter&) { return affix_test(s, c, false); }},
       {"replace", [](const std::string& s, CallArgs& c, Interpreter& interp) {
@@ -194,6 +204,12 @@ const std::unordered_map<std::string, Method>& methods() {
          interp.check_size(static_cast<int64_t>(out.size()));
          return str(std::move(out));
        }},
+  };
+}
+
+// Padding, partitioning, prefixes and tabs.
+MethodList shape_methods() {
+  return {
       {"center", [](const std::string& s, CallArgs& c, Interpreter& i) { return justify(s, c, "center", 0, i); }},
       {"ljust", [](const std::string& s, CallArgs& c, Interpreter& i) { return justify(s, c, "ljust", -1, i); }},
       {"rjust", [](const std::string& s, CallArgs& c, Interpreter& i) { return justify(s, c, "rjust", 1, i); }},
@@ -218,6 +234,29 @@ const std::unordered_map<std::string, Method>& methods() {
          const bool ends = !p.empty() && s.size() >= p.size() && s.compare(s.size() - p.size(), p.size(), p) == 0;
          return str(ends ? s.substr(0, s.size() - p.size()) : s);
        }},
+      {"expandtabs", [](const std::string& s, CallArgs& c, Interpreter& interp) {
+         Args a("expandtabs", c, {"tabsize"});
+         int64_t size = a.get_int(0, 8), column = 0;
+         std::string out;
+         for (char32_t ch : decode_utf8(s)) {
+           if (ch == '\t') {
+             int64_t spaces = size > 0 ? size - column % size : 0;
+             interp.check_size(static_cast<int64_t>(out.size()) + spaces);
+             out.append(static_cast<size_t>(spaces), ' ');
+             column += spaces;
+           } else {
+             append_utf8(out, ch);
+             column = (ch == '\n' || ch == '\r') ? 0 : column + 1;
+           }
+         }
+         return str(std::move(out));
+       }},
+  };
+}
+
+// The is*() predicates.
+MethodList predicates_methods() {
+  return {
       {"isdigit", [](const std::string& s, CallArgs&, Interpreter&) { return all_chars<py_isdigit>(s); }},
       {"isdecimal", [](const std::string& s, CallArgs&, Interpreter&) { return all_chars<py_isdecimal>(s); }},
       {"isnumeric", [](const std::string& s, CallArgs&, Interpreter&) { return all_chars<py_isnumeric>(s); }},
@@ -249,24 +288,16 @@ const std::unordered_map<std::string, Method>& methods() {
          for (char32_t ch : cps) ok = ok && (is_alnum(ch) || ch == '_');
          return Value::boolean(ok);
        }},
-      {"expandtabs", [](const std::string& s, CallArgs& c, Interpreter& interp) {
-         Args a("expandtabs", c, {"tabsize"});
-         int64_t size = a.get_int(0, 8), column = 0;
-         std::string out;
-         for (char32_t ch : decode_utf8(s)) {
-           if (ch == '\t') {
-             int64_t spaces = size > 0 ? size - column % size : 0;
-             interp.check_size(static_cast<int64_t>(out.size()) + spaces);
-             out.append(static_cast<size_t>(spaces), ' ');
-             column += spaces;
-           } else {
-             append_utf8(out, ch);
-             column = (ch == '\n' || ch == '\r') ? 0 : column + 1;
-           }
-         }
-         return str(std::move(out));
-       }},
   };
+}
+
+const std::unordered_map<std::string, Method>& methods() {
+  static const std::unordered_map<std::string, Method> table = [] {
+    std::unordered_map<std::string, Method> t;
+    for (auto list : {case_methods(), search_methods(), shape_methods(), predicates_methods()})
+      for (const auto& [name, method] : list) t.emplace(name, method);
+    return t;
+  }();
   return table;
 }
 
