@@ -183,6 +183,14 @@ class Backend {
   virtual Status sample(const Tensor& logits /*[R, vocab] fp32*/, const std::vector<SamplingSpec>& specs,
                         const Tensor& history, std::vector<int32_t>& tokens /*[R]*/,
                         std::vector<float>& logprobs /*[R]*/) = 0;
+  // logits[index[i]] += bias[i] (index into the flattened [R, vocab] logits): logit_bias and
+  // min_tokens' masks, before sampling.
+  virtual Status add_logit_bias(Tensor& logits /*[R, vocab] fp32*/, const std::vector<int64_t>& index,
+                                const std::vector<float>& bias) = 0;
+  // The k most likely tokens of each row in `rows` and their log-probabilities (log_softmax of
+  // the logits), most likely first, ties by lower id.
+  virtual Status top_logprobs(const Tensor& logits /*[R, vocab] fp32*/, const std::vector<int>& rows, int k,
+                              std::vector<std::vector<TokenLogprob>>& out /*[rows][k]*/) = 0;
   // Allocates what sampling `rows` rows of `vocab` needs now, so that memory is counted before the
   // KV cache takes the rest.
   virtual Status reserve_sampling(int rows, int64_t vocab) {

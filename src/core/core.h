@@ -221,6 +221,13 @@ struct SamplingKnobs {
   float frequency_penalty = 0.f;
 };
 
+// A token and its log-probability (the chosen one, or one of the most likely).
+struct TokenLogprob {
+  int32_t token = 0;
+  float logprob = 0.f;
+  bool operator==(const TokenLogprob& o) const { return token == o.token && logprob == o.logprob; }
+};
+
 // One draw of one sequence: the knobs plus the counter of the counter-based RNG.
 struct SamplingDraw : SamplingKnobs {
   uint64_t seed = 0;  // the sequence's seed

@@ -108,6 +108,7 @@ class OutputProcessor {
  private:
   IncrementalDetokenizer detok_;
   std::vector<std::string> stop_;
+  bool include_stop_;
   std::string pending_;  // decoded, not yet emitted (held back while it may start a stop string)
   FinishReason finish_ = FinishReason::kNone;
 };

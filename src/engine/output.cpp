@@ -34,7 +34,7 @@ std::string release_text(std::string& pending, const std::vector<std::string>& s
 
 OutputProcessor::OutputProcessor(const Tokenizer& tokenizer, const SamplingParams& params,
                                  const std::vector<int32_t>& prompt)
-    : detok_(tokenizer, params.skip_special_tokens), stop_(params.stop) {
+    : detok_(tokenizer, params.skip_special_tokens), stop_(params.stop), include_stop_(params.include_stop_str_in_output) {
   detok_.prime(prompt);
 }
 
@@ -54,6 +54,7 @@ TextDelta OutputProcessor::process(const RequestOutput& output) {
   if (stop_index >= 0) {
     d.finish = FinishReason::kStop;
     d.stop_string = stop_[stop_index];
+    if (include_stop_) d.text += d.stop_string;
   } else if (ending) {
     d.finish = output.finish;
   }

@@ -46,6 +46,7 @@ Status EngineCore::init(const EngineConfig& config, LoadedModel model) {
   rc.max_model_len = config_.max_model_len;
   rc.page_size = config_.page_size;
   rc.use_graphs = !config_.enforce_eager;
+  rc.eos_token_ids = model_.eos_token_ids;
   TK_ASSIGN_OR_RETURN(runner_, ModelRunner::create(*model_.model, cache_, rc));
   TK_RETURN_IF_ERROR(backend().reserve_sampling(rc.max_num_seqs, model_config().vocab_size));
   TK_RETURN_IF_ERROR(size_kv_cache());
@@ -115,6 +116,13 @@ Status EngineCore::validate(const std::vector<int32_t>& prompt, const SamplingPa
   if (params.n > config_.max_num_seqs)
     return invalid_argument("n is " + std::to_string(params.n) + " but at most --max-num-seqs " +
                             std::to_string(config_.max_num_seqs) + " sequences run at once");
+  for (const auto& [token, bias] : params.logit_bias)
+    if (token < 0 || token >= vocab)
+      return invalid_argument("logit_bias token id " + std::to_string(token) + " is outside the vocabulary [0, " +
+                              std::to_string(vocab) + ")");
+  for (int32_t token : params.stop_token_ids)
+    if (token < 0 || token >= vocab)
+      return invalid_argument("stop_token_ids holds " + std::to_string(token) + ", outside the vocabulary");
   if (params.prompt_logprobs_from >= len)
     return invalid_argument("prompt_logprobs_from " + std::to_string(params.prompt_logprobs_from) +
                             " is past the prompt's last token");
@@ -154,7 +162,8 @@ void EngineCore::report_ended(int64_t request_id, std::vector<RequestOutput>& ou
     auto prev = std::find_if(outputs.begin(), outputs.end(), same);
     if (prev != outputs.end()) {
       o.token_ids = std::move(prev->token_ids), o.logprobs = std::move(prev->logprobs);
-      o.prompt_logprobs = std::move(prev->prompt_logprobs), o.error = std::move(prev->error);
+      o.top_logprobs = std::move(prev->top_logprobs), o.prompt_logprobs = std::move(prev->prompt_logprobs);
+      o.prompt_top_logprobs = std::move(prev->prompt_top_logprobs), o.error = std::move(prev->error);
       *prev = std::move(o);
     } else {
       outputs.push_back(std::move(o));
@@ -204,9 +213,11 @@ std::vector<RequestOutput> EngineCore::step() {
     o.request_id = u.seq->request_id, o.index = u.seq->index;
     if (u.token) {
       o.token_ids.push_back(u.token->token);
-      if (u.seq->params->logprobs) o.logprobs.push_back(u.token->logprob);
+      if (u.seq->params->logprobs >= 0) o.logprobs.push_back(u.token->logprob);
+      if (u.seq->params->logprobs > 0) o.top_logprobs.push_back(std::move(u.token->top));
     }
     o.prompt_logprobs = std::move(u.prompt_logprobs);
+    o.prompt_top_logprobs = std::move(u.prompt_top);
     outputs.push_back(std::move(o));
     if (u.seq->finished()) touched.push_back(u.seq->request_id);
   }

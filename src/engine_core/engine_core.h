@@ -75,7 +75,9 @@ struct RequestOutput {
   int index = 0;                     // the sequence, in [0, n)
   std::vector<int32_t> token_ids;    // new tokens
   std::vector<float> logprobs;       // one per new token when asked
+  std::vector<std::vector<TokenLogprob>> top_logprobs;  // per new token: the most likely, when asked
   std::vector<float> prompt_logprobs;  // new prompt log-probs (continuing the earlier ones)
+  std::vector<std::vector<TokenLogprob>> prompt_top_logprobs;  // beside prompt_logprobs, when asked
   FinishReason finish = FinishReason::kNone;
   std::optional<int32_t> stop_token;  // the eos or stop token that ended it
   std::string error;                 // why, when finish == kError

@@ -192,6 +192,10 @@ Status token_logprobs(const TokenLogprobsParams& p, cudaStream_t stream);
 // table. Indices outside [0, dst_size) are skipped.
 Status scatter_int32(int32_t* dst /*[dst_size]*/, const int32_t* index /*[n] device*/, const int32_t* values /*[n] device*/,
                      int n, int64_t dst_size, cudaStream_t stream);
+// dst[index[i]] += values[i] for i < n (logit biases; indices may repeat). Indices outside
+// [0, dst_size) are skipped.
+Status scatter_add_f32(float* dst /*[dst_size]*/, const int64_t* index /*[n] device*/, const float* values /*[n] device*/,
+                       int n, int64_t dst_size, cudaStream_t stream);
 
 // ---------------------------------------------------------------------------------------------
 // Utilities shared by tests, benchmarks and random-weight models (fill.cu).

@@ -87,5 +87,7 @@ int32_t sample_row(const float* logits /*[vocab]*/, int64_t vocab, const Samplin
                    std::vector<float>& scratch);
 // log_softmax(logits)[token]
 float token_logprob(const float* logits /*[vocab]*/, int64_t vocab, int32_t token);
+// The k most likely tokens with log_softmax(logits), most likely first, ties by lower id.
+std::vector<TokenLogprob> top_logprobs(const float* logits /*[vocab]*/, int64_t vocab, int k);
 
 }  // namespace tk::ref

@@ -122,4 +122,20 @@ float token_logprob(const float* logits, int64_t vocab, int32_t token) {
   return static_cast<float>(static_cast<double>(logits[token] - mx) - std::log(sum));
 }
 
+std::vector<TokenLogprob> top_logprobs(const float* logits, int64_t vocab, int k) {
+  float max = -INFINITY;
+  for (int64_t i = 0; i < vocab; ++i) max = std::max(max, logits[i]);
+  double sum = 0;
+  for (int64_t i = 0; i < vocab; ++i) sum += std::exp(static_cast<double>(logits[i]) - max);
+  const float log_z = max + static_cast<float>(std::log(sum));
+  std::vector<int32_t> ids(vocab);
+  std::iota(ids.begin(), ids.end(), 0);
+  k = static_cast<int>(std::min<int64_t>(k, vocab));
+  auto better = [&](int32_t a, int32_t b) { return logits[a] > logits[b] || (logits[a] == logits[b] && a < b); };
+  std::partial_sort(ids.begin(), ids.begin() + k, ids.end(), better);
+  std::vector<TokenLogprob> out;
+  for (int i = 0; i < k; ++i) out.push_back({ids[i], logits[ids[i]] - log_z});
+  return out;
+}
+
 }  // namespace tk::ref

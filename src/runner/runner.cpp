@@ -3,6 +3,7 @@
 #include "runner/runner.h"
 
 #include <algorithm>
+#include <cmath>
 
 namespace tk {
 namespace {
@@ -134,7 +135,7 @@ std::vector<SamplingSpec> ModelRunner::sampling_specs(const ScheduledStep& step)
       spec.num_prompt_tokens = seq.prompt_len();
       spec.num_output_tokens = static_cast<int>(seq.output.size());
     }
-    spec.want_logprob = seq.params->logprobs;
+    spec.want_logprob = seq.params->logprobs >= 0;
     specs.push_back(spec);
   }
   return specs;
@@ -197,12 +198,13 @@ Result<StepResult> ModelRunner::run(const ScheduledStep& step) {
   const std::vector<SamplingSpec> specs = sampling_specs(step);
   const int num_sampled = static_cast<int>(specs.size());
   const int first_logprob_row = pad_to > 0 ? pad_to : num_sampled;
-  const Tensor logits = model_.logits(batch.num_logits());
+  Tensor logits = model_.logits(batch.num_logits());
   if (num_sampled > 0) {
     std::vector<int32_t> tokens;
     std::vector<float> logprobs;
+    TK_RETURN_IF_ERROR(apply_logit_bias(step, logits));
     TK_RETURN_IF_ERROR(backend.sample(logits.slice_rows(0, num_sampled), specs, history_, tokens, logprobs));
-    for (int i = 0; i < num_sampled; ++i) result.sampled.push_back({tokens[i], logprobs[i]});
+    for (int i = 0; i < num_sampled; ++i) result.sampled.push_back({tokens[i], logprobs[i], {}});
   }
   if (batch.num_logits() > first_logprob_row) {
     std::vector<int32_t> targets;
@@ -211,7 +213,61 @@ Result<StepResult> ModelRunner::run(const ScheduledStep& step) {
     TK_RETURN_IF_ERROR(backend.token_logprobs(logits.slice_rows(first_logprob_row, batch.num_logits()), targets,
                                               result.prompt_logprobs));
   }
+  TK_RETURN_IF_ERROR(add_top_logprobs(step, logits, first_logprob_row, result));
   return result;
+}
+
+// logit_bias, and min_tokens' mask over eos and stop tokens, on the sample rows.
+Status ModelRunner::apply_logit_bias(const ScheduledStep& step, Tensor& logits) {
+  const int64_t vocab = logits.dim(1);
+  std::vector<int64_t> index;
+  std::vector<float> bias;
+  int row = 0;
+  for (const ScheduledSeq& s : step.seqs) {
+    if (!s.sample) continue;
+    const SamplingParams& p = *s.seq->params;
+    const int64_t base = row++ * vocab;
+    for (const auto& [token, b] : p.logit_bias) index.push_back(base + token), bias.push_back(b);
+    if (static_cast<int>(s.seq->output.size()) < p.min_tokens) {
+      for (int32_t t : p.stop_token_ids) index.push_back(base + t), bias.push_back(-INFINITY);
+      if (!p.ignore_eos)
+        for (int32_t t : config_.eos_token_ids) index.push_back(base + t), bias.push_back(-INFINITY);
+    }
+  }
+  if (index.empty()) return Status::ok_status();
+  return model_.backend().add_logit_bias(logits, index, bias);
+}
+
+// The most likely tokens of the sample rows and the prompt log-prob rows that ask for them.
+Status ModelRunner::add_top_logprobs(const ScheduledStep& step, const Tensor& logits, int first_logprob_row,
+                                     StepResult& result) {
+  std::vector<int> rows;
+  std::vector<std::vector<TokenLogprob>*> dest;
+  std::vector<int> ks;
+  int sample_row = 0, lp_row = first_logprob_row, lp = 0;
+  bool any_prompt_top = false;
+  for (const ScheduledSeq& s : step.seqs) {
+    const SamplingParams& p = *s.seq->params;
+    if (s.sample) {
+      if (p.logprobs > 0) rows.push_back(sample_row), dest.push_back(&result.sampled[sample_row].top), ks.push_back(p.logprobs);
+      ++sample_row;
+    }
+    any_prompt_top = any_prompt_top || (s.num_prompt_logprobs() > 0 && p.prompt_top_logprobs > 0);
+  }
+  if (any_prompt_top) result.prompt_top.assign(result.prompt_logprobs.size(), {});
+  for (const ScheduledSeq& s : step.seqs) {
+    const int k = s.seq->params->prompt_top_logprobs;
+    for (int i = 0; i < s.num_prompt_logprobs(); ++i, ++lp, ++lp_row)
+      if (k > 0) rows.push_back(lp_row), dest.push_back(&result.prompt_top[lp]), ks.push_back(k);
+  }
+  if (rows.empty()) return Status::ok_status();
+  std::vector<std::vector<TokenLogprob>> top;
+  TK_RETURN_IF_ERROR(model_.backend().top_logprobs(logits, rows, *std::max_element(ks.begin(), ks.end()), top));
+  for (size_t i = 0; i < rows.size(); ++i) {
+    top[i].resize(std::min<size_t>(top[i].size(), ks[i]));
+    *dest[i] = std::move(top[i]);
+  }
+  return Status::ok_status();
 }
 
 }  // namespace tk

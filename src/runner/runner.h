@@ -23,6 +23,7 @@ struct RunnerConfig {
   int max_prompt_logprob_rows = 512;
   int page_size = kDefaultPageSize;
   bool use_graphs = true;  // capture decode steps (when the backend can)
+  std::vector<int32_t> eos_token_ids;  // masked, with stop tokens, until min_tokens were sampled
 };
 
 // Decode batch sizes with a captured graph: 1, 2, 4, 8, then every 8 up to max_num_seqs (rounded
@@ -54,6 +55,8 @@ class ModelRunner final : public StepRunner {
   Status prepare_history(const ScheduledStep& step, StepBatch& batch);
   void add_padding(StepBatch& batch, int pad_to) const;
   std::vector<SamplingSpec> sampling_specs(const ScheduledStep& step) const;
+  Status apply_logit_bias(const ScheduledStep& step, Tensor& logits);
+  Status add_top_logprobs(const ScheduledStep& step, const Tensor& logits, int first_logprob_row, StepResult& result);
 
   Model& model_;
   KvCacheTensors& cache_;

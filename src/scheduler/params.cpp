@@ -28,6 +28,17 @@ Status SamplingParams::validate() const {
     return bad("frequency_penalty must be in [-2, 2], got " + std::to_string(frequency_penalty));
   if (n < 1) return bad("n must be >= 1, got " + std::to_string(n));
   if (max_tokens < 1) return bad("max_tokens must be >= 1, got " + std::to_string(max_tokens));
+  if (min_tokens < 0 || min_tokens > max_tokens)
+    return bad("min_tokens must be in [0, max_tokens], got " + std::to_string(min_tokens));
+  if (logprobs < -1 || logprobs > kMaxTopLogprobs)
+    return bad("logprobs must be in [0, " + std::to_string(kMaxTopLogprobs) + "], got " + std::to_string(logprobs));
+  if (prompt_top_logprobs < 0 || prompt_top_logprobs > kMaxTopLogprobs)
+    return bad("prompt_logprobs must be in [0, " + std::to_string(kMaxTopLogprobs) + "], got " +
+               std::to_string(prompt_top_logprobs));
+  for (const auto& [token, bias] : logit_bias)
+    if (!(bias >= -100.f && bias <= 100.f))
+      return bad("logit_bias values must be in [-100, 100], got " + std::to_string(bias) + " for token " +
+                 std::to_string(token));
   if (prompt_logprobs_from == 0 || prompt_logprobs_from < -1)
     return bad("prompt_logprobs_from must be -1 (none) or >= 1, got " + std::to_string(prompt_logprobs_from));
   for (const std::string& s : stop)

@@ -217,6 +217,8 @@ std::vector<SeqUpdate> Scheduler::update(const ScheduledStep& step, const StepRe
     if (s.num_prompt_logprobs() > 0) seq->scored_until = s.logprob_end;
     TK_CHECK(lp + s.num_prompt_logprobs() <= result.prompt_logprobs.size());
     u.prompt_logprobs.assign(result.prompt_logprobs.begin() + lp, result.prompt_logprobs.begin() + lp + s.num_prompt_logprobs());
+    if (result.prompt_top.size() == result.prompt_logprobs.size())
+      u.prompt_top.assign(result.prompt_top.begin() + lp, result.prompt_top.begin() + lp + s.num_prompt_logprobs());
     lp += s.num_prompt_logprobs();
     if (seq->num_computed >= seq->prompt_len() && !seq->followers.empty()) release_followers(seq);
     if (s.sample) {

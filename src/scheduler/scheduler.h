@@ -28,18 +28,27 @@ struct SamplingParams : SamplingKnobs {
   int max_tokens = 16;
   std::vector<int32_t> stop_token_ids;  // stop tokens besides the model's eos ids
   bool ignore_eos = false;
-  bool logprobs = false;                // log-probability of each sampled token
+  int min_tokens = 0;                   // eos and stop tokens are masked until this many were sampled
+  std::vector<std::pair<int32_t, float>> logit_bias;  // added to the token's logit before sampling
+  // Log-probabilities of each sampled token: -1 none, 0 the sampled token's, k > 0 also the k
+  // most likely tokens' (at most kMaxTopLogprobs). Computed after logit_bias and min_tokens.
+  int logprobs = -1;
   // Log-probabilities of the prompt tokens from this index on (>= 1), or -1 for none: each is
-  // log p(prompt[i] | prompt[0, i)). Requests that ask for them skip the prefix cache.
+  // log p(prompt[i] | prompt[0, i)), with the prompt_top_logprobs most likely tokens at each
+  // position. Requests that ask for them skip the prefix cache.
   int prompt_logprobs_from = -1;
+  int prompt_top_logprobs = 0;
   std::string cache_salt;               // only requests with the same salt share cached pages
   // Text side.
-  std::vector<std::string> stop;        // stop strings, not emitted
+  std::vector<std::string> stop;        // stop strings, not emitted (unless include_stop_str_in_output)
+  bool include_stop_str_in_output = false;
   bool skip_special_tokens = true;
 
   // Checks ranges; errors are for the user who set them.
   Status validate() const;
 };
+
+constexpr int kMaxTopLogprobs = 20;  // OpenAI's limit
 
 enum class FinishReason { kNone, kStop, kLength, kAbort, kError };
 const char* finish_reason_name(FinishReason reason);  // "stop", "length", "abort", "error" (vLLM's names)
@@ -110,12 +119,14 @@ struct ScheduledStep {
 struct SampledToken {
   int32_t token = 0;
   float logprob = 0.f;
+  std::vector<TokenLogprob> top;  // the most likely tokens, when asked
 };
 
 // What a runner computed for a step.
 struct StepResult {
   std::vector<SampledToken> sampled;   // one per ScheduledSeq with sample = true, in order
   std::vector<float> prompt_logprobs;  // every ScheduledSeq's prompt log-probs, concatenated in order
+  std::vector<std::vector<TokenLogprob>> prompt_top;  // beside prompt_logprobs (empty lists when not asked)
 };
 
 // Runs one scheduled step on a device; the fake runner of the tests implements it without a model.
@@ -130,6 +141,7 @@ struct SeqUpdate {
   Sequence* seq = nullptr;
   std::optional<SampledToken> token;   // the token sampled this step
   std::vector<float> prompt_logprobs;  // new prompt log-probs, continuing the earlier ones
+  std::vector<std::vector<TokenLogprob>> prompt_top;  // beside prompt_logprobs
 };
 
 struct PrefixCacheStats {

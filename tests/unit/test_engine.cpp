@@ -184,6 +184,62 @@ TEST(Sampling, PenaltyHistoryIsTheSameWithAndWithoutCachedPrefixes) {
   EXPECT_NE(generate_all(*uncached, {prompt}, greedy(20))[0], fresh) << "the penalties changed nothing";
 }
 
+std::vector<RequestOutput> all_outputs(Engine& e, const std::vector<int32_t>& prompt, const SamplingParams& p) {
+  auto stream = e.loop().add(prompt, p);
+  EXPECT_TRUE(stream.ok()) << stream.status().to_string();
+  std::vector<RequestOutput> all;
+  if (!stream.ok()) return all;
+  for (std::vector<RequestOutput> outs; !(outs = (*stream)->next()).empty();)
+    for (auto& o : outs) all.push_back(std::move(o));
+  return all;
+}
+
+TEST(Sampling, LogitBiasMinTokensAndTopLogprobs) {
+  auto engine = demo_engine();
+  ASSERT_TRUE(engine);
+  std::mt19937 rng(7);
+  const std::vector<int32_t> prompt = random_prompt(rng, 20);
+  const int32_t eos = engine->eos_token_ids().at(0);
+  SamplingParams p = greedy(10);
+  p.ignore_eos = false, p.logit_bias = {{eos, 100.f}}, p.min_tokens = 4, p.logprobs = 5;
+  std::vector<int32_t> tokens;
+  std::vector<std::vector<TokenLogprob>> tops;
+  FinishReason finish = FinishReason::kNone;
+  for (const RequestOutput& o : all_outputs(*engine, prompt, p)) {
+    tokens.insert(tokens.end(), o.token_ids.begin(), o.token_ids.end());
+    tops.insert(tops.end(), o.top_logprobs.begin(), o.top_logprobs.end());
+    ASSERT_EQ(o.logprobs.size(), o.token_ids.size());
+    if (o.finished()) finish = o.finish;
+  }
+  // eos is pushed to the top but masked for the first min_tokens tokens, then it ends the sequence.
+  ASSERT_EQ(tokens.size(), 5u);
+  for (int i = 0; i < 4; ++i) EXPECT_NE(tokens[i], eos);
+  EXPECT_EQ(tokens[4], eos);
+  EXPECT_EQ(finish, FinishReason::kStop);
+  ASSERT_EQ(tops.size(), 5u);
+  for (size_t i = 0; i < tops.size(); ++i) {
+    ASSERT_EQ(tops[i].size(), 5u);
+    EXPECT_EQ(tops[i][0].token, tokens[i]) << "greedy picks the most likely";
+    for (size_t j = 1; j < 5; ++j) EXPECT_LE(tops[i][j].logprob, tops[i][j - 1].logprob);
+  }
+  EXPECT_NEAR(tops[4][0].logprob, 0.f, 1e-3) << "a +100 bias makes eos certain";
+  SamplingParams scored = greedy(1);
+  scored.prompt_logprobs_from = 1, scored.prompt_top_logprobs = 3;
+  const auto outs = all_outputs(*engine, prompt, scored);
+  std::vector<float> lp;
+  std::vector<std::vector<TokenLogprob>> ptop;
+  for (const auto& o : outs) {
+    lp.insert(lp.end(), o.prompt_logprobs.begin(), o.prompt_logprobs.end());
+    ptop.insert(ptop.end(), o.prompt_top_logprobs.begin(), o.prompt_top_logprobs.end());
+  }
+  ASSERT_EQ(lp.size(), prompt.size() - 1);
+  ASSERT_EQ(ptop.size(), lp.size());
+  for (size_t i = 0; i < lp.size(); ++i) {
+    ASSERT_EQ(ptop[i].size(), 3u);
+    EXPECT_LE(lp[i], ptop[i][0].logprob + 1e-5f);
+  }
+}
+
 TEST(EngineLoop, BadRequestsFailAloneAndShutdownAbortsTheRest) {
   auto engine = demo_engine();
   ASSERT_TRUE(engine);

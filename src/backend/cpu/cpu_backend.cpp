@@ -163,6 +163,21 @@ class CpuBackend final : public Backend {
     return Status::ok_status();
   }
 
+  Status add_logit_bias(Tensor& logits, const std::vector<int64_t>& index, const std::vector<float>& bias) override {
+    float* l = f32(logits);
+    for (size_t i = 0; i < index.size(); ++i) l[index[i]] += bias[i];
+    return Status::ok_status();
+  }
+
+  Status top_logprobs(const Tensor& logits, const std::vector<int>& rows, int k,
+                      std::vector<std::vector<TokenLogprob>>& out) override {
+    const int64_t vocab = logits.dim(1);
+    out.assign(rows.size(), {});
+#pragma omp parallel for
+    for (size_t i = 0; i < rows.size(); ++i) out[i] = ref::top_logprobs(f32(logits) + rows[i] * vocab, vocab, k);
+    return Status::ok_status();
+  }
+
   Status token_logprobs(const Tensor& logits, const std::vector<int32_t>& targets,
                         std::vector<float>& logprobs) override {
     const int64_t rows = static_cast<int64_t>(targets.size()), vocab = logits.dim(1);

@@ -66,6 +66,9 @@ class CudaBackend final : public Backend {
   Status sample(const Tensor& logits, const std::vector<SamplingSpec>& specs, const Tensor& history,
                 std::vector<int32_t>& tokens, std::vector<float>& logprobs) override;
   Status reserve_sampling(int rows, int64_t vocab) override;
+  Status add_logit_bias(Tensor& logits, const std::vector<int64_t>& index, const std::vector<float>& bias) override;
+  Status top_logprobs(const Tensor& logits, const std::vector<int>& rows, int k,
+                      std::vector<std::vector<TokenLogprob>>& out) override;
   Status token_logprobs(const Tensor& logits, const std::vector<int32_t>& targets, std::vector<float>& logprobs) override;
   bool supports_graphs() const override { return true; }
   Result<std::unique_ptr<StepGraph>> capture(const std::function<Status()>& body) override;
@@ -91,7 +94,7 @@ class CudaBackend final : public Backend {
   AttentionShape attn_shape_;
   int page_size_ = kDefaultPageSize;
   // Sampling staging: rows up (pinned), tokens and logprobs down.
-  DeviceBuffer sample_in_, sample_out_, sample_workspace_;
+  DeviceBuffer sample_in_, sample_out_, sample_workspace_, bias_in_;
   int32_t* sample_host_ = nullptr;  // pinned
   size_t sample_host_bytes_ = 0;
 };

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "cuda_backend_impl.h"
+#include "ref/ref.h"
 
 namespace tk {
 namespace {
@@ -163,6 +164,34 @@ Status CudaBackend::sample(const Tensor& logits, const std::vector<SamplingSpec>
   CUDA_CHECK(cudaMemcpyAsync(tokens.data(), p.out_tokens, rows * 4, cudaMemcpyDeviceToHost, stream_));
   CUDA_CHECK(cudaMemcpyAsync(logprobs.data(), p.out_logprobs, rows * 4, cudaMemcpyDeviceToHost, stream_));
   CUDA_CHECK(cudaStreamSynchronize(stream_));
+  return Status::ok_status();
+}
+
+Status CudaBackend::add_logit_bias(Tensor& logits, const std::vector<int64_t>& index, const std::vector<float>& bias) {
+  const int n = static_cast<int>(index.size());
+  if (n == 0) return Status::ok_status();
+  TK_RETURN_IF_ERROR(ensure_bytes(bias_in_, static_cast<size_t>(n) * 12));
+  auto* idx = static_cast<int64_t*>(bias_in_.data());
+  auto* val = reinterpret_cast<float*>(idx + n);
+  CUDA_CHECK(cudaMemcpyAsync(idx, index.data(), n * 8, cudaMemcpyHostToDevice, stream_));
+  CUDA_CHECK(cudaMemcpyAsync(val, bias.data(), n * 4, cudaMemcpyHostToDevice, stream_));
+  TK_RETURN_IF_ERROR(kernels::scatter_add_f32(logits.data_as<float>(), idx, val, n, logits.numel(), stream_));
+  CUDA_CHECK(cudaStreamSynchronize(stream_));  // the host vectors may go away
+  return Status::ok_status();
+}
+
+// NOTE: the rows come to the host and are ranked there (ref::top_logprobs): 0.5 MB per row of a
+// 128k vocabulary, only for requests that ask for top log-probs.
+Status CudaBackend::top_logprobs(const Tensor& logits, const std::vector<int>& rows, int k,
+                                 std::vector<std::vector<TokenLogprob>>& out) {
+  const int64_t vocab = logits.dim(1);
+  std::vector<float> host(static_cast<size_t>(vocab));
+  out.assign(rows.size(), {});
+  CUDA_CHECK(cudaStreamSynchronize(stream_));
+  for (size_t i = 0; i < rows.size(); ++i) {
+    CUDA_CHECK(cudaMemcpy(host.data(), logits.data_as<float>() + rows[i] * vocab, vocab * 4, cudaMemcpyDeviceToHost));
+    out[i] = ref::top_logprobs(host.data(), vocab, k);
+  }
   return Status::ok_status();
 }
 
