@@ -297,6 +297,8 @@ std::string join_path(const std::string& dir, const std::string& name);
 // Logging and environment. Environment variables are read only here (TOKAMAK_LOG_LEVEL, ...).
 
 enum class LogLevel { kDebug = 0, kInfo = 1, kWarning = 2, kError = 3, kSilent = 4 };
+// "debug", "info", "warning" (or "warn"), "error", "silent" (or "none"); nullopt for anything else.
+std::optional<LogLevel> parse_log_level(std::string_view name);
 void set_log_level(LogLevel level);
 LogLevel log_level();
 void log_message(LogLevel level, const std::string& message);
@@ -307,7 +309,8 @@ void log_message(LogLevel level, const std::string& message);
 // Environment flags tokamak reads, in one place.
 struct EnvFlags {
   std::optional<std::string> log_level;  // TOKAMAK_LOG_LEVEL=debug|info|warning|error|silent
-  std::optional<int> num_threads;        // TOKAMAK_NUM_THREADS: CPU backend threads
+  std::optional<int> num_threads;        // TOKAMAK_NUM_THREADS: CPU backend threads (when a number >= 1)
+  std::optional<std::string> num_threads_text;  // TOKAMAK_NUM_THREADS as written, for the engine to check
   bool disable_cuda_graphs = false;      // TOKAMAK_DISABLE_CUDA_GRAPHS=1
 };
 const EnvFlags& env_flags();

@@ -1,4 +1,5 @@
 // Logging, environment flags (read only here) and the clock.
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -8,13 +9,18 @@
 
 namespace tk {
 
+std::optional<LogLevel> parse_log_level(std::string_view s) {
+  if (s == "debug") return LogLevel::kDebug;
+  if (s == "info") return LogLevel::kInfo;
+  if (s == "warning" || s == "warn") return LogLevel::kWarning;
+  if (s == "error") return LogLevel::kError;
+  if (s == "silent" || s == "none") return LogLevel::kSilent;
+  return std::nullopt;
+}
+
+// An unknown TOKAMAK_LOG_LEVEL logs at info (the CLI refuses it with an error line).
 static LogLevel parse_level(const std::optional<std::string>& s) {
-  if (!s) return LogLevel::kInfo;
-  if (*s == "debug") return LogLevel::kDebug;
-  if (*s == "warning" || *s == "warn") return LogLevel::kWarning;
-  if (*s == "error") return LogLevel::kError;
-  if (*s == "silent" || *s == "none") return LogLevel::kSilent;
-  return LogLevel::kInfo;
+  return s ? parse_log_level(*s).value_or(LogLevel::kInfo) : LogLevel::kInfo;
 }
 
 const EnvFlags& env_flags() {
@@ -22,8 +28,11 @@ const EnvFlags& env_flags() {
     EnvFlags f;
     if (const char* v = std::getenv("TOKAMAK_LOG_LEVEL")) f.log_level = v;
     if (const char* v = std::getenv("TOKAMAK_NUM_THREADS")) {
-      int n = std::atoi(v);
-      if (n > 0) f.num_threads = n;
+      f.num_threads_text = v;
+      char* end = nullptr;
+      errno = 0;
+      const long n = std::strtol(v, &end, 10);
+      if (*v != '\0' && *end == '\0' && errno == 0 && n > 0 && n <= 1 << 20) f.num_threads = static_cast<int>(n);
     }
     if (const char* v = std::getenv("TOKAMAK_DISABLE_CUDA_GRAPHS")) f.disable_cuda_graphs = std::string(v) == "1";
     return f;
