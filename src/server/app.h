@@ -1,0 +1,146 @@
+// The server's insides, shared by its .cpp files (private to src/server): errors in OpenAI's
+// shape, typed reading of request fields, the worker pool, metrics, and the App that routes
+// requests.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "http/http.h"
+#include "jinja/jinja.h"
+#include "metrics.h"
+#include "server/server.h"
+
+namespace tk::server {
+
+using Json = nlohmann::ordered_json;
+
+// ---- errors: {"error": {"message", "type", "param", "code"}} with vLLM's status codes
+
+struct ApiError {
+  int status = 400;
+  std::string message;
+  std::string param;  // the request field at fault, or empty
+};
+ApiError bad_request(std::string message, std::string param = "");
+const char* error_type(int status);  // "BadRequestError", "NotFoundError", ...
+Json error_json(const ApiError& e);
+http::Response error_response(const ApiError& e);
+http::Response json_response(int status, const Json& body);
+
+// The body as a JSON object: 415 for another content type, 400 for broken JSON, nesting deeper
+// than kMaxJsonDepth (checked before parsing: the parser recurses) or invalid UTF-8.
+constexpr int kMaxJsonDepth = 64;
+std::optional<ApiError> parse_json_body(const http::Request& request, Json& out);
+
+// Reads optional fields of a request object; the first wrong type or value is kept as `error`.
+// null counts as absent, as in vLLM's pydantic models.
+class Fields {
+ public:
+  explicit Fields(const Json& object) : j_(object) {}
+  bool has(const char* name) const;
+  void number(const char* name, float& out);
+  void integer(const char* name, int& out, int64_t lo, int64_t hi);
+  void seed(const char* name, std::optional<uint64_t>& out);
+  void boolean(const char* name, bool& out);
+  void string(const char* name, std::string& out);
+  void stop(const char* name, std::vector<std::string>& out);  // a string or a list of strings
+  void token_ids(const char* name, std::vector<int32_t>& out);
+  void logit_bias(const char* name, std::vector<std::pair<int32_t, float>>& out);
+  void fail(std::string message, const char* param);
+  const Json& json() const { return j_; }
+  std::optional<ApiError> error;
+
+ private:
+  const Json* get(const char* name) const;
+  const Json& j_;
+};
+
+// ---- the access log: forwards to the transport's responder, adds CORS headers, and logs one
+// line (status, tokens, time to first token, total time) when the response is complete.
+class LoggedResponder final : public http::Responder {
+ public:
+  LoggedResponder(std::shared_ptr<http::Responder> inner, std::string line, http::Headers extra, bool log);
+  ~LoggedResponder() override;
+  void send(http::Response r) override;
+  void start_stream(int status, http::Headers headers) override;
+  bool write(std::string data) override { return inner_->write(std::move(data)); }
+  void end() override;
+  bool closed() const override { return inner_->closed(); }
+  void on_disconnect(std::function<void()> callback) override { inner_->on_disconnect(std::move(callback)); }
+  // A generation's figures for its line (first_token: now_seconds() of the first token, or 0).
+  void annotate(int prompt_tokens, int output_tokens, double first_token);
+
+ private:
+  void done();
+  std::shared_ptr<http::Responder> inner_;
+  std::string line_, note_;
+  http::Headers extra_;
+  bool log_;
+  double start_;
+  int status_ = 0;
+  std::atomic<bool> logged_{false};
+};
+
+// ---- worker threads for text work (templates, tokenizing, detokenizing, JSON)
+
+class WorkerPool {
+ public:
+  explicit WorkerPool(int threads);
+  ~WorkerPool();
+  void post(std::function<void()> work);
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::deque<std::function<void()>> queue_;
+  bool stop_ = false;
+  std::vector<std::thread> threads_;
+};
+
+// ---- the application
+
+struct App {
+  App(Engine& engine, ServerConfig config);
+  Engine& engine;
+  const ServerConfig config;
+  const std::string model_name;
+  std::shared_ptr<const jinja::Template> chat_template;  // --chat-template, or null
+  SamplingParams defaults;                                // generation_config.json's, or vLLM's
+  Metrics metrics;
+  WorkerPool pool;
+  std::atomic<int> in_flight{0};                          // generation requests not yet answered
+  std::atomic<bool> ready{false};                         // /health answers 200
+  std::atomic<bool> stopping{false};
+
+  void handle(http::Request&& request, std::shared_ptr<http::Responder> responder);
+  // The endpoints (each runs on a worker thread).
+  void completions(const http::Request& request, std::shared_ptr<http::Responder> responder);
+  void chat_completions(const http::Request& request, std::shared_ptr<http::Responder> responder);
+  void tokenize(const http::Request& request, std::shared_ptr<http::Responder> responder);
+  void detokenize(const http::Request& request, std::shared_ptr<http::Responder> responder);
+  Json models_json() const;
+  // Chat messages -> prompt text through the template (the checkpoint's or --chat-template).
+  Result<std::string> render_chat(const Json& body, Fields& fields) const;
+  std::string new_id(const char* prefix);
+  // Opens the SSE stream (when streaming) and queues the engine requests of a checked request.
+  void start_generation(const std::shared_ptr<class Generation>& g, bool stream);
+
+ private:
+  std::atomic<uint64_t> next_id_{1};
+};
+
+// The OpenAPI description of every route (served at /openapi.json, copied in docs/).
+Json openapi_json(const std::string& model_name);
+
+}  // namespace tk::server

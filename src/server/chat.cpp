@@ -1,0 +1,226 @@
+// POST /v1/chat/completions: messages rendered by the chat template (the checkpoint's, or
+// --chat-template), tools and chat_template_kwargs passed to it, the assistant's text streamed as
+// deltas the openai client reassembles, log-probs in the chat API's shape.
+#include "generation.h"
+#include "sampling.h"
+
+namespace tk::server {
+namespace {
+
+const std::vector<std::string> kKnownFields = {
+    "model", "messages", "max_tokens", "max_completion_tokens", "temperature", "top_p", "top_k", "min_p", "n", "stop",
+    "stop_token_ids", "seed", "presence_penalty", "frequency_penalty", "repetition_penalty", "logit_bias", "logprobs",
+    "top_logprobs", "ignore_eos", "min_tokens", "skip_special_tokens", "include_stop_str_in_output", "stream",
+    "stream_options", "user", "tools", "tool_choice", "chat_template_kwargs", "add_generation_prompt",
+    "continue_final_message", "cache_salt", "parallel_tool_calls", "response_format", "prompt_logprobs"};
+
+Json chat_logprob(const Tokenizer& tok, int32_t id, float logprob, const std::vector<TokenLogprob>* top) {
+  Json e = Json::object();
+  const std::string t = token_text(tok, id);
+  e["token"] = t, e["logprob"] = logprob, e["bytes"] = token_bytes(t);
+  if (top) {
+    Json list = Json::array();
+    for (const TokenLogprob& x : *top) {
+      Json o = Json::object();
+      const std::string s = token_text(tok, x.token);
+      o["token"] = s, o["logprob"] = x.logprob, o["bytes"] = token_bytes(s);
+      list.push_back(o);
+    }
+    e["top_logprobs"] = list;
+  }
+  return e;
+}
+
+class ChatFormatter final : public Formatter {
+ public:
+  ChatFormatter(bool stream, bool include_usage, bool logprobs, int top) : stream_(stream), include_usage_(include_usage), logprobs_(logprobs), top_(top) {}
+  void bind(Generation* g) {
+    g_ = g;
+    lp_.assign(g->prompts().size() * g->params().n, Json::array());
+  }
+
+  void on_delta(Choice& c, const Delta& d) override {
+    const Tokenizer& tok = g_->app().engine.tokenizer();
+    Json new_lp = Json::array();
+    if (logprobs_)
+      for (size_t i = 0; i < d.token_ids.size(); ++i) {
+        new_lp.push_back(chat_logprob(tok, d.token_ids[i], d.logprobs.at(i), i < d.top_logprobs.size() ? &d.top_logprobs[i] : &kNoTop));
+        lp_[c.index].push_back(new_lp.back());
+      }
+    if (!stream_) return;
+    if (d.first) {
+      Json delta = Json::object();
+      delta["role"] = "assistant", delta["content"] = "";
+      write_chunk(c.index, delta, nullptr, nullptr, nullptr);
+    }
+    if (d.text.empty() && !d.finished && new_lp.empty()) return;
+    Json delta = Json::object();
+    delta["content"] = d.text;
+    Json logprobs = nullptr;
+    if (logprobs_) {
+      logprobs = Json::object();
+      logprobs["content"] = new_lp;
+    }
+    write_chunk(c.index, delta, logprobs, d.finished ? Json(finish_reason_json(c.finish)) : Json(nullptr),
+                d.finished ? c.stop_reason : Json(nullptr));
+  }
+
+  void on_done(const std::vector<Choice>& choices, const std::optional<ApiError>& error) override {
+    http::Responder& r = g_->responder();
+    if (stream_) {
+      if (error) r.write(sse(error_json(*error)));
+      if (include_usage_ && !error) {
+        Json chunk = head("chat.completion.chunk");
+        chunk["choices"] = Json::array();
+        chunk["usage"] = usage_json(g_->prompt_tokens(), g_->completion_tokens(), g_->cached_tokens());
+        r.write(sse(chunk));
+      }
+      r.write("data: [DONE]\n\n");
+      r.end();
+      return;
+    }
+    if (error) return r.send(error_response(*error));
+    Json body = head("chat.completion");
+    Json list = Json::array();
+    for (const Choice& c : choices) {
+      Json message = Json::object();
+      message["role"] = "assistant", message["content"] = c.full_text, message["refusal"] = nullptr;
+      message["annotations"] = nullptr, message["audio"] = nullptr, message["function_call"] = nullptr;
+      message["tool_calls"] = Json::array(), message["reasoning_content"] = nullptr;
+      Json choice = Json::object();
+      choice["index"] = c.index, choice["message"] = message;
+      if (logprobs_) {
+        Json lp = Json::object();
+        lp["content"] = lp_[c.index];
+        choice["logprobs"] = lp;
+      } else {
+        choice["logprobs"] = nullptr;
+      }
+      choice["finish_reason"] = finish_reason_json(c.finish);
+      choice["stop_reason"] = c.stop_reason;
+      list.push_back(choice);
+    }
+    body["choices"] = list;
+    body["usage"] = usage_json(g_->prompt_tokens(), g_->completion_tokens(), g_->cached_tokens());
+    body["prompt_logprobs"] = nullptr;
+    r.send(json_response(200, body));
+  }
+
+ private:
+  static inline const std::vector<TokenLogprob> kNoTop{};
+  Json head(const char* object) const {
+    Json j = Json::object();
+    j["id"] = g_->id(), j["object"] = object, j["created"] = g_->created(), j["model"] = g_->app().model_name;
+    return j;
+  }
+  void write_chunk(int index, const Json& delta, const Json& logprobs, const Json& finish, const Json& stop) {
+    Json choice = Json::object();
+    choice["index"] = index, choice["delta"] = delta, choice["logprobs"] = logprobs;
+    choice["finish_reason"] = finish, choice["stop_reason"] = stop;
+    Json chunk = head("chat.completion.chunk");
+    chunk["choices"] = Json::array({choice});
+    if (!g_->responder().write(sse(chunk))) g_->abort_all();
+  }
+
+  Generation* g_ = nullptr;
+  bool stream_, include_usage_, logprobs_;
+  int top_;
+  std::vector<Json> lp_;
+};
+
+// A message's content as the templates want it: text parts joined by newlines, as vLLM's
+// "string" content format does.
+std::optional<ApiError> normalize_messages(const Json& in, Json& out) {
+  if (!in.is_array() || in.empty()) return bad_request("messages must be a non-empty list", "messages");
+  out = Json::array();
+  for (const Json& m : in) {
+    if (!m.is_object() || !m.contains("role") || !m["role"].is_string())
+      return bad_request("each message needs a string 'role'", "messages");
+    Json msg = m;
+    if (m.contains("content") && m["content"].is_array()) {
+      std::string text;
+      for (const Json& part : m["content"]) {
+        if (!part.is_object() || part.value("type", "") != "text" || !part.contains("text") || !part["text"].is_string())
+          return bad_request("only text content parts are supported", "messages");
+        text += (text.empty() ? "" : "\n") + part["text"].get<std::string>();
+      }
+      msg["content"] = text;
+    } else if (m.contains("content") && !m["content"].is_string() && !m["content"].is_null()) {
+      return bad_request("message content must be a string or a list of parts", "messages");
+    }
+    out.push_back(std::move(msg));
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+Result<std::string> App::render_chat(const Json& body, Fields& f) const {
+  jinja::ChatInputs in;
+  if (auto e = normalize_messages(body.value("messages", Json()), in.messages)) {
+    f.fail(e->message, "messages");
+    return invalid_argument(e->message);
+  }
+  in.add_generation_prompt = true;
+  f.boolean("add_generation_prompt", in.add_generation_prompt);
+  f.boolean("continue_final_message", in.continue_final_message);
+  if (in.add_generation_prompt && in.continue_final_message && f.has("add_generation_prompt"))
+    f.fail("Cannot set both `continue_final_message` and `add_generation_prompt` to True.", "continue_final_message");
+  if (in.continue_final_message) in.add_generation_prompt = false;
+  if (f.has("tools")) in.tools = body["tools"];
+  if (f.has("chat_template_kwargs")) {
+    if (!body["chat_template_kwargs"].is_object()) f.fail("chat_template_kwargs must be an object", "chat_template_kwargs");
+    else in.kwargs = body["chat_template_kwargs"];
+  }
+  if (f.error) return invalid_argument(f.error->message);
+  ChatTemplateOptions options;
+  options.template_override = chat_template.get();
+  return render_chat_template(engine.tokenizer(), std::move(in), options);
+}
+
+void App::chat_completions(const http::Request& request, std::shared_ptr<http::Responder> responder) {
+  auto fail = [&](const ApiError& e) { responder->send(error_response(e)); };
+  Json body;
+  if (auto e = parse_json_body(request, body)) return fail(*e);
+  warn_unknown_fields(body, kKnownFields, "/v1/chat/completions");
+  Fields f(body);
+  std::string model;
+  f.string("model", model);
+  if (!model.empty() && model != model_name &&
+      std::find(config.served_model_names.begin(), config.served_model_names.end(), model) == config.served_model_names.end())
+    return fail({404, "The model `" + model + "` does not exist.", "model"});
+  if (!body.contains("messages")) return fail(bad_request("messages: Field required", "messages"));
+  SamplingParams p;
+  read_sampling(f, defaults, p);
+  int max_tokens = -1, top = 0;
+  bool logprobs = false, stream = false, include_usage = false;
+  f.integer("max_tokens", max_tokens, 1, INT32_MAX);
+  f.integer("max_completion_tokens", max_tokens, 1, INT32_MAX);
+  f.boolean("logprobs", logprobs);
+  f.integer("top_logprobs", top, 0, kMaxTopLogprobs);
+  if (f.has("top_logprobs") && !logprobs) f.fail("when using `top_logprobs`, `logprobs` must be set to true.", "top_logprobs");
+  read_stream_options(f, stream, include_usage);
+  if (f.error) return fail(*f.error);
+  Result<std::string> text = render_chat(body, f);
+  if (f.error) return fail(*f.error);
+  if (!text.ok()) return fail(bad_request(text.status().message(), "messages"));
+  auto ids = engine.tokenizer().encode(*text, /*add_special_tokens=*/false);
+  if (!ids.ok()) return fail(bad_request(ids.status().message(), "messages"));
+  const int max_len = engine.config().max_model_len, len = static_cast<int>(ids->size());
+  if (auto e = check_context(len, max_tokens < 0 ? 1 : max_tokens, max_len,
+                             f.has("max_completion_tokens") ? "max_completion_tokens" : "max_tokens"))
+    return fail(*e);
+  p.max_tokens = max_tokens < 0 ? max_len - len : max_tokens;  // vLLM: the rest of the context
+  p.logprobs = logprobs ? top : -1;
+  if (Status st = engine.loop().core().validate(*ids, p); !st.ok()) return fail(bad_request(st.message()));
+  std::vector<PromptInput> prompts;
+  prompts.push_back({std::move(*ids), std::move(*text)});
+  auto formatter = std::make_unique<ChatFormatter>(stream, include_usage, logprobs, top);
+  ChatFormatter* fmt = formatter.get();
+  auto g = std::make_shared<Generation>(*this, responder, std::move(prompts), std::move(p), std::move(formatter));
+  g->set_id(new_id("chatcmpl-"));
+  fmt->bind(g.get());
+  start_generation(g, stream);
+}
+
+}  // namespace tk::server

@@ -1,0 +1,25 @@
+// Request reading both generation endpoints share. Private to src/server.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "app.h"
+
+namespace tk::server {
+
+// The sampling fields (defaults: generation_config.json's, unless --generation-config vllm).
+void read_sampling(Fields& fields, const SamplingParams& defaults, SamplingParams& params);
+// `stream` and `stream_options.include_usage` (an error without stream, as vLLM).
+void read_stream_options(Fields& fields, bool& stream, bool& include_usage);
+// vLLM's 400s for a prompt that leaves no room, naming both numbers.
+std::optional<ApiError> check_context(int prompt_len, int max_tokens, int max_model_len, const char* param);
+// vLLM accepts and logs fields it does not know.
+void warn_unknown_fields(const Json& body, const std::vector<std::string>& known, const char* endpoint);
+
+std::string token_text(const Tokenizer& tok, int32_t id);
+Json token_bytes(const std::string& s);
+Json usage_json(int prompt_tokens, int completion_tokens, int cached_tokens);
+std::string sse(const Json& j);  // "data: {...}\n\n"
+
+}  // namespace tk::server
