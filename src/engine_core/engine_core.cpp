@@ -202,6 +202,7 @@ std::vector<RequestOutput> EngineCore::step() {
   Result<StepResult> result = runner_->run(step);
   const double ran = now_seconds();
   counters_.steps += 1;
+  counters_.sequences_scheduled += static_cast<int64_t>(step.seqs.size());
   counters_.tokens_computed += step.num_tokens();
   if (!result.ok()) {
     fail_step(step, result.status(), outputs);

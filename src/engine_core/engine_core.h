@@ -95,6 +95,7 @@ struct EngineStats {
   int num_kv_pages = 0;
   PrefixCacheStats prefix_cache;
   int64_t steps = 0;
+  int64_t sequences_scheduled = 0;  // summed over steps: the mean batch is this / steps
   int64_t tokens_computed = 0;  // tokens the runner ran (prefill and decode)
   double step_host_seconds = 0;  // total host time of steps outside the runner
 };
