@@ -9,12 +9,16 @@
 #include <random>
 
 #include "cli.h"
+#include "flags.h"
+#include "output.h"
 #ifdef TOKAMAK_WITH_CUDA
 #include "bench/bench.h"
 #endif
 
 namespace tk::cli {
 namespace {
+
+constexpr int64_t kMaxPrefillTokens = 16384;  // tokens per step; a larger batch x prompt prefills in chunks
 
 struct LatencyFlags {
   EngineConfig engine;
@@ -57,19 +61,46 @@ Result<LatencyResult> run_once(Engine& engine, const LatencyFlags& f, const std:
   return r;
 }
 
+// The model's context, for checking --prompt-len + --gen-len before anything loads.
+Result<std::pair<int64_t, std::string>> model_context(const EngineConfig& c) {
+  if (!c.model_config.empty()) {
+    TK_ASSIGN_OR_RETURN(ModelConfig m, builtin_model_config(c.model_config));
+    return std::pair{m.max_position_embeddings, "--model-config " + c.model_config};
+  }
+  if (!is_directory(c.model)) return not_found("--model " + c.model + ": not a model directory");
+  TK_ASSIGN_OR_RETURN(ModelConfig m, load_model_config(c.model));
+  return std::pair{m.max_position_embeddings, join_path(c.model, "config.json")};
+}
+
 Status run_latency(LatencyFlags f) {
   if (f.engine.model.empty() == f.engine.model_config.empty())
-    return invalid_argument("give --model DIR or --model-config NAME --random-weights");
+    return invalid_argument("give --model DIR or --model-config NAME --random-weights (one of them)");
   if (!f.engine.model_config.empty() && !f.random_weights) return invalid_argument("--model-config needs --random-weights");
+  if (!f.engine.model.empty() && f.random_weights)
+    return invalid_argument("--random-weights is for --model-config; --model loads the checkpoint's weights");
   if (f.prefix_len >= f.prompt_len) return invalid_argument("--prefix-len must be below --prompt-len");
+  TK_ASSIGN_OR_RETURN(auto context, model_context(f.engine));
+  const int64_t seq_len = static_cast<int64_t>(f.prompt_len) + f.gen_len;
+  if (seq_len > context.first)
+    return invalid_argument("--prompt-len " + std::to_string(f.prompt_len) + " + --gen-len " + std::to_string(f.gen_len) +
+                            " = " + std::to_string(seq_len) + " tokens: longer than the model's context, " +
+                            std::to_string(context.first) + " (max_position_embeddings of " + context.second + ")");
   EngineConfig& c = f.engine;
   c.max_num_seqs = f.batch;
-  c.max_num_batched_tokens = std::max(16, f.batch * f.prompt_len);
-  c.max_model_len = f.prompt_len + f.gen_len;
+  // The batch's prompts in one step, or in chunks of kMaxPrefillTokens.
+  c.max_num_batched_tokens = static_cast<int>(std::clamp<int64_t>(static_cast<int64_t>(f.batch) * f.prompt_len, 16, kMaxPrefillTokens));
+  c.max_model_len = static_cast<int>(seq_len);
   // Room for the batch and the cached prefix, not more: a benchmark's cache is not its subject.
   const int64_t page = c.page_size, pages_per_seq = (c.max_model_len + page - 1) / page;
   c.kv_cache_tokens = (f.batch * pages_per_seq + (f.prefix_len + page - 1) / page) * page;
-  TK_ASSIGN_OR_RETURN(auto engine, load_engine(c));
+  const std::string sizing = "--batch " + std::to_string(f.batch) + " --prompt-len " + std::to_string(f.prompt_len) +
+                             " --gen-len " + std::to_string(f.gen_len) + " (--max-num-seqs " +
+                             std::to_string(c.max_num_seqs) + ", --max-num-batched-tokens " +
+                             std::to_string(c.max_num_batched_tokens) + ", --max-model-len " +
+                             std::to_string(c.max_model_len) + ", " + std::to_string(c.kv_cache_tokens) + " KV tokens)";
+  auto loaded = load_engine(c);
+  if (!loaded.ok() && loaded.status().code() == StatusCode::kOutOfMemory) return loaded.status().with_context(sizing);
+  TK_ASSIGN_OR_RETURN(auto engine, std::move(loaded));
   std::mt19937 rng(99);
   std::vector<int32_t> prefix(f.prefix_len);
   for (int32_t& t : prefix) t = static_cast<int32_t>(rng() % engine->model_config().vocab_size);
@@ -82,14 +113,19 @@ Status run_latency(LatencyFlags f) {
   }
   const EngineStats stats = engine->loop().stats();
   const double tps = best.decode_tokens / best.decode_s;
-  std::printf("%s %s: batch %d, prompt %d, generated %d: time to first token %.2f ms, decode %.1f tokens/s "
-              "(%.2f ms/step)\n",
-              c.model.empty() ? c.model_config.c_str() : c.model.c_str(), engine->backend_name().c_str(), f.batch,
-              f.prompt_len, f.gen_len, best.ttft_s * 1e3, tps, best.decode_s / (best.decode_tokens / f.batch) * 1e3);
-  if (f.prefix_len > 0)
-    std::printf("prefix %d tokens, prefix caching %s: %lld of %lld prompt tokens served from the cache\n", f.prefix_len,
-                c.enable_prefix_caching ? "on" : "off", static_cast<long long>(stats.prefix_cache.hits),
-                static_cast<long long>(stats.prefix_cache.queries));
+  char line[512];
+  std::snprintf(line, sizeof(line),
+                "%s %s: batch %d, prompt %d, generated %d: time to first token %.2f ms, decode %.1f tokens/s "
+                "(%.2f ms/step)\n",
+                c.model.empty() ? c.model_config.c_str() : c.model.c_str(), engine->backend_name().c_str(), f.batch,
+                f.prompt_len, f.gen_len, best.ttft_s * 1e3, tps, best.decode_s / (best.decode_tokens / f.batch) * 1e3);
+  TK_RETURN_IF_ERROR(write_stdout(line));
+  if (f.prefix_len > 0) {
+    std::snprintf(line, sizeof(line), "prefix %d tokens, prefix caching %s: %lld of %lld prompt tokens served from the cache\n",
+                  f.prefix_len, c.enable_prefix_caching ? "on" : "off", static_cast<long long>(stats.prefix_cache.hits),
+                  static_cast<long long>(stats.prefix_cache.queries));
+    TK_RETURN_IF_ERROR(write_stdout(line));
+  }
   return Status::ok_status();
 }
 
@@ -106,26 +142,33 @@ Status run_kernels(const std::string& filter, bool json) {
 
 Command add_bench(CLI::App& parent) {
   CLI::App* app = parent.add_subcommand("bench", "benchmarks (kernels, latency)");
-  app->require_subcommand(1);
+  app->require_subcommand(0, 1);
   auto kf = std::make_shared<std::pair<std::string, bool>>();
   CLI::App* kernels = app->add_subcommand("kernels", "time every GPU kernel against the device's ceilings");
   kernels->add_flag("--json", kf->second, "print JSON instead of a table");
-  kernels->add_option("--filter", kf->first, "only suites whose name contains this (rowwise, decode, prefill, gemm)");
+  kernels->add_option("--filter", kf->first, "only suites whose name contains this (rowwise, decode, prefill, gemm)")
+      ->type_name("TEXT");
   auto lf = std::make_shared<LatencyFlags>();
   CLI::App* latency = app->add_subcommand("latency", "time to first token and decode tokens/s");
-  latency->add_option("--model-config", lf->engine.model_config, "built-in configuration: llama-3-8b, mistral-7b, qwen2.5-7b");
+  std::string names;
+  for (const std::string& n : builtin_model_names()) names += (names.empty() ? "" : ", ") + n;
+  latency->add_option("--model-config", lf->engine.model_config, "built-in configuration: " + names)->type_name("NAME");
   latency->add_flag("--random-weights", lf->random_weights, "random weights made on the device (no checkpoint)");
-  latency->add_option("--model,-m", lf->engine.model, "or a Hugging Face model directory");
-  add_engine_flags(*latency, lf->engine, /*model_flags=*/false);
-  latency->add_option("--prompt-len", lf->prompt_len, "prompt tokens")->check(CLI::Range(1, 1 << 20));
-  latency->add_option("--gen-len", lf->gen_len, "generated tokens")->check(CLI::Range(2, 1 << 20));
-  latency->add_option("--batch", lf->batch, "sequences")->check(CLI::Range(1, 4096));
-  latency->add_option("--prefix-len", lf->prefix_len, "leading prompt tokens shared by every request (prefix cache)")
-      ->check(CLI::NonNegativeNumber);
-  latency->add_option("--iters", lf->iters, "timed runs after the warm-up run")->check(CLI::Range(1, 100));
+  latency->add_option("--model,-m", lf->engine.model, "or a Hugging Face model directory")->type_name("DIR");
+  // --max-num-seqs, --max-num-batched-tokens and --max-model-len follow from the flags below.
+  add_engine_flags(*latency, lf->engine, 0);
+  add_int(*latency, "--prompt-len", lf->prompt_len, "prompt tokens", 1, 1 << 20)->default_str(std::to_string(lf->prompt_len));
+  add_int(*latency, "--gen-len", lf->gen_len, "generated tokens", 2, 1 << 20)->default_str(std::to_string(lf->gen_len));
+  add_int(*latency, "--batch", lf->batch,
+          "sequences (--max-num-seqs); their prompts prefill in one step, in chunks of 16384 tokens beyond", 1, 4096)
+      ->default_str(std::to_string(lf->batch));
+  add_int(*latency, "--prefix-len", lf->prefix_len, "leading prompt tokens shared by every request (prefix cache)", 0)
+      ->default_str(std::to_string(lf->prefix_len));
+  add_int(*latency, "--iters", lf->iters, "timed runs after the warm-up run", 1, 100)->default_str(std::to_string(lf->iters));
   return {app, [=]() -> Status {
             if (kernels->parsed()) return run_kernels(kf->first, kf->second);
-            return run_latency(*lf);
+            if (latency->parsed()) return run_latency(*lf);
+            return write_stdout(app->help("tokamak"));  // bare `tokamak bench`: its usage
           }};
 }
 

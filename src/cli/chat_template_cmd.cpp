@@ -7,6 +7,7 @@
 
 #include "cli.h"
 #include "jinja/jinja.h"
+#include "output.h"
 
 namespace tk::cli {
 namespace {
@@ -48,8 +49,7 @@ Status run_render(const ChatTemplateFlags& f) {
   if (!tmpl.ok()) return template_error(f.template_path, error);
   auto out = jinja::render_chat_variables(*tmpl, vars, f.continue_final_message, options, &error);
   if (!out.ok()) return template_error(f.template_path, error);
-  std::fwrite(out->data(), 1, out->size(), stdout);
-  return Status::ok_status();
+  return write_stdout(*out);
 }
 
 }  // namespace
@@ -57,7 +57,7 @@ Status run_render(const ChatTemplateFlags& f) {
 Command add_chat_template(CLI::App& parent) {
   auto f = std::make_shared<ChatTemplateFlags>();
   CLI::App* app = parent.add_subcommand("chat-template", "check a Jinja chat template without a model");
-  app->require_subcommand(1);
+  app->require_subcommand(0, 1);
   CLI::App* render = app->add_subcommand("render", "render a template with variables as transformers does");
   render->add_option("--template", f->template_path, "the template file (.jinja)")->required();
   render->add_option("--variables", f->variables_path,
@@ -66,7 +66,7 @@ Command add_chat_template(CLI::App& parent) {
   render->add_flag("--continue-final-message", f->continue_final_message,
                    "end the render inside the last message, as apply_chat_template(continue_final_message=True)");
   render->add_option("--date", f->date, "the date strftime_now() sees, YYYY-MM-DD (default: today)");
-  return {app, [f, render]() { return render->parsed() ? run_render(*f) : Status::ok_status(); }};
+  return {app, [f, app, render]() { return render->parsed() ? run_render(*f) : write_stdout(app->help("tokamak")); }};
 }
 
 }  // namespace tk::cli

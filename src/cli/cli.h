@@ -27,8 +27,13 @@ Command add_bench(CLI::App& parent);
 Command add_chat_template(CLI::App& parent);
 
 // The engine flags (vLLM's names), bound straight to the engine's config so that their defaults
-// are the engine's. `model_flags`: also --model (required) and --tokenizer.
-void add_engine_flags(CLI::App& app, EngineConfig& config, bool model_flags = true);
+// are the engine's, and --quiet. kModelFlags: --model (required) and --tokenizer; kSizingFlags:
+// --max-model-len, --max-num-seqs, --max-num-batched-tokens (a command that derives them from its
+// own flags leaves them out); kLlamaAliases: -c/--ctx-size for --max-model-len.
+enum EngineFlagSet : unsigned { kModelFlags = 1, kSizingFlags = 2, kLlamaAliases = 4 };
+void add_engine_flags(CLI::App& app, EngineConfig& config, unsigned which = kModelFlags | kSizingFlags);
+// --quiet, -q: no loading lines or figures (log level warning).
+void add_quiet_flag(CLI::App& app);
 // Loads the engine with a progress bar on a terminal (plain log lines otherwise).
 Result<std::unique_ptr<Engine>> load_engine(const EngineConfig& config);
 

@@ -3,45 +3,71 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
-#include <map>
+#include <algorithm>
 
 #include "cli.h"
+#include "flags.h"
 
 namespace tk::cli {
 
-void add_engine_flags(CLI::App& app, EngineConfig& c, bool model_flags) {
-  if (model_flags) {
-    app.add_option("--model,-m", c.model, "Hugging Face model directory")->required();
-    app.add_option("--tokenizer", c.tokenizer, "tokenizer directory (default: the model's)");
+void add_engine_flags(CLI::App& app, EngineConfig& c, unsigned which) {
+  if (which & kModelFlags) {
+    app.add_option("--model,-m", c.model, "Hugging Face model directory")->required()->type_name("DIR");
+    app.add_option("--tokenizer", c.tokenizer, "tokenizer directory or tokenizer.json (default: the model's)")
+        ->type_name("PATH");
   }
-  const std::map<std::string, DeviceChoice> devices = {
-      {"auto", DeviceChoice::kAuto}, {"cpu", DeviceChoice::kCpu}, {"cuda", DeviceChoice::kCuda}};
-  const std::map<std::string, DTypeChoice> dtypes = {{"auto", DTypeChoice::kAuto},     {"bfloat16", DTypeChoice::kBFloat16},
-                                                     {"bf16", DTypeChoice::kBFloat16}, {"float16", DTypeChoice::kFloat16},
-                                                     {"fp16", DTypeChoice::kFloat16},  {"half", DTypeChoice::kFloat16}};
-  app.add_option("--device", c.device, "cpu, cuda or auto (the GPU when present)")
-      ->transform(CLI::CheckedTransformer(devices, CLI::ignore_case))
+  add_choice<DeviceChoice>(app, "--device", c.device,
+                           {{"auto", DeviceChoice::kAuto}, {"cpu", DeviceChoice::kCpu}, {"cuda", DeviceChoice::kCuda}},
+                           "cpu, cuda or auto (the GPU when present)")
       ->default_str(device_choice_name(c.device));
-  app.add_option("--dtype", c.dtype, "GPU dtype: auto (bfloat16), bfloat16 or float16")
-      ->transform(CLI::CheckedTransformer(dtypes, CLI::ignore_case))
+  add_choice<DTypeChoice>(app, "--dtype", c.dtype,
+                          {{"auto", DTypeChoice::kAuto},
+                           {"bfloat16", DTypeChoice::kBFloat16},
+                           {"bf16", DTypeChoice::kBFloat16},
+                           {"float16", DTypeChoice::kFloat16},
+                           {"fp16", DTypeChoice::kFloat16},
+                           {"half", DTypeChoice::kFloat16}},
+                          "GPU weights and activations; auto = bfloat16 (the CPU computes in float32)")
       ->default_str(dtype_choice_name(c.dtype));
-  app.add_option("--max-model-len", c.max_model_len, "context length (default: the model's)")
-      ->check(CLI::NonNegativeNumber);
-  app.add_option("--threads,-t", c.num_threads, "CPU threads (default: all cores)")->check(CLI::NonNegativeNumber);
-  app.add_option("--page-size,--block-size", c.page_size, "KV cache page size in tokens")
-      ->check(CLI::IsMember(std::vector<int>(kSupportedPageSizes.begin(), kSupportedPageSizes.end())))
-      ->capture_default_str();
-  app.add_option("--max-num-seqs", c.max_num_seqs, "sequences per step")->check(CLI::PositiveNumber)->capture_default_str();
-  app.add_option("--max-num-batched-tokens", c.max_num_batched_tokens, "tokens per step")
-      ->check(CLI::Range(16, 1 << 20))
-      ->capture_default_str();
-  app.add_option("--gpu-memory-utilization", c.gpu_memory_utilization,
-                 "fraction of the GPU's total memory for weights, activations and the KV cache")
-      ->check(CLI::Range(0.01, 1.0))
-      ->capture_default_str();
+  if (which & kSizingFlags) {
+    add_int(app, (which & kLlamaAliases) ? "--max-model-len,-c,--ctx-size" : "--max-model-len", c.max_model_len,
+            "context length: prompt + generated tokens (default: the model's max_position_embeddings)", 0);
+    add_int(app, "--max-num-seqs", c.max_num_seqs, "sequences in one step", 1)
+        ->default_str(std::to_string(c.max_num_seqs));
+    // The range is EngineConfig::validate's, which names it.
+    add_int(app, "--max-num-batched-tokens", c.max_num_batched_tokens, "tokens in one step, 16 to 1048576")
+        ->default_str(std::to_string(c.max_num_batched_tokens));
+  }
+  add_int(app, "--threads,-t", c.num_threads,
+          "CPU threads, at most 4 per CPU (default: one per CPU that other processes do not keep busy; "
+          "TOKAMAK_NUM_THREADS)",
+          0);
+  add_checked(
+      app, "--page-size,--block-size",
+      [&c](const std::string& s) -> std::string {
+        ParsedInt p = parse_int(s, 1, 1 << 20);
+        if (!p.ok) return p.error;
+        if (!is_supported_page_size(static_cast<int>(p.value)))
+          return "must be one of " + supported_page_sizes_text() + ", got " + s;
+        c.page_size = static_cast<int>(p.value);
+        return "";
+      },
+      "KV cache page size in tokens (" + supported_page_sizes_text() + ")")
+      ->type_name("INT")
+      ->default_str(std::to_string(c.page_size));
+  add_real(app, "--gpu-memory-utilization", c.gpu_memory_utilization,
+           "share of the GPU's total memory for weights, activations and the KV cache", {0, 1, true, false})
+      ->default_str(std::to_string(c.gpu_memory_utilization).substr(0, 4));
   app.add_flag("--enable-prefix-caching,!--no-enable-prefix-caching", c.enable_prefix_caching,
                "reuse the KV pages of earlier prompts' common prefixes (default: on)");
-  app.add_flag("--enforce-eager", c.enforce_eager, "never replay CUDA graphs");
+  app.add_flag("--enforce-eager", c.enforce_eager, "never replay CUDA graphs (default: replay them)");
+  add_quiet_flag(app);
+}
+
+void add_quiet_flag(CLI::App& app) {
+  app.add_flag_callback(
+      "--quiet,-q", [] { set_log_level(std::max(log_level(), LogLevel::kWarning)); },
+      "print only the output, warnings and errors (as TOKAMAK_LOG_LEVEL=warning)");
 }
 
 Result<std::unique_ptr<Engine>> load_engine(const EngineConfig& c) { return Engine::create(c, make_progress_printer()); }
@@ -52,6 +78,7 @@ LoadProgress make_progress_printer() {
   auto last_quarter = std::make_shared<int>(-1);
   auto last_draw = std::make_shared<double>(0.0);
   return [=](size_t done, size_t total, const std::string& file) {
+    if (log_level() > LogLevel::kInfo) return;  // --quiet, TOKAMAK_LOG_LEVEL=warning or above
     const double secs = std::max(now_seconds() - start, 1e-6);
     const double frac = total ? static_cast<double>(done) / static_cast<double>(total) : 1.0;
     const double mb = static_cast<double>(done) / 1e6, total_mb = static_cast<double>(total) / 1e6;

@@ -5,9 +5,11 @@
 #include <CLI/CLI.hpp>
 #include <cmath>
 #include <cstdio>
-#include <fstream>
+#include <sstream>
 
 #include "cli.h"
+#include "flags.h"
+#include "output.h"
 
 namespace tk::cli {
 namespace {
@@ -41,7 +43,12 @@ Result<std::vector<std::vector<float>>> score_windows(Engine& engine, const std:
 }
 
 Status run_perplexity(const PerplexityFlags& f) {
-  TK_ASSIGN_OR_RETURN(std::string text, read_text_file(f.file));
+  TK_ASSIGN_OR_RETURN(std::string text, read_input(f.file));
+  TK_RETURN_IF_ERROR(check_utf8(text, f.file == "-" ? "stdin" : f.file));
+  std::unique_ptr<OutputFile> out;  // opened first: a bad path fails before the model loads
+  if (!f.logprobs_out.empty()) {
+    TK_ASSIGN_OR_RETURN(out, OutputFile::open(f.logprobs_out, "--logprobs-out"));
+  }
   EngineConfig config = f.engine;
   if (config.max_model_len == 0) config.max_model_len = f.ctx + 1;  // the window plus the one token generated
   if (config.max_model_len <= f.ctx) return invalid_argument("--max-model-len must exceed --ctx");
@@ -53,40 +60,44 @@ Status run_perplexity(const PerplexityFlags& f) {
   if (n_chunk < 1)
     return invalid_argument(f.file + ": " + std::to_string(tokens.size()) + " tokens, fewer than one window of --ctx " +
                             std::to_string(f.ctx));
-  std::ofstream out;
-  if (!f.logprobs_out.empty()) {
-    out.open(f.logprobs_out);
-    if (!out) return io_error(f.logprobs_out + ": cannot write");
-  }
   std::vector<std::vector<int32_t>> windows;
   for (int c = 0; c < n_chunk; ++c) {
     windows.emplace_back(tokens.begin() + static_cast<int64_t>(c) * f.ctx, tokens.begin() + static_cast<int64_t>(c + 1) * f.ctx);
     if (add_bos) windows.back()[0] = with_bos[0];
   }
   const int first = f.ctx / 2;
-  std::fprintf(stderr, "perplexity: %zu tokens, %d windows of %d, scoring the second half of each\n", tokens.size(),
+  if (log_level() <= LogLevel::kInfo)
+    std::fprintf(stderr, "perplexity: %zu tokens, %d windows of %d, scoring the second half of each\n", tokens.size(),
                n_chunk, f.ctx);
   TK_ASSIGN_OR_RETURN(auto scores, score_windows(*engine, windows, first));
   double nll = 0, nll2 = 0;
   int64_t count = 0;
+  std::string progress;
   for (int c = 0; c < n_chunk; ++c) {
     const std::vector<float>& lp = scores[c];
+    std::ostringstream lines;
     for (size_t j = 0; j < lp.size(); ++j) {
       nll -= lp[j];
       nll2 += static_cast<double>(lp[j]) * lp[j];
       ++count;
-      if (out) out << "{\"window\":" << c << ",\"pos\":" << first + j + 1 << ",\"id\":" << windows[c][first + j + 1]
-                   << ",\"logprob\":" << lp[j] << "}\n";
+      lines << "{\"window\":" << c << ",\"pos\":" << first + j + 1 << ",\"id\":" << windows[c][first + j + 1]
+            << ",\"logprob\":" << lp[j] << "}\n";
     }
-    std::printf("[%d]%.4f,", c + 1, std::exp(nll / static_cast<double>(count)));
+    if (out) TK_RETURN_IF_ERROR(out->write(lines.str()));
+    char buf[64];
+    std::snprintf(buf, sizeof(buf), "[%d]%.4f,", c + 1, std::exp(nll / static_cast<double>(count)));
+    progress += buf;
   }
+  TK_RETURN_IF_ERROR(write_stdout(progress));
   const double mean = nll / static_cast<double>(count);
   // Standard error of the mean NLL, carried to the perplexity as llama.cpp reports it.
   const double var = nll2 / static_cast<double>(count) - mean * mean;
   const double err = count > 1 ? std::sqrt(std::max(var, 0.0) / static_cast<double>(count - 1)) : 0.0;
-  std::printf("\nFinal estimate: PPL = %.4f +/- %.5f\nmean NLL = %.6f over %lld tokens\n", std::exp(mean),
-              std::exp(mean) * err, mean, static_cast<long long>(count));
-  return Status::ok_status();
+  char summary[160];
+  std::snprintf(summary, sizeof(summary), "\nFinal estimate: PPL = %.4f +/- %.5f\nmean NLL = %.6f over %lld tokens\n",
+                std::exp(mean), std::exp(mean) * err, mean, static_cast<long long>(count));
+  TK_RETURN_IF_ERROR(write_stdout(summary, /*flush=*/true));
+  return out ? out->commit() : Status::ok_status();
 }
 
 }  // namespace
@@ -95,9 +106,11 @@ Command add_perplexity(CLI::App& parent) {
   auto f = std::make_shared<PerplexityFlags>();
   CLI::App* app = parent.add_subcommand("perplexity", "perplexity of a text file (llama.cpp's method)");
   add_engine_flags(*app, f->engine);
-  app->add_option("--file,-f", f->file, "text file to score")->required();
-  app->add_option("--ctx,-c", f->ctx, "window length in tokens")->check(CLI::Range(4, 1 << 20));
-  app->add_option("--logprobs-out", f->logprobs_out, "write each scored token's id and log-probability (JSON lines)");
+  app->add_option("--file,-f", f->file, "text file to score ('-' for stdin)")->required()->type_name("FILE");
+  add_int(*app, "--ctx,-c", f->ctx, "window length in tokens", 4, 1 << 20)->default_str(std::to_string(f->ctx));
+  app->add_option("--logprobs-out", f->logprobs_out,
+                  "write each scored token's id and log-probability (JSON lines; '-' for stdout)")
+      ->type_name("FILE");
   return {app, [f] { return run_perplexity(*f); }};
 }
 

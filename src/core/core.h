@@ -311,6 +311,7 @@ struct EnvFlags {
   std::optional<std::string> log_level;  // TOKAMAK_LOG_LEVEL=debug|info|warning|error|silent
   std::optional<int> num_threads;        // TOKAMAK_NUM_THREADS: CPU backend threads (when a number >= 1)
   std::optional<std::string> num_threads_text;  // TOKAMAK_NUM_THREADS as written, for the engine to check
+  bool omp_num_threads = false;          // OMP_NUM_THREADS is set: OpenMP's own thread count is kept
   bool disable_cuda_graphs = false;      // TOKAMAK_DISABLE_CUDA_GRAPHS=1
 };
 const EnvFlags& env_flags();

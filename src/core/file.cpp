@@ -46,8 +46,11 @@ MappedFile::~MappedFile() {
 }
 
 Result<std::string> read_text_file(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return io_error(path + ": cannot open: " + std::strerror(errno));
+  if (S_ISDIR(st.st_mode)) return invalid_argument(path + ": is a directory, not a file");
   std::ifstream in(path, std::ios::binary);
-  if (!in) return io_error(path + ": cannot open");
+  if (!in) return io_error(path + ": cannot open: " + std::strerror(errno));
   std::ostringstream ss;
   ss << in.rdbuf();
   if (in.bad()) return io_error(path + ": read failed");

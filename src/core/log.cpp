@@ -34,6 +34,7 @@ const EnvFlags& env_flags() {
       const long n = std::strtol(v, &end, 10);
       if (*v != '\0' && *end == '\0' && errno == 0 && n > 0 && n <= 1 << 20) f.num_threads = static_cast<int>(n);
     }
+    f.omp_num_threads = std::getenv("OMP_NUM_THREADS") != nullptr;
     if (const char* v = std::getenv("TOKAMAK_DISABLE_CUDA_GRAPHS")) f.disable_cuda_graphs = std::string(v) == "1";
     return f;
   }();

@@ -1,5 +1,6 @@
 // Validation of the engine configuration and the names of its enums.
 #include "engine_core/engine_core.h"
+#include "machine.h"
 
 namespace tk {
 
@@ -21,19 +22,28 @@ const char* dtype_choice_name(DTypeChoice d) {
   return "auto";
 }
 
+// Bounds that hold whatever the machine; check_memory (machine.cpp) then weighs the sizes
+// against the device once the model's shape is known.
 Status EngineConfig::validate() const {
-  auto bad = [](const std::string& m) { return invalid_argument(m); };
-  if (model.empty() == model_config.empty()) return bad("give --model DIR or --model-config NAME (one of them)");
-  if (max_model_len < 0) return bad("--max-model-len must be >= 0, got " + std::to_string(max_model_len));
-  if (max_num_seqs < 1) return bad("--max-num-seqs must be >= 1, got " + std::to_string(max_num_seqs));
-  if (max_num_batched_tokens < 16)
-    return bad("--max-num-batched-tokens must be >= 16, got " + std::to_string(max_num_batched_tokens));
+  auto bad = [](const std::string& flag, int64_t value, const std::string& why) {
+    return invalid_argument(flag + " " + std::to_string(value) + ": " + why);
+  };
+  if (model.empty() == model_config.empty()) return invalid_argument("give --model DIR or --model-config NAME (one of them)");
+  if (max_model_len < 0) return bad("--max-model-len", max_model_len, "must be at least 0 (0: the model's context)");
+  if (max_num_seqs < 1) return bad("--max-num-seqs", max_num_seqs, "must be at least 1");
+  if (max_num_batched_tokens < kMinBatchedTokens || max_num_batched_tokens > kMaxBatchedTokens)
+    return bad("--max-num-batched-tokens", max_num_batched_tokens,
+               "must be in [" + std::to_string(kMinBatchedTokens) + ", " + std::to_string(kMaxBatchedTokens) + "]");
   if (!is_supported_page_size(page_size))
-    return bad("--page-size must be one of " + supported_page_sizes_text() + ", got " + std::to_string(page_size));
+    return bad("--page-size", page_size, "must be one of " + supported_page_sizes_text());
   if (!(gpu_memory_utilization > 0.0 && gpu_memory_utilization <= 1.0))
-    return bad("--gpu-memory-utilization must be in (0, 1], got " + std::to_string(gpu_memory_utilization));
-  if (kv_cache_tokens < 0) return bad("kv_cache_tokens must be >= 0, got " + std::to_string(kv_cache_tokens));
-  if (num_threads < 0) return bad("--threads must be >= 0, got " + std::to_string(num_threads));
+    return invalid_argument("--gpu-memory-utilization " + std::to_string(gpu_memory_utilization) + ": must be in (0, 1]");
+  if (kv_cache_tokens < 0) return bad("kv_cache_tokens", kv_cache_tokens, "must be at least 0");
+  if (num_threads < 0) return bad("--threads", num_threads, "must be at least 0 (0: one per CPU not kept busy)");
+  if (num_threads > max_cpu_threads())
+    return bad("--threads", num_threads,
+               "too many threads, at most " + std::to_string(max_cpu_threads()) + " (" + std::to_string(kMaxThreadsPerCpu) +
+                   " per usable CPU; " + std::to_string(usable_cpus()) + " here)");
   return Status::ok_status();
 }
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "engine_core/engine_core.h"
+#include "machine.h"
 
 namespace tk {
 namespace {
@@ -28,11 +29,32 @@ Result<std::unique_ptr<Model>> make_model(const EngineConfig& c, Backend& backen
 
 }  // namespace
 
+// The model's shape, read before anything is allocated.
+Result<ModelConfig> model_shape(const EngineConfig& c) {
+  if (c.model.empty()) return builtin_model_config(c.model_config);
+  if (file_exists(c.model))
+    return invalid_argument("--model " + c.model +
+                            ": is a file, not a directory; give the Hugging Face model directory that holds it");
+  if (!is_directory(c.model)) return not_found(c.model + ": model directory does not exist");
+  return load_model_config(c.model);
+}
+
 Result<LoadedModel> load_model(const EngineConfig& c, const LoadProgress& progress) {
   TK_RETURN_IF_ERROR(c.validate());
-  if (!c.model.empty() && !is_directory(c.model)) return not_found(c.model + ": model directory does not exist");
+  TK_ASSIGN_OR_RETURN(const ModelConfig shape, model_shape(c));
+  const std::string source = c.model.empty() ? "--model-config " + c.model_config : c.model;
+  if (c.max_model_len > shape.max_position_embeddings)
+    return invalid_argument("--max-model-len " + std::to_string(c.max_model_len) + ": longer than the model's context, " +
+                            std::to_string(shape.max_position_embeddings) + " (max_position_embeddings of " +
+                            (c.model.empty() ? source : join_path(c.model, "config.json")) + ")");
+  const bool cpu = c.device == DeviceChoice::kCpu || (c.device == DeviceChoice::kAuto && !cuda_available());
+  TK_ASSIGN_OR_RETURN(const int threads, resolve_cpu_threads(c, /*pick_default=*/cpu));
   LoadedModel m;
-  TK_ASSIGN_OR_RETURN(m.backend, make_backend(c.device, c.dtype, c.num_threads));
+  TK_ASSIGN_OR_RETURN(m.backend, make_backend(c.device, c.dtype, threads));
+  if (m.backend->device() == Device::kCpu && c.dtype != DTypeChoice::kAuto)
+    TK_LOG_WARN(std::string("--dtype ") + dtype_choice_name(c.dtype) +
+                " is ignored: the CPU backend computes in float32 (--dtype is for the GPU)");
+  TK_RETURN_IF_ERROR(check_memory(c, shape, *m.backend, source));
   const std::string tokenizer_dir = c.tokenizer.empty() ? c.model : c.tokenizer;
   if (!tokenizer_dir.empty()) {
     TK_ASSIGN_OR_RETURN(m.tokenizer, Tokenizer::load(tokenizer_dir));

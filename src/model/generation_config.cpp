@@ -17,18 +17,36 @@ Status read_float(const json& j, const char* key, const std::string& src, std::o
   return Status::ok_status();
 }
 
+// A float field that must satisfy `ok` (the range the engine accepts, as `range` says): a bad
+// default names the file and the field instead of failing every request later.
+Status read_checked(const json& j, const char* key, const std::string& src, std::optional<float>* out, bool (*ok)(float),
+                    const char* range) {
+  TK_RETURN_IF_ERROR(read_float(j, key, src, out));
+  if (*out && !ok(**out)) return json_fields::field_error(src, key, std::string("must be in ") + range, j.at(key));
+  return Status::ok_status();
+}
+
+Status read_int_field(const json& j, const char* key, const std::string& src, std::optional<int>* out, int64_t min,
+                      int64_t max) {
+  if (json_fields::find(j, key) == nullptr) return Status::ok_status();
+  int64_t v = 0;
+  TK_RETURN_IF_ERROR(json_fields::read_int(j, key, src, &v, min, max));
+  *out = static_cast<int>(v);
+  return Status::ok_status();
+}
+
 Status read_fields(const json& j, const std::string& src, GenerationConfig& g) {
   TK_RETURN_IF_ERROR(json_fields::read_token_ids(j, "eos_token_id", src, &g.eos_token_ids));
   TK_RETURN_IF_ERROR(json_fields::read_token_id(j, "bos_token_id", src, &g.bos_token_id));
-  TK_RETURN_IF_ERROR(read_float(j, "temperature", src, &g.temperature));
-  TK_RETURN_IF_ERROR(read_float(j, "top_p", src, &g.top_p));
-  TK_RETURN_IF_ERROR(read_float(j, "min_p", src, &g.min_p));
-  TK_RETURN_IF_ERROR(read_float(j, "repetition_penalty", src, &g.repetition_penalty));
-  if (json_fields::find(j, "top_k") != nullptr) {
-    int64_t top_k = 0;
-    TK_RETURN_IF_ERROR(json_fields::read_int(j, "top_k", src, &top_k, 0, std::numeric_limits<int32_t>::max()));
-    g.top_k = static_cast<int>(top_k);
-  }
+  // The ranges SamplingParams::validate accepts.
+  TK_RETURN_IF_ERROR(read_checked(j, "temperature", src, &g.temperature, [](float v) { return v >= 0.f && v <= 100.f; },
+                                  "[0, 100]"));
+  TK_RETURN_IF_ERROR(read_checked(j, "top_p", src, &g.top_p, [](float v) { return v > 0.f && v <= 1.f; }, "(0, 1]"));
+  TK_RETURN_IF_ERROR(read_checked(j, "min_p", src, &g.min_p, [](float v) { return v >= 0.f && v <= 1.f; }, "[0, 1]"));
+  TK_RETURN_IF_ERROR(read_checked(j, "repetition_penalty", src, &g.repetition_penalty,
+                                  [](float v) { return v > 0.f && v <= 10.f; }, "(0, 10]"));
+  TK_RETURN_IF_ERROR(read_int_field(j, "top_k", src, &g.top_k, 0, std::numeric_limits<int32_t>::max()));
+  TK_RETURN_IF_ERROR(read_int_field(j, "max_new_tokens", src, &g.max_new_tokens, 1, std::numeric_limits<int32_t>::max()));
   if (json_fields::find(j, "do_sample") != nullptr) {
     bool do_sample = false;
     TK_RETURN_IF_ERROR(json_fields::read_bool(j, "do_sample", src, &do_sample));

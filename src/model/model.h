@@ -64,6 +64,7 @@ struct GenerationConfig {
   std::optional<float> min_p;
   std::optional<float> repetition_penalty;
   std::optional<bool> do_sample;
+  std::optional<int> max_new_tokens;  // vLLM's default max_tokens when a request gives none
 };
 Result<GenerationConfig> parse_generation_config(const std::string& json_text, const std::string& source);
 // A missing generation_config.json gives an empty GenerationConfig (not an error).
@@ -150,6 +151,10 @@ Result<ModelWeights> load_weights(const ModelConfig& config, const Checkpoint& c
 // "llama-3-8b", "mistral-7b" (v0.3), "qwen2.5-7b".
 Result<ModelConfig> builtin_model_config(const std::string& name);
 std::vector<std::string> builtin_model_names();
+
+// Elements of every weight the model holds (q/k/v and gate/up fused, a tied lm_head shared with
+// the embedding, RoPE frequencies), for sizing memory before anything is loaded.
+int64_t num_parameters(const ModelConfig& config);
 
 // Weights drawn on the backend (N(0, 0.02) projections, norms near 1), fused like loaded ones.
 Result<ModelWeights> random_weights(const ModelConfig& config, Backend& backend, uint64_t seed);

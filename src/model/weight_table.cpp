@@ -66,3 +66,15 @@ Status upload_inv_freq(const ModelConfig& c, Backend& backend, ModelWeights& w) 
 }
 
 }  // namespace tk::model_detail
+
+namespace tk {
+
+int64_t num_parameters(const ModelConfig& config) {
+  ModelWeights w;
+  int64_t n = config.head_dim / 2;  // inv_freq
+  for (const model_detail::WeightSpec& spec : model_detail::weight_table(config, w))
+    if (!spec.tied_to_embedding) n += spec.shape().numel();
+  return n;
+}
+
+}  // namespace tk
