@@ -148,6 +148,21 @@ void Connection::drop_parser() { parser_.reset(); }
 bool Connection::on_header() {
   auto& parser = parser_->parser;
   state_ = State::kReadBody;
+  // NOTE: only "chunked" frames a body here. Beast reads a body whose Transfer-Encoding does not
+  // end in chunked ("gzip") as empty, so its bytes would be parsed as the next request (request
+  // smuggling); RFC 9112 6.3: answer 400 and close.
+  const auto& head = parser.get();
+  size_t codings = 0;
+  bool only_chunked = true;
+  for (const auto& field : head) {
+    if (field.name() != bhttp::field::transfer_encoding) continue;
+    ++codings;
+    only_chunked = only_chunked && iequals(field.value(), "chunked");
+  }
+  if (codings > 1 || !only_chunked) {
+    reject(400, "unsupported Transfer-Encoding (only chunked is)");
+    return false;
+  }
   if (parser.is_done()) return true;
   arm(core_->options.body_timeout_s);
   const auto& message = parser.get();

@@ -51,6 +51,12 @@ TEST(HttpHostile, MalformedRequestsGet400) {
       "POST / HTTP/1.1\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
       "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n",  // bad chunk size
       "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhelloXX0\r\n\r\n",     // no CRLF after data
+      // Codings other than a lone chunked: the body's length is unknown (read as empty, its bytes
+      // would be the next request).
+      "POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\nGET /smuggled HTTP/1.1\r\n\r\n",
+      "POST / HTTP/1.1\r\nTransfer-Encoding: chunked, gzip\r\n\r\n",
+      "POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
+      "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
   };
   for (const std::string& bytes : cases) {
     expect_rejected(*server, bytes, 400);
