@@ -38,8 +38,9 @@ Json error_json(const ApiError& e);
 http::Response error_response(const ApiError& e);
 http::Response json_response(int status, const Json& body);
 
-// The body as a JSON object: 415 for another content type, 400 for broken JSON, nesting deeper
-// than kMaxJsonDepth (checked before parsing: the parser recurses) or invalid UTF-8.
+// The body as a JSON object (key order kept; a repeated key's last value wins, in its first
+// place, as in Python): 415 for another content type, 400 for broken JSON, nesting deeper than
+// kMaxJsonDepth or invalid UTF-8. Linear in the body's size.
 constexpr int kMaxJsonDepth = 64;
 std::optional<ApiError> parse_json_body(const http::Request& request, Json& out);
 

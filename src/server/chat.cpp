@@ -128,6 +128,24 @@ class ChatFormatter final : public Formatter {
   std::vector<Json> lp_;
 };
 
+// Objects handed to the chat template are rebuilt key by key (each insert a linear search), so
+// messages and chat_template_kwargs are bounded; vLLM's messages have about ten fields.
+constexpr size_t kMaxTemplateKeys = 256;
+
+// tools: a list of {"type": "function", "function": {"name": ...}}, as vLLM's
+// ChatCompletionToolsParam validates them.
+std::optional<ApiError> check_tools(const Json& tools) {
+  if (!tools.is_array()) return bad_request("tools: Input should be a valid list", "tools");
+  for (const Json& t : tools) {
+    if (!t.is_object() || (t.contains("type") && t["type"] != "function"))
+      return bad_request("tools: each tool should be an object of type 'function'", "tools");
+    if (!t.contains("function") || !t["function"].is_object() || !t["function"].contains("name") ||
+        !t["function"]["name"].is_string())
+      return bad_request("tools: each tool needs a 'function' object with a string 'name'", "tools");
+  }
+  return std::nullopt;
+}
+
 // A message's content as the templates want it: text parts joined by newlines, as vLLM's
 // "string" content format does.
 std::optional<ApiError> normalize_messages(const Json& in, Json& out) {
@@ -136,6 +154,8 @@ std::optional<ApiError> normalize_messages(const Json& in, Json& out) {
   for (const Json& m : in) {
     if (!m.is_object() || !m.contains("role") || !m["role"].is_string())
       return bad_request("each message needs a string 'role'", "messages");
+    if (m.size() > kMaxTemplateKeys)
+      return bad_request("a message has more than " + std::to_string(kMaxTemplateKeys) + " fields", "messages");
     Json msg = m;
     if (m.contains("content") && m["content"].is_array()) {
       std::string text;
@@ -167,10 +187,16 @@ Result<std::string> App::render_chat(const Json& body, Fields& f) const {
   if (in.add_generation_prompt && in.continue_final_message && f.has("add_generation_prompt"))
     f.fail("Cannot set both `continue_final_message` and `add_generation_prompt` to True.", "continue_final_message");
   if (in.continue_final_message) in.add_generation_prompt = false;
-  if (f.has("tools")) in.tools = body["tools"];
+  if (f.has("tools")) {
+    if (auto e = check_tools(body["tools"])) f.fail(e->message, "tools");
+    else in.tools = body["tools"];
+  }
   if (f.has("chat_template_kwargs")) {
-    if (!body["chat_template_kwargs"].is_object()) f.fail("chat_template_kwargs must be an object", "chat_template_kwargs");
-    else in.kwargs = body["chat_template_kwargs"];
+    const Json& kw = body["chat_template_kwargs"];
+    if (!kw.is_object()) f.fail("chat_template_kwargs must be an object", "chat_template_kwargs");
+    else if (kw.size() > kMaxTemplateKeys)
+      f.fail("chat_template_kwargs has more than " + std::to_string(kMaxTemplateKeys) + " keys", "chat_template_kwargs");
+    else in.kwargs = kw;
   }
   if (f.error) return invalid_argument(f.error->message);
   ChatTemplateOptions options;

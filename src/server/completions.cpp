@@ -242,7 +242,8 @@ void App::completions(const http::Request& request, std::shared_ptr<http::Respon
     p.prompt_top_logprobs = std::max(prompt_logprobs, std::max(logprobs, 0));
   }
   for (const PromptInput& pr : prompts)
-    if (Status st = engine.loop().core().validate(pr.ids, p); !st.ok()) return fail(bad_request(st.message()));
+    if (Status st = engine.loop().core().validate(pr.ids, params_for_prompt(p, pr.ids.size())); !st.ok())
+      return fail(bad_request(st.message()));
   auto formatter = std::make_unique<CompletionFormatter>(stream, include_usage, echo, logprobs);
   CompletionFormatter* fmt = formatter.get();
   auto g = std::make_shared<Generation>(*this, responder, std::move(prompts), std::move(p), std::move(formatter));

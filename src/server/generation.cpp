@@ -17,6 +17,15 @@ const char* finish_reason_json(FinishReason f) {
   return "none";
 }
 
+SamplingParams params_for_prompt(const SamplingParams& p, size_t prompt_len) {
+  SamplingParams q = p;
+  if (q.prompt_logprobs_from >= 0 && static_cast<size_t>(q.prompt_logprobs_from) >= prompt_len) {
+    q.prompt_logprobs_from = -1;
+    q.prompt_top_logprobs = 0;
+  }
+  return q;
+}
+
 Generation::Generation(App& app, std::shared_ptr<http::Responder> responder, std::vector<PromptInput> prompts,
                        SamplingParams params, std::unique_ptr<Formatter> formatter)
     : app_(app),
@@ -37,7 +46,7 @@ Generation::Generation(App& app, std::shared_ptr<http::Responder> responder, std
 
 std::optional<ApiError> Generation::start() {
   std::vector<EngineLoop::NewRequest> requests;
-  for (const PromptInput& p : prompts_) requests.push_back({p.ids, params_});
+  for (const PromptInput& p : prompts_) requests.push_back({p.ids, params_for_prompt(params_, p.ids.size())});
   auto streams = app_.engine.loop().add_all(std::move(requests));
   if (!streams.ok()) {
     if (app_.stopping) return ApiError{503, "the server is shutting down", ""};

@@ -70,8 +70,11 @@ std::optional<ApiError> check_context(int prompt_len, int max_tokens, int max_mo
 
 void warn_unknown_fields(const Json& body, const std::vector<std::string>& known, const char* endpoint) {
   std::string unknown;
+  size_t count = 0;
   for (auto it = body.begin(); it != body.end(); ++it)
-    if (std::find(known.begin(), known.end(), it.key()) == known.end()) unknown += (unknown.empty() ? "" : ", ") + it.key();
+    if (std::find(known.begin(), known.end(), it.key()) == known.end() && ++count <= 16)
+      unknown += (unknown.empty() ? "" : ", ") + it.key().substr(0, 64);
+  if (count > 16) unknown += ", ... (" + std::to_string(count - 16) + " more)";  // a hostile body floods no log
   if (!unknown.empty())
     TK_LOG_WARN(std::string(endpoint) + ": the following fields were present in the request but ignored: {" + unknown + "}");
 }

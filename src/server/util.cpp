@@ -1,6 +1,7 @@
 // Errors in OpenAI's shape, the request body as JSON (checked before the parser sees it), typed
 // field reading with vLLM's messages, and the worker pool.
 #include <cmath>
+#include <unordered_map>
 
 #include "app.h"
 
@@ -44,36 +45,108 @@ http::Response error_response(const ApiError& e) { return json_response(e.status
 
 namespace {
 
-// Nesting depth of JSON text, counted outside strings, without parsing it.
-bool depth_within(const std::string& s, int max_depth) {
-  int depth = 0;
-  bool in_string = false;
-  for (size_t i = 0; i < s.size(); ++i) {
-    const char c = s[i];
-    if (in_string) {
-      if (c == '\\') ++i;
-      else if (c == '"') in_string = false;
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '[' || c == '{') {
-      if (++depth > max_depth) return false;
-    } else if (c == ']' || c == '}') {
-      --depth;
-    }
+// Builds the ordered DOM from nlohmann's SAX events: nlohmann's own ordered parse finds each new
+// key by a linear search (an object of 100k keys took 20 s), so keys are indexed per open object
+// here; a repeated key replaces the value in its first position, as Python's json.loads does.
+// Containers nest at most kMaxJsonDepth deep (the parser itself does not recurse, but values
+// are destroyed and rendered recursively).
+class DomBuilder {
+ public:
+  explicit DomBuilder(Json& root) : root_(root) {}
+  bool too_deep = false;
+
+  bool null() { return put(Json(nullptr)); }
+  bool boolean(bool v) { return put(Json(v)); }
+  bool number_integer(Json::number_integer_t v) { return put(Json(v)); }
+  bool number_unsigned(Json::number_unsigned_t v) { return put(Json(v)); }
+  bool number_float(Json::number_float_t v, const std::string&) { return put(Json(v)); }
+  bool string(std::string& v) { return put(Json(std::move(v))); }
+  bool binary(Json::binary_t&) { return false; }
+  bool start_object(std::size_t) { return open(Json::object()); }
+  bool key(std::string& k) {
+    open_.back().key = std::move(k);
+    return true;
   }
+  bool end_object() { return close(); }
+  bool start_array(std::size_t) { return open(Json::array()); }
+  bool end_array() { return close(); }
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) { return false; }
+
+ private:
+  struct Open {
+    Json* value;
+    std::string key;                                 // the pending key of an object
+    std::unordered_map<std::string, size_t> index;  // key -> position, for objects
+  };
+  // Places v in the innermost open container (or as the root); returns where it now lives.
+  Json* place(Json&& v) {
+    if (open_.empty()) {
+      root_ = std::move(v);
+      return &root_;
+    }
+    Open& o = open_.back();
+    if (o.value->is_array()) {
+      o.value->get_ref<Json::array_t&>().push_back(std::move(v));
+      return &o.value->get_ref<Json::array_t&>().back();
+    }
+    auto& members = static_cast<Json::object_t::Container&>(o.value->get_ref<Json::object_t&>());
+    auto [it, fresh] = o.index.try_emplace(o.key, members.size());
+    if (!fresh) {
+      members[it->second].second = std::move(v);
+      return &members[it->second].second;
+    }
+    members.emplace_back(std::move(o.key), std::move(v));
+    return &members.back().second;
+  }
+  bool put(Json&& v) {
+    place(std::move(v));
+    return true;
+  }
+  bool open(Json&& container) {
+    if (open_.size() >= static_cast<size_t>(kMaxJsonDepth)) {
+      too_deep = true;
+      return false;
+    }
+    open_.push_back({place(std::move(container)), {}, {}});
+    return true;
+  }
+  bool close() {
+    open_.pop_back();
+    return true;
+  }
+
+  Json& root_;
+  std::vector<Open> open_;
+};
+
+// "application/json", in any case, with parameters ("; charset=utf-8") or not.
+bool is_json_media_type(std::string_view type) {
+  type = type.substr(0, type.find(';'));
+  while (!type.empty() && (type.back() == ' ' || type.back() == '\t')) type.remove_suffix(1);
+  while (!type.empty() && (type.front() == ' ' || type.front() == '\t')) type.remove_prefix(1);
+  constexpr std::string_view kJson = "application/json";
+  if (type.size() != kJson.size()) return false;
+  for (size_t i = 0; i < type.size(); ++i)
+    if (std::tolower(static_cast<unsigned char>(type[i])) != kJson[i]) return false;
   return true;
 }
 
 }  // namespace
 
 std::optional<ApiError> parse_json_body(const http::Request& request, Json& out) {
-  const auto type = request.header("Content-Type");
-  if (type && type->find("application/json") == std::string_view::npos)
+  if (const auto type = request.header("Content-Type"); type && !is_json_media_type(*type))
     return ApiError{415, "Unsupported Media Type: only 'application/json' is allowed", ""};
-  if (!depth_within(request.body, kMaxJsonDepth))
+  out = Json();
+  DomBuilder builder(out);
+  const bool ok = Json::sax_parse(request.body, &builder);
+  if (builder.too_deep) {
+    out = Json();
     return bad_request("JSON nested deeper than " + std::to_string(kMaxJsonDepth) + " levels");
-  out = Json::parse(request.body, nullptr, /*allow_exceptions=*/false);
-  if (out.is_discarded()) return bad_request("the body is not valid JSON (or not valid UTF-8)");
+  }
+  if (!ok) {
+    out = Json();
+    return bad_request("the body is not valid JSON (or not valid UTF-8)");
+  }
   if (!out.is_object()) return bad_request("the body must be a JSON object");
   return std::nullopt;
 }
