@@ -169,6 +169,10 @@ ScheduledStep Scheduler::schedule() {
     budget -= step.seqs.back().num_new;
     logprob_budget -= step.seqs.back().num_prompt_logprobs();
   }
+  // Decodes (and other short chunks) first: a backend can hand that leading run of sequences to a
+  // decode kernel and the rest to a prefill kernel. The order within a step means nothing else.
+  std::stable_sort(step.seqs.begin(), step.seqs.end(),
+                   [](const ScheduledSeq& a, const ScheduledSeq& b) { return a.num_new < b.num_new; });
   // NOTE: the invariant of kvcache.h — a step writes only pages its sequence holds alone.
   for (const ScheduledSeq& s : step.seqs) {
     const int ps = s.seq->pages.page_size();

@@ -146,13 +146,26 @@ void CudaBackend::attention(const StepPlan& plan, const Tensor& qkv, const KvCac
   kernels::PagedAttentionParams p;
   p.q = qkv.data(), p.q_stride = qkv.stride(0);
   p.k_cache = cache.k[layer].data(), p.v_cache = cache.v[layer].data(), p.out = out.data();
-  p.query_start = m.query_start, p.context_lens = m.context_lens, p.page_table = m.page_table;
-  p.max_pages_per_seq = m.page_stride, p.num_seqs = m.num_seqs, p.num_tokens = m.num_tokens;
-  p.max_query_len = m.max_query_len, p.max_context_len = m.max_context_len, p.page_size = cache.page_size();
+  p.max_pages_per_seq = m.page_stride, p.page_size = cache.page_size();
   p.num_q_heads = s.num_q_heads, p.num_kv_heads = s.num_kv_heads, p.head_dim = s.head_dim, p.scale = s.scale;
   p.dtype = dtype_;
-  if (m.use_decode_kernel) record(kernels::decode_attention(p, m.decode, m.attn_workspace.data(), stream_));
-  else record(kernels::prefill_attention(p, stream_));
+  // Token indices in query_start are absolute, so a subset of sequences is a pointer offset.
+  if (m.num_decode_seqs > 0) {
+    kernels::PagedAttentionParams d = p;
+    d.query_start = m.query_start, d.context_lens = m.context_lens, d.page_table = m.page_table;
+    d.num_seqs = m.num_decode_seqs, d.num_tokens = m.decode_tokens;
+    d.max_query_len = m.decode_max_query, d.max_context_len = m.decode_max_context;
+    record(kernels::decode_attention(d, m.decode, m.attn_workspace.data(), stream_));
+  }
+  const int num_prefill = m.num_seqs - m.num_decode_seqs;
+  if (num_prefill > 0) {
+    kernels::PagedAttentionParams f = p;
+    f.query_start = m.query_start + m.num_decode_seqs, f.context_lens = m.context_lens + m.num_decode_seqs;
+    f.page_table = m.page_table + static_cast<int64_t>(m.num_decode_seqs) * m.page_stride;
+    f.num_seqs = num_prefill, f.num_tokens = m.num_tokens - m.decode_tokens;
+    f.max_query_len = m.prefill_max_query, f.max_context_len = m.prefill_max_context;
+    record(kernels::prefill_attention(f, stream_));
+  }
 }
 
 void CudaBackend::silu_mul(const Tensor& gate_up, Tensor& out) {

@@ -24,7 +24,10 @@ class CudaStepPlan final : public StepPlan {
   int page_stride = 0;            // this step's page-table row length (a power of two)
   int num_history = 0;
   cudaEvent_t uploaded = nullptr;  // the last upload has left the pinned mirror
-  bool use_decode_kernel = false;  // every sequence has at most kMaxDecodeQueryLen new tokens
+  // Sequences [0, num_decode_seqs) (at most kMaxDecodeQueryLen new tokens each, the first
+  // decode_tokens rows) go to the split-KV decode kernel, the rest to the prefill kernel.
+  int num_decode_seqs = 0, decode_tokens = 0, decode_max_query = 0, decode_max_context = 0;
+  int prefill_max_query = 0, prefill_max_context = 0;
   kernels::DecodePlan decode;
   DeviceBuffer attn_workspace;
   int workspace_generation = 0;  // part of the graph key: bumped when attn_workspace moves

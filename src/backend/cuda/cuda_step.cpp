@@ -27,6 +27,27 @@ class CudaGraph final : public StepGraph {
   cudaGraphExec_t exec;
 };
 
+// The leading sequences with few new tokens (decodes; the scheduler puts them first) take the
+// split-KV decode kernel, the others the prefill kernel: a mixed step runs both, so decodes never
+// pay for the prefill kernel's 64-row query tiles.
+void split_decode_and_prefill(const StepBatch& b, CudaStepPlan& m) {
+  m.num_decode_seqs = m.decode_tokens = m.decode_max_query = m.decode_max_context = 0;
+  m.prefill_max_query = m.prefill_max_context = 0;
+  const int n = b.num_seqs();
+  while (m.num_decode_seqs < n) {
+    const int s = m.num_decode_seqs, q = b.query_start[s + 1] - b.query_start[s];
+    if (q > kernels::kMaxDecodeQueryLen) break;
+    m.decode_max_query = std::max(m.decode_max_query, q);
+    m.decode_max_context = std::max(m.decode_max_context, b.context_lens[s]);
+    m.decode_tokens += q;
+    ++m.num_decode_seqs;
+  }
+  for (int s = m.num_decode_seqs; s < n; ++s) {
+    m.prefill_max_query = std::max(m.prefill_max_query, b.query_start[s + 1] - b.query_start[s]);
+    m.prefill_max_context = std::max(m.prefill_max_context, b.context_lens[s]);
+  }
+}
+
 }  // namespace
 
 CudaStepPlan::~CudaStepPlan() {
@@ -99,14 +120,14 @@ Status CudaBackend::begin_step(const StepBatch& b, StepPlan& plan) {
   m.num_tokens = b.num_tokens(), m.num_seqs = b.num_seqs(), m.num_logits = b.num_logits();
   m.max_query_len = b.max_query_len(), m.max_context_len = b.max_context_len();
   m.num_history = static_cast<int>(b.history_index.size());
-  m.use_decode_kernel = m.max_query_len <= kernels::kMaxDecodeQueryLen;
+  split_decode_and_prefill(b, m);
   m.decode = kernels::DecodePlan();
-  if (m.use_decode_kernel) {
+  if (m.num_decode_seqs > 0) {
     // Planned for the context rounded up to 256 tokens: the plan (and so the captured graph)
     // then changes only every 256 decode steps; the kernel reads the real lengths on the device.
-    const int planned_ctx = (m.max_context_len + 255) / 256 * 256;
-    m.decode = kernels::plan_decode(m.num_seqs, planned_ctx, m.max_query_len, attn_shape_.num_kv_heads, page_size_,
-                                    info_.sm_count);
+    const int planned_ctx = (m.decode_max_context + 255) / 256 * 256;
+    m.decode = kernels::plan_decode(m.num_decode_seqs, planned_ctx, m.decode_max_query, attn_shape_.num_kv_heads,
+                                    page_size_, info_.sm_count);
     if (m.attn_workspace.size() < m.decode.workspace_bytes) {
       TK_RETURN_IF_ERROR(ensure_bytes(m.attn_workspace, m.decode.workspace_bytes));
       ++m.workspace_generation;  // graphs captured with the old workspace must not replay
