@@ -110,7 +110,8 @@ Status EngineCore::validate(const std::vector<int32_t>& prompt, const SamplingPa
       return invalid_argument("prompt token id " + std::to_string(id) + " is outside the vocabulary [0, " +
                               std::to_string(vocab) + ")");
   const int64_t len = static_cast<int64_t>(prompt.size());
-  if (len >= config_.max_model_len)
+  // As vLLM: a prompt may fill the context (it then ends after one token); longer ones cannot run.
+  if (len > config_.max_model_len)
     return invalid_argument("the prompt has " + std::to_string(len) + " tokens; the model's context is " +
                             std::to_string(config_.max_model_len) + " (--max-model-len)");
   if (params.n > config_.max_num_seqs)

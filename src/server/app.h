@@ -44,6 +44,10 @@ http::Response json_response(int status, const Json& body);
 constexpr int kMaxJsonDepth = 64;
 std::optional<ApiError> parse_json_body(const http::Request& request, Json& out);
 
+// An integer, or a float without a fractional part (pydantic's lax mode, which vLLM's request
+// models use: 16.0 is 16), within int64; nullopt otherwise.
+std::optional<int64_t> json_integer(const Json& v);
+
 // Reads optional fields of a request object; the first wrong type or value is kept as `error`.
 // null counts as absent, as in vLLM's pydantic models.
 class Fields {
@@ -79,8 +83,11 @@ class LoggedResponder final : public http::Responder {
   void end() override;
   bool closed() const override { return inner_->closed(); }
   void on_disconnect(std::function<void()> callback) override { inner_->on_disconnect(std::move(callback)); }
-  // A generation's figures for its line (first_token: now_seconds() of the first token, or 0).
-  void annotate(int prompt_tokens, int output_tokens, double first_token);
+  // A generation's figures for its line: its first token reached the server at first_token, the
+  // engine queued it at engine_arrival and sampled its first token at engine_first_token
+  // (now_seconds(); 0 when unknown), which splits the time to first token into its parts.
+  void annotate(int prompt_tokens, int output_tokens, double first_token, double engine_arrival,
+                double engine_first_token);
 
  private:
   void done();

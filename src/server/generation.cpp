@@ -103,6 +103,7 @@ void Generation::take(int prompt, RequestOutput& o) {
   if (o.finished()) {
     c.engine_done = true;
     if (o.index == 0) cached_tokens_ += o.num_cached_tokens;
+    if (engine_arrival_ == 0) engine_arrival_ = o.arrival_time, engine_first_token_ = o.first_token_time;
     record_metrics(c, o);
   }
   if (c.done) return;  // a stop string ended it; the engine was catching up
@@ -144,7 +145,8 @@ void Generation::finish_if_done() {
   double first = 0;
   for (const Choice& c : choices_)
     if (c.first_output > 0 && (first == 0 || c.first_output < first)) first = c.first_output;
-  if (auto* log = dynamic_cast<LoggedResponder*>(responder_.get())) log->annotate(prompt_tokens(), completion_tokens(), first);
+  if (auto* log = dynamic_cast<LoggedResponder*>(responder_.get()))
+    log->annotate(prompt_tokens(), completion_tokens(), first, engine_arrival_, engine_first_token_);
   formatter_->on_done(choices_, error_);
   --app_.in_flight;
 }

@@ -96,6 +96,7 @@ class Generation : public std::enable_shared_from_this<Generation> {
   int64_t created_ = 0;
   double arrival_ = 0;
   int cached_tokens_ = 0;
+  double engine_arrival_ = 0, engine_first_token_ = 0;  // the engine's timestamps of the first sequence
   std::optional<ApiError> error_;
   bool answered_ = false;
   std::mutex mutex_;                  // one pump at a time

@@ -31,10 +31,16 @@ void LoggedResponder::end() {
   done();
 }
 
-void LoggedResponder::annotate(int prompt_tokens, int output_tokens, double first_token) {
-  char buf[96];
-  std::snprintf(buf, sizeof(buf), " prompt_tokens=%d output_tokens=%d ttft=%.1fms", prompt_tokens, output_tokens,
-                first_token > 0 ? (first_token - start_) * 1e3 : 0.0);
+void LoggedResponder::annotate(int prompt_tokens, int output_tokens, double first_token, double engine_arrival,
+                               double engine_first_token) {
+  char buf[192];
+  const double ttft = first_token > 0 ? (first_token - start_) * 1e3 : 0.0;
+  if (engine_arrival > 0 && engine_first_token > 0 && first_token > 0)
+    std::snprintf(buf, sizeof(buf), " prompt_tokens=%d output_tokens=%d ttft=%.2fms (to engine %.2f, engine %.2f, back %.2f)",
+                  prompt_tokens, output_tokens, ttft, (engine_arrival - start_) * 1e3,
+                  (engine_first_token - engine_arrival) * 1e3, (first_token - engine_first_token) * 1e3);
+  else
+    std::snprintf(buf, sizeof(buf), " prompt_tokens=%d output_tokens=%d ttft=%.2fms", prompt_tokens, output_tokens, ttft);
   note_ = buf;
 }
 
