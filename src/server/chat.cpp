@@ -160,7 +160,9 @@ std::optional<ApiError> normalize_messages(const Json& in, Json& out) {
     if (m.contains("content") && m["content"].is_array()) {
       std::string text;
       for (const Json& part : m["content"]) {
-        if (!part.is_object() || part.value("type", "") != "text" || !part.contains("text") || !part["text"].is_string())
+        // NOTE: no .value() on client JSON: it throws when the field has another type.
+        if (!part.is_object() || !part.contains("type") || part["type"] != "text" || !part.contains("text") ||
+            !part["text"].is_string())
           return bad_request("only text content parts are supported", "messages");
         text += (text.empty() ? "" : "\n") + part["text"].get<std::string>();
       }
@@ -216,6 +218,8 @@ void App::chat_completions(const http::Request& request, std::shared_ptr<http::R
       std::find(config.served_model_names.begin(), config.served_model_names.end(), model) == config.served_model_names.end())
     return fail({404, "The model `" + model + "` does not exist.", "model"});
   if (!body.contains("messages")) return fail(bad_request("messages: Field required", "messages"));
+  std::string user;
+  f.string("user", user);  // accepted and unused, as in vLLM; still a string
   SamplingParams p;
   read_sampling(f, defaults, p);
   int max_tokens = -1, top = 0;

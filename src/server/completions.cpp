@@ -179,9 +179,9 @@ std::optional<ApiError> read_prompts(const Json& body, const Tokenizer& tok, std
   auto add_ids = [&](const Json& list) -> std::optional<ApiError> {
     PromptInput p;
     for (const Json& t : list) {
-      if (!t.is_number_integer() || t.get<int64_t>() < 0 || t.get<int64_t>() > INT32_MAX)
-        return bad_request("prompt: token ids must be non-negative integers", "prompt");
-      p.ids.push_back(static_cast<int32_t>(t.get<int64_t>()));
+      const std::optional<int64_t> id = json_integer(t);
+      if (!id || *id < 0 || *id > INT32_MAX) return bad_request("prompt: token ids must be non-negative integers", "prompt");
+      p.ids.push_back(static_cast<int32_t>(*id));
     }
     if (p.ids.empty()) return bad_request("prompt cannot be empty", "prompt");
     p.text = tok.decode(p.ids, false);
@@ -215,6 +215,8 @@ void App::completions(const http::Request& request, std::shared_ptr<http::Respon
                                                    config.served_model_names.end())
     return fail({404, "The model `" + model + "` does not exist.", "model"});
   if (f.has("suffix")) return fail(bad_request("suffix is not supported", "suffix"));
+  std::string user;
+  f.string("user", user);  // accepted and unused, as in vLLM; still a string
   SamplingParams p;
   read_sampling(f, defaults, p);
   int max_tokens = 16, logprobs = -1, prompt_logprobs = -1;

@@ -1,6 +1,8 @@
 // Errors in OpenAI's shape, the request body as JSON (checked before the parser sees it), typed
 // field reading with vLLM's messages, and the worker pool.
+#include <algorithm>
 #include <cmath>
+#include <limits>
 #include <unordered_map>
 
 #include "app.h"
@@ -170,23 +172,51 @@ void Fields::number(const char* name, float& out) {
   const double d = v->get<double>();
   if (!std::isfinite(d) || std::fabs(d) > 3.4e38) return fail(std::string(name) + ": number out of range", name);
   out = static_cast<float>(d);
+  // A double too small for a float keeps its sign and stays non-zero (top_p = 5e-324 is in (0, 1]).
+  if (out == 0.f && d != 0) out = std::copysign(std::numeric_limits<float>::denorm_min(), static_cast<float>(d));
 }
+
+std::optional<int64_t> json_integer(const Json& v) {
+  if (v.is_number_unsigned()) {
+    if (v.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX)) return std::nullopt;
+    return static_cast<int64_t>(v.get<uint64_t>());
+  }
+  if (v.is_number_integer()) return v.get<int64_t>();
+  if (v.is_number_float()) {
+    const double d = v.get<double>();
+    if (std::isfinite(d) && d == std::floor(d) && d >= -9.2e18 && d <= 9.2e18) return static_cast<int64_t>(d);
+  }
+  return std::nullopt;
+}
+
+namespace {
+bool is_integral(const Json& v) {
+  return v.is_number_integer() || (v.is_number_float() && std::isfinite(v.get<double>()) && v.get<double>() == std::floor(v.get<double>()));
+}
+}  // namespace
 
 void Fields::integer(const char* name, int& out, int64_t lo, int64_t hi) {
   const Json* v = get(name);
   if (!v) return;
-  if (!v->is_number_integer()) return fail(std::string(name) + ": Input should be a valid integer", name);
-  if (v->is_number_unsigned() ? v->get<uint64_t>() > static_cast<uint64_t>(hi) : (v->get<int64_t>() < lo || v->get<int64_t>() > hi))
+  if (!is_integral(*v)) return fail(std::string(name) + ": Input should be a valid integer", name);
+  const std::optional<int64_t> x = json_integer(*v);
+  if (!x || *x < lo || *x > hi)
     return fail(std::string(name) + " must be in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], got " + v->dump(),
                 name);
-  out = static_cast<int>(v->get<int64_t>());
+  out = static_cast<int>(*x);
 }
 
 void Fields::seed(const char* name, std::optional<uint64_t>& out) {
   const Json* v = get(name);
   if (!v) return;
-  if (!v->is_number_integer()) return fail(std::string(name) + ": Input should be a valid integer", name);
-  out = v->is_number_unsigned() ? v->get<uint64_t>() : static_cast<uint64_t>(v->get<int64_t>());
+  if (!is_integral(*v)) return fail(std::string(name) + ": Input should be a valid integer", name);
+  if (v->is_number_unsigned()) {
+    out = v->get<uint64_t>();
+  } else if (const auto x = json_integer(*v)) {
+    out = static_cast<uint64_t>(*x);  // a negative seed wraps, as numpy's does not: any integer is a seed
+  } else {
+    return fail(std::string(name) + " must be a 64-bit integer, got " + v->dump(), name);
+  }
 }
 
 void Fields::boolean(const char* name, bool& out) {
@@ -227,9 +257,9 @@ void Fields::token_ids(const char* name, std::vector<int32_t>& out) {
   if (!v->is_array()) return fail(std::string(name) + ": Input should be a list of integers", name);
   out.clear();
   for (const Json& t : *v) {
-    if (!t.is_number_integer() || t.get<int64_t>() < 0 || t.get<int64_t>() > INT32_MAX)
-      return fail(std::string(name) + ": Input should be a list of token ids", name);
-    out.push_back(static_cast<int32_t>(t.get<int64_t>()));
+    const std::optional<int64_t> id = json_integer(t);
+    if (!id || *id < 0 || *id > INT32_MAX) return fail(std::string(name) + ": Input should be a list of token ids", name);
+    out.push_back(static_cast<int32_t>(*id));
   }
 }
 
@@ -238,10 +268,12 @@ void Fields::logit_bias(const char* name, std::vector<std::pair<int32_t, float>>
   if (!v) return;
   if (!v->is_object()) return fail(std::string(name) + ": Input should be an object of token id -> bias", name);
   for (auto it = v->begin(); it != v->end(); ++it) {
-    char* end = nullptr;
-    const long long id = std::strtoll(it.key().c_str(), &end, 10);
-    if (it.key().empty() || *end != '\0' || id < 0 || id > INT32_MAX)
-      return fail(std::string(name) + ": keys must be token ids, got '" + it.key() + "'", name);
+    const std::string& key = it.key();
+    const bool digits = !key.empty() && key.size() <= 10 &&
+                        std::all_of(key.begin(), key.end(), [](char c) { return c >= '0' && c <= '9'; });
+    const long long id = digits ? std::stoll(key) : -1;
+    if (!digits || id > INT32_MAX)
+      return fail(std::string(name) + ": keys must be token ids, got '" + key.substr(0, 64) + "'", name);
     if (!it.value().is_number()) return fail(std::string(name) + ": values must be numbers", name);
     out.push_back({static_cast<int32_t>(id), it.value().get<float>()});
   }
@@ -259,7 +291,15 @@ WorkerPool::WorkerPool(int threads) {
           work = std::move(queue_.front());
           queue_.pop_front();
         }
-        work();
+        // A throw is a server bug (client JSON read without a type check, say): it fails that
+        // request (its responder, dropped unanswered, answers 500), never the process.
+        try {
+          work();
+        } catch (const std::exception& e) {
+          ::tk::log_message(::tk::LogLevel::kError, std::string("server: a request failed with an exception: ") + e.what());
+        } catch (...) {
+          ::tk::log_message(::tk::LogLevel::kError, "server: a request failed with an unknown exception");
+        }
       }
     });
 }
