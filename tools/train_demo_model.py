@@ -59,7 +59,7 @@ class Settings:
     heads: int = 6
     kv_heads: int = 2
     intermediate: int = 896
-    max_positions: int = 2048
+    max_positions: int = 512  # declare the context it is trained on: beyond it perplexity climbs (issue 13)
     seq_len: int = 512
     batch: int = 64
     lr: float = 2e-3
@@ -73,7 +73,7 @@ class Settings:
 
 
 SMOKE = Settings(vocab_size=1024, hidden=128, layers=2, heads=2, kv_heads=1, intermediate=344,
-                 max_positions=1024, seq_len=128, batch=8, lr=3e-3, warmup_steps=5, eval_every=10,
+                 max_positions=128, seq_len=128, batch=8, lr=3e-3, warmup_steps=5, eval_every=10,
                  eval_windows=8, tokenizer_bytes=3_000_000, max_files=300, epochs=0.04)
 
 

@@ -115,7 +115,8 @@ CLI::Option* add_checked(CLI::App& app, const std::string& names, std::function<
         const std::string error = set(value);
         if (!error.empty()) throw CLI::ValidationError(flag + ": " + error);
       },
-      help);
+      help)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);  // a repeated flag: the last one counts
 }
 
 std::vector<std::string> normalize_args(int argc, char** argv) {

@@ -3,6 +3,7 @@
 // with BOS and only its second half is scored, so every scored token has at least ctx/2 tokens
 // of context.
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <sstream>
@@ -50,8 +51,17 @@ Status run_perplexity(const PerplexityFlags& f) {
     TK_ASSIGN_OR_RETURN(out, OutputFile::open(f.logprobs_out, "--logprobs-out"));
   }
   EngineConfig config = f.engine;
-  if (config.max_model_len == 0) config.max_model_len = f.ctx + 1;  // the window plus the one token generated
-  if (config.max_model_len <= f.ctx) return invalid_argument("--max-model-len must exceed --ctx");
+  // Each window is a request's prompt, which may fill the context (the token it generates after
+  // it is never computed).
+  if (!is_directory(config.model)) return not_found("--model " + config.model + ": not a model directory");
+  TK_ASSIGN_OR_RETURN(const ModelConfig shape, load_model_config(config.model));
+  const int64_t model_context = shape.max_position_embeddings;
+  if (config.max_model_len == 0) config.max_model_len = static_cast<int>(std::min<int64_t>(f.ctx + 1, model_context));
+  if (config.max_model_len < f.ctx)
+    return invalid_argument("--ctx " + std::to_string(f.ctx) + ": longer than the context, " +
+                            std::to_string(config.max_model_len) +
+                            (f.engine.max_model_len ? " (--max-model-len)"
+                                                    : " (max_position_embeddings of " + join_path(config.model, "config.json") + ")"));
   TK_ASSIGN_OR_RETURN(auto engine, load_engine(config));
   TK_ASSIGN_OR_RETURN(std::vector<int32_t> tokens, engine->tokenizer().encode(text, true));
   TK_ASSIGN_OR_RETURN(std::vector<int32_t> with_bos, engine->tokenizer().encode("", true));

@@ -3,16 +3,18 @@
 // every error record failing (with raise_exception's message verbatim).
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <sstream>
 
 #include "jinja/jinja.h"
+#include "test_util.h"
 
 namespace tk::jinja {
 namespace {
 
-const std::string kCorpus = std::string(TOKAMAK_SHARED_DIR) + "/data/chat_templates";
+const std::string kCorpus = testing::corpus_dir();
 
 std::string read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -31,8 +33,9 @@ std::string show_difference(const std::string& want, const std::string& got) {
 }
 
 TEST(JinjaCorpus, EveryRecordMatchesTransformers) {
+  TK_SKIP_WITHOUT_CORPUS(kCorpus + "/expected.jsonl");
   std::ifstream in(kCorpus + "/expected.jsonl");
-  if (!in) GTEST_SKIP() << "no chat-template corpus at " << kCorpus;
+  ASSERT_TRUE(in) << kCorpus << "/expected.jsonl";
   RenderOptions options;
   options.now = fixed_clock(2024, 7, 26);
   std::map<std::string, Result<Template>> templates;

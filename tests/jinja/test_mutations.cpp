@@ -10,14 +10,15 @@
 #include <sstream>
 
 #include "jinja/jinja.h"
+#include "test_util.h"
 
 namespace tk::jinja {
 namespace {
 
-const std::string kCorpus = std::string(TOKAMAK_SHARED_DIR) + "/data/chat_templates";
+const std::string kCorpus = testing::corpus_dir();
 
 TEST(JinjaMutations, MutatedTemplatesNeverCrash) {
-  if (!std::filesystem::exists(kCorpus + "/templates")) GTEST_SKIP() << "no chat-template corpus at " << kCorpus;
+  TK_SKIP_WITHOUT_CORPUS(kCorpus + "/templates");
   std::vector<std::string> sources;
   for (const auto& entry : std::filesystem::directory_iterator(kCorpus + "/templates")) {
     std::ifstream in(entry.path());

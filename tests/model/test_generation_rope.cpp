@@ -68,6 +68,33 @@ TEST(GenerationConfigTest, Errors) {
   bad(R"({"temperature": "hot"})", StatusCode::kInvalidArgument, "temperature must be a number");
   bad(R"({"top_k": -1})", StatusCode::kInvalidArgument, "top_k must be in");
   bad(R"({"do_sample": 1})", StatusCode::kInvalidArgument, "do_sample must be true or false");
+  // Values the engine would refuse on every request are refused here, naming the file and field.
+  bad(R"({"temperature": -1})", StatusCode::kInvalidArgument, "temperature must be in [0, 100], got -1");
+  bad(R"({"temperature": 1e300})", StatusCode::kInvalidArgument, "temperature must be in [0, 100]");
+  bad(R"({"top_p": 0})", StatusCode::kInvalidArgument, "top_p must be in (0, 1], got 0");
+  bad(R"({"top_p": 1.5})", StatusCode::kInvalidArgument, "top_p must be in (0, 1]");
+  bad(R"({"min_p": 2})", StatusCode::kInvalidArgument, "min_p must be in [0, 1]");
+  bad(R"({"repetition_penalty": 0})", StatusCode::kInvalidArgument, "repetition_penalty must be in (0, 10]");
+  bad(R"({"max_new_tokens": 0})", StatusCode::kInvalidArgument, "max_new_tokens must be in [1, ");
+  bad(R"({"max_new_tokens": 1.5})", StatusCode::kInvalidArgument, "max_new_tokens must be an integer");
+}
+
+TEST(GenerationConfigTest, MaxNewTokensIsRead) {
+  auto r = parse_generation_config(R"({"max_new_tokens": 300, "temperature": 0, "top_p": 1})", "generation_config.json");
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  EXPECT_EQ(r->max_new_tokens, 300);
+  EXPECT_FLOAT_EQ(r->temperature.value(), 0.f);
+  EXPECT_FALSE(parse_generation_config("{}", "g.json")->max_new_tokens.has_value());
+}
+
+// The memory check sizes weights from this count before anything loads: Hugging Face's figures.
+TEST(ParameterCountTest, MatchesPublishedModels) {
+  auto llama = builtin_model_config("llama-3-8b");
+  ASSERT_TRUE(llama.ok());
+  EXPECT_EQ(num_parameters(*llama), 8030261248 + 64);  // + the 64 RoPE frequencies
+  auto qwen = builtin_model_config("qwen2.5-7b");
+  ASSERT_TRUE(qwen.ok());
+  EXPECT_EQ(num_parameters(*qwen), 7615616512 + 64);  // q/k/v biases included
 }
 
 TEST(GenerationConfigTest, MissingFileIsEmpty) {

@@ -29,6 +29,7 @@ std::unique_ptr<Tokenizer> tiny(const std::string& config, const std::string& ji
 }
 
 TEST(ChatTemplate, Llama3TemplateOverTheLlama3Tokenizer) {
+  TK_SKIP_WITHOUT_SHARED();
   const Tokenizer* tok = shared_tokenizer("llama3");
   ASSERT_NE(tok, nullptr);
   auto tmpl = jinja::Template::parse(kLlama3);

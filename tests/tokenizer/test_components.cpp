@@ -113,6 +113,7 @@ TEST(Components, DecodersHandleBytesLikeHf) {
 }
 
 TEST(Components, EncodeIsThreadSafe) {
+  TK_SKIP_WITHOUT_SHARED();
   const Tokenizer* tok = shared_tokenizer("llama3");
   ASSERT_NE(tok, nullptr);
   std::vector<const ParityRecord*> records;

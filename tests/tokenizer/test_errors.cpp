@@ -20,6 +20,7 @@ TEST(TokenizerErrors, MissingDirectoryNamesTheFile) {
 }
 
 TEST(TokenizerErrors, LoadAcceptsTheJsonFilePath) {
+  TK_SKIP_WITHOUT_SHARED();
   auto tok = Tokenizer::load(tokenizers_dir() + "/gpt2-style/tokenizer.json");
   ASSERT_TRUE(tok.ok()) << tok.status().to_string();
   EXPECT_EQ((*tok)->vocab_size(), 3000);

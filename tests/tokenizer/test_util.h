@@ -19,7 +19,17 @@ struct ParityRecord {
   std::string decoded;
 };
 
-std::string tokenizers_dir();  // .../shared/data/tokenizers
+std::string shared_dir();      // ../shared beside the repository, or $TOKAMAK_SHARED_DIR
+std::string tokenizers_dir();  // <shared>/data/tokenizers
+bool shared_data_present();
+
+// Skips the calling test when ../shared (the parity data a lone clone lacks) is absent, naming it.
+#define TK_SKIP_WITHOUT_SHARED()                                                                        \
+  do {                                                                                                 \
+    if (!::tk::testing::shared_data_present())                                                         \
+      GTEST_SKIP() << "needs the shared test data " << ::tk::testing::tokenizers_dir()                  \
+                   << " (../shared beside the repository), which is absent";                            \
+  } while (0)
 const std::vector<std::string>& tokenizer_names();
 // Every record of parity.jsonl.gz; fails the calling test when the file cannot be read.
 const std::vector<ParityRecord>& parity_records();

@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -148,5 +149,51 @@ struct TeacherForcing {
   std::unique_ptr<ModelRunner> runner;
   std::vector<std::unique_ptr<Sequence>> seqs;
 };
+
+// llama.cpp-method perplexity of `text_file` through a teacher-forced runner: windows of `ctx`
+// tokens, BOS first, the second half scored. Each window is one prefill of the whole window, so
+// ctx may be the model's whole context (an engine request also leaves room for a generated token).
+struct Perplexity {
+  double ppl = 0;
+  int64_t count = 0;
+};
+inline Perplexity teacher_forced_perplexity(Backend& backend, const std::string& dir, const std::string& text_file, int ctx) {
+  Perplexity out;
+  const int page = 16, first = ctx / 2;
+  TeacherForcing tf(backend, dir, page, (ctx + page - 1) / page);
+  auto tok = Tokenizer::load(dir);
+  auto text = read_text_file(text_file);
+  EXPECT_TRUE(tok.ok() && text.ok() && tf.model);
+  if (!tok.ok() || !text.ok() || !tf.model) return out;
+  auto tokens = (*tok)->encode(*text, true);
+  auto bos = (*tok)->encode("", true);
+  EXPECT_TRUE(tokens.ok() && bos.ok());
+  if (!tokens.ok() || !bos.ok()) return out;
+  const int64_t vocab = tf.model->config().vocab_size;
+  double nll = 0;
+  for (size_t c = 0; c + ctx <= tokens->size(); c += ctx) {
+    std::vector<int32_t> window(tokens->begin() + c, tokens->begin() + c + ctx);
+    if (!bos->empty()) window[0] = (*bos)[0];
+    Sequence* seq = tf.add(window);
+    ScheduledStep step;
+    step.seqs.push_back({seq, 0, ctx, false});
+    std::vector<int32_t> rows;  // positions first..ctx-2 predict tokens first+1..ctx-1
+    for (int p = first; p + 1 < ctx; ++p) rows.push_back(p);
+    const std::vector<float> logits = tf.run(step, rows);
+    EXPECT_EQ(logits.size(), rows.size() * vocab);
+    if (logits.size() != rows.size() * vocab) return out;
+    for (size_t r = 0; r < rows.size(); ++r) {
+      const float* row = logits.data() + r * vocab;
+      const double top = *std::max_element(row, row + vocab);
+      double sum = 0;
+      for (int64_t v = 0; v < vocab; ++v) sum += std::exp(row[v] - top);
+      nll -= row[window[rows[r] + 1]] - top - std::log(sum);
+      ++out.count;
+    }
+    seq->pages.release_all(tf.pool);
+  }
+  out.ppl = std::exp(nll / static_cast<double>(std::max<int64_t>(out.count, 1)));
+  return out;
+}
 
 }  // namespace tk::test

@@ -57,4 +57,22 @@ TEST(Core, StatusCarriesContext) {
   EXPECT_EQ(r.status().code(), StatusCode::kNotFound);
 }
 
+TEST(Core, LogLevelNames) {
+  EXPECT_EQ(parse_log_level("silent"), LogLevel::kSilent);
+  EXPECT_EQ(parse_log_level("none"), LogLevel::kSilent);
+  EXPECT_EQ(parse_log_level("warn"), LogLevel::kWarning);
+  EXPECT_EQ(parse_log_level("info"), LogLevel::kInfo);
+  EXPECT_FALSE(parse_log_level("loud").has_value());
+  EXPECT_FALSE(parse_log_level("").has_value());
+}
+
+TEST(Core, ReadTextFileNamesADirectoryAndAMissingFile) {
+  auto dir = read_text_file("/tmp");
+  ASSERT_FALSE(dir.ok());
+  EXPECT_EQ(dir.status().message(), "/tmp: is a directory, not a file");
+  auto missing = read_text_file("/nonexistent/tokamak.txt");
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.status().message(), "/nonexistent/tokamak.txt: cannot open: No such file or directory");
+}
+
 }  // namespace tk
