@@ -209,11 +209,7 @@ void App::completions(const http::Request& request, std::shared_ptr<http::Respon
   if (auto e = parse_json_body(request, body)) return fail(*e);
   warn_unknown_fields(body, kKnownFields, "/v1/completions");
   Fields f(body);
-  std::string model;
-  f.string("model", model);
-  if (!model.empty() && model != model_name && std::find(config.served_model_names.begin(), config.served_model_names.end(), model) ==
-                                                   config.served_model_names.end())
-    return fail({404, "The model `" + model + "` does not exist.", "model"});
+  if (auto e = check_model(f)) return fail(*e);
   if (f.has("suffix")) return fail(bad_request("suffix is not supported", "suffix"));
   std::string user;
   f.string("user", user);  // accepted and unused, as in vLLM; still a string

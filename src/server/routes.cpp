@@ -104,10 +104,21 @@ Json App::models_json() const {
   return list;
 }
 
+std::optional<ApiError> App::check_model(Fields& f) const {
+  std::string model;
+  f.string("model", model);
+  if (f.error) return f.error;
+  if (!model.empty() && model != model_name &&
+      std::find(config.served_model_names.begin(), config.served_model_names.end(), model) == config.served_model_names.end())
+    return ApiError{404, "The model `" + model + "` does not exist.", "model"};
+  return std::nullopt;
+}
+
 void App::tokenize(const http::Request& request, std::shared_ptr<http::Responder> responder) {
   Json body;
   if (auto e = parse_json_body(request, body)) return responder->send(error_response(*e));
   Fields f(body);
+  if (auto e = check_model(f)) return responder->send(error_response(*e));
   std::string text;
   bool add_special = true;
   if (body.contains("messages")) {
@@ -118,7 +129,7 @@ void App::tokenize(const http::Request& request, std::shared_ptr<http::Responder
     if (!r.ok()) return responder->send(error_response(bad_request(r.status().message(), "messages")));
     text = *r;
   } else {
-    if (!body.contains("prompt")) return responder->send(error_response(bad_request("prompt: Field required", "prompt")));
+    if (!f.has("prompt")) return responder->send(error_response(bad_request("prompt: Field required", "prompt")));
     f.string("prompt", text);
     f.boolean("add_special_tokens", add_special);
     if (f.error) return responder->send(error_response(*f.error));
@@ -135,8 +146,9 @@ void App::detokenize(const http::Request& request, std::shared_ptr<http::Respond
   Json body;
   if (auto e = parse_json_body(request, body)) return responder->send(error_response(*e));
   Fields f(body);
+  if (auto e = check_model(f)) return responder->send(error_response(*e));
   std::vector<int32_t> ids;
-  if (!body.contains("tokens")) return responder->send(error_response(bad_request("tokens: Field required", "tokens")));
+  if (!f.has("tokens")) return responder->send(error_response(bad_request("tokens: Field required", "tokens")));
   f.token_ids("tokens", ids);
   if (f.error) return responder->send(error_response(*f.error));
   for (int32_t id : ids)
