@@ -8,6 +8,7 @@
 #include <iostream>
 #include <random>
 
+#include "bench_dataset.h"
 #include "cli.h"
 #include "flags.h"
 #include "output.h"
@@ -99,7 +100,10 @@ Status run_latency(LatencyFlags f) {
                              std::to_string(c.max_num_batched_tokens) + ", --max-model-len " +
                              std::to_string(c.max_model_len) + ", " + std::to_string(c.kv_cache_tokens) + " KV tokens)";
   auto loaded = load_engine(c);
-  if (!loaded.ok() && loaded.status().code() == StatusCode::kOutOfMemory) return loaded.status().with_context(sizing);
+  // An error about a size this command chose names the flags it chose it from.
+  const std::string& error = loaded.ok() ? std::string() : loaded.status().message();
+  for (const char* derived : {"--max-num-seqs ", "--max-num-batched-tokens ", "--max-model-len ", "kv_cache_tokens "})
+    if (error.rfind(derived, 0) == 0) return loaded.status().with_context(sizing);
   TK_ASSIGN_OR_RETURN(auto engine, std::move(loaded));
   std::mt19937 rng(99);
   std::vector<int32_t> prefix(f.prefix_len);
@@ -141,7 +145,7 @@ Status run_kernels(const std::string& filter, bool json) {
 }  // namespace
 
 Command add_bench(CLI::App& parent) {
-  CLI::App* app = parent.add_subcommand("bench", "benchmarks (kernels, latency)");
+  CLI::App* app = parent.add_subcommand("bench", "benchmarks (kernels, latency, throughput, serve)");
   app->require_subcommand(0, 1);
   auto kf = std::make_shared<std::pair<std::string, bool>>();
   CLI::App* kernels = app->add_subcommand("kernels", "time every GPU kernel against the device's ceilings");
@@ -165,9 +169,12 @@ Command add_bench(CLI::App& parent) {
   add_int(*latency, "--prefix-len", lf->prefix_len, "leading prompt tokens shared by every request (prefix cache)", 0)
       ->default_str(std::to_string(lf->prefix_len));
   add_int(*latency, "--iters", lf->iters, "timed runs after the warm-up run", 1, 100)->default_str(std::to_string(lf->iters));
+  const Command throughput = add_bench_throughput(*app), serve = add_bench_serve(*app);
   return {app, [=]() -> Status {
             if (kernels->parsed()) return run_kernels(kf->first, kf->second);
             if (latency->parsed()) return run_latency(*lf);
+            if (throughput.app->parsed()) return throughput.run();
+            if (serve.app->parsed()) return serve.run();
             return write_stdout(app->help("tokamak"));  // bare `tokamak bench`: its usage
           }};
 }

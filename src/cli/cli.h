@@ -25,6 +25,7 @@ Command add_perplexity(CLI::App& parent);
 Command add_tokenize(CLI::App& parent);
 Command add_bench(CLI::App& parent);
 Command add_chat_template(CLI::App& parent);
+Command add_serve(CLI::App& parent);
 
 // The engine flags (vLLM's names), bound straight to the engine's config so that their defaults
 // are the engine's, and --quiet. kModelFlags: --model (required) and --tokenizer; kSizingFlags:

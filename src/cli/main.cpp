@@ -50,7 +50,7 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", std::string("tokamak 0.1.0"));
   std::vector<tk::cli::Command> commands = {tk::cli::add_generate(app), tk::cli::add_perplexity(app),
                                             tk::cli::add_tokenize(app), tk::cli::add_bench(app),
-                                            tk::cli::add_chat_template(app)};
+                                            tk::cli::add_chat_template(app), tk::cli::add_serve(app)};
   app.footer("`tokamak help COMMAND` or `tokamak COMMAND --help` for a command's flags.");
   std::string names;
   for (const auto& c : commands) names += (names.empty() ? "" : ", ") + c.app->get_name();
