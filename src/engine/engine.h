@@ -29,8 +29,7 @@ struct StreamState;
 // The outputs of one request, as the engine thread produces them. Thread-safe.
 class RequestStream {
  public:
-  RequestStream(int64_t id, int num_seqs, std::shared_ptr<engine_detail::StreamState> state,
-                std::shared_ptr<engine_detail::Inbox> inbox);
+  RequestStream(int64_t id, std::shared_ptr<engine_detail::StreamState> state, std::shared_ptr<engine_detail::Inbox> inbox);
   ~RequestStream();  // aborts the request if it has not ended
   RequestStream(const RequestStream&) = delete;
   RequestStream& operator=(const RequestStream&) = delete;

@@ -46,11 +46,8 @@ struct StreamState {
 using engine_detail::Command;
 using engine_detail::StreamState;
 
-RequestStream::RequestStream(int64_t id, int num_seqs, std::shared_ptr<StreamState> state,
-                             std::shared_ptr<engine_detail::Inbox> inbox)
-    : id_(id), state_(std::move(state)), inbox_(std::move(inbox)) {
-  (void)num_seqs;
-}
+RequestStream::RequestStream(int64_t id, std::shared_ptr<StreamState> state, std::shared_ptr<engine_detail::Inbox> inbox)
+    : id_(id), state_(std::move(state)), inbox_(std::move(inbox)) {}
 
 RequestStream::~RequestStream() {
   if (!ended()) abort();
@@ -121,7 +118,7 @@ Result<std::vector<std::shared_ptr<RequestStream>>> EngineLoop::add_all(std::vec
       c.kind = Command::Kind::kAdd, c.id = id, c.prompt = std::move(r.prompt), c.params = std::move(r.params);
       c.stream = state;
       inbox_->commands.push_back(std::move(c));
-      streams.push_back(std::make_shared<RequestStream>(id, n, state, inbox_));
+      streams.push_back(std::make_shared<RequestStream>(id, state, inbox_));
     }
   }
   inbox_->wake.notify_one();
