@@ -73,14 +73,10 @@ int main(int argc, char** argv) {
   for (std::string& a : args) ptrs.push_back(a.data());
   try {
     app.parse(static_cast<int>(ptrs.size()), ptrs.data());
-  } catch (const CLI::CallForHelp& e) {
+  } catch (const CLI::Success& e) {  // --help, --help-all, --version: printed to stdout
     app.exit(e);
     const tk::Status closed = tk::cli::close_stdout();
     return closed.ok() ? 0 : fail(closed);
-  } catch (const CLI::CallForAllHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::CallForVersion& e) {
-    return app.exit(e);
   } catch (const CLI::ParseError& e) {
     return fail(tk::invalid_argument(e.what()));
   }

@@ -25,7 +25,8 @@ TEST(CliOutputs, FullDiskAndClosedStdoutAreErrorsNamingThem) {
                           "/golden/ppl_text.txt --ctx 64 --device cpu";
   for (const std::string& redirect : {"2>&1 >/dev/full", "2>&1 >&-"}) {
     for (const std::string& args : {kGen + "--prompt hi -n 4", "tokenize --tokenizer " + kModel + " hi", ppl,
-                                    std::string("--help"), std::string("help generate"), std::string("")}) {
+                                    std::string("--help"), std::string("--version"), std::string("help generate"),
+                                    std::string("")}) {
       const CliRun r = run_cli(args, "", redirect);
       EXPECT_NE(r.code, 0) << args << " " << redirect << "\n" << r.out;
       EXPECT_NE(r.out.find("tokamak: error: stdout: write failed"), std::string::npos) << args << " " << redirect << "\n" << r.out;
