@@ -187,6 +187,10 @@ class Backend {
   // min_tokens' masks, before sampling.
   virtual Status add_logit_bias(Tensor& logits /*[R, vocab] fp32*/, const std::vector<int64_t>& index,
                                 const std::vector<float>& bias) = 0;
+  // Structured output: logits[rows[r], t] = -inf where bit t of bitmask row r is clear
+  // (bitmask [rows, ceil(vocab / 32)], made on the host while the forward runs).
+  virtual Status apply_token_bitmask(Tensor& logits /*[R, vocab] fp32*/, const std::vector<int32_t>& rows,
+                                     const std::vector<uint32_t>& bitmask) = 0;
   // The k most likely tokens of each row in `rows` and their log-probabilities (log_softmax of
   // the logits), most likely first, ties by lower id.
   virtual Status top_logprobs(const Tensor& logits /*[R, vocab] fp32*/, const std::vector<int>& rows, int k,

@@ -197,6 +197,12 @@ Status scatter_int32(int32_t* dst /*[dst_size]*/, const int32_t* index /*[n] dev
 Status scatter_add_f32(float* dst /*[dst_size]*/, const int64_t* index /*[n] device*/, const float* values /*[n] device*/,
                        int n, int64_t dst_size, cudaStream_t stream);
 
+// logits[rows[r], t] = -inf where bit t of bitmask[r] is clear (token_mask.cu): structured
+// output's grammar masks. words = ceil(vocab / 32) per row.
+Status apply_token_bitmask(float* logits /*[*, vocab] fp32*/, int64_t vocab, const int32_t* rows /*[num_rows] device*/,
+                           int num_rows, const uint32_t* bitmask /*[num_rows, words] device*/, int words,
+                           cudaStream_t stream);
+
 // ---------------------------------------------------------------------------------------------
 // Utilities shared by tests, benchmarks and random-weight models (fill.cu).
 

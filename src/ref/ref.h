@@ -69,6 +69,9 @@ void scatter_int32(int32_t* dst /*[dst_size]*/, int64_t dst_size, const int32_t*
 
 // ---- sampling
 
+// row[t] = -inf where bit t of mask (word t / 32) is clear: a grammar's allowed tokens.
+void apply_token_bitmask(float* row /*[vocab]*/, int64_t vocab, const uint32_t* mask /*[ceil(vocab / 32)]*/);
+
 // One row to sample (the CPU side of kernels::SamplingRow): the draw and the token history the
 // penalties read.
 struct SamplingRow : SamplingDraw {

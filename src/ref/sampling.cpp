@@ -138,4 +138,9 @@ std::vector<TokenLogprob> top_logprobs(const float* logits, int64_t vocab, int k
   return out;
 }
 
+void apply_token_bitmask(float* row, int64_t vocab, const uint32_t* mask) {
+  for (int64_t t = 0; t < vocab; ++t)
+    if (!((mask[t >> 5] >> (t & 31)) & 1u)) row[t] = -INFINITY;
+}
+
 }  // namespace tk::ref

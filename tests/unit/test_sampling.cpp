@@ -88,5 +88,20 @@ TEST(Sampling, TokenLogprob) {
   EXPECT_NEAR(token_logprob(logits.data(), 3, 2), 3.0 - z, 1e-6);
 }
 
+TEST(TokenMask, ClearedBitsBecomeMinusInfinity) {
+  std::vector<float> row(70, 1.5f);
+  std::vector<uint32_t> mask = {0x1u, 0x80000000u, 0x3Fu};  // tokens 0, 63 and 64..69
+  apply_token_bitmask(row.data(), 70, mask.data());
+  for (int t = 0; t < 70; ++t) {
+    const bool allowed = t == 0 || t == 63 || t >= 64;
+    if (allowed) EXPECT_EQ(row[t], 1.5f) << t;
+    else EXPECT_TRUE(std::isinf(row[t]) && row[t] < 0) << t;
+  }
+  std::vector<float> scratch;
+  SamplingRow p;
+  p.temperature = 0.f;
+  EXPECT_EQ(sample_row(row.data(), 70, p, scratch), 0) << "greedy picks an allowed token";
+}
+
 }  // namespace
 }  // namespace tk::ref

@@ -169,6 +169,13 @@ class CpuBackend final : public Backend {
     return Status::ok_status();
   }
 
+  Status apply_token_bitmask(Tensor& logits, const std::vector<int32_t>& rows, const std::vector<uint32_t>& bitmask) override {
+    const int64_t vocab = logits.dim(1), words = (vocab + 31) / 32;
+    TK_CHECK(static_cast<int64_t>(bitmask.size()) == static_cast<int64_t>(rows.size()) * words);
+    for (size_t r = 0; r < rows.size(); ++r) ref::apply_token_bitmask(f32(logits) + rows[r] * vocab, vocab, &bitmask[r * words]);
+    return Status::ok_status();
+  }
+
   Status top_logprobs(const Tensor& logits, const std::vector<int>& rows, int k,
                       std::vector<std::vector<TokenLogprob>>& out) override {
     const int64_t vocab = logits.dim(1);

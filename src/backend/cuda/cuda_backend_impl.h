@@ -72,6 +72,7 @@ class CudaBackend final : public Backend {
   Status add_logit_bias(Tensor& logits, const std::vector<int64_t>& index, const std::vector<float>& bias) override;
   Status top_logprobs(const Tensor& logits, const std::vector<int>& rows, int k,
                       std::vector<std::vector<TokenLogprob>>& out) override;
+  Status apply_token_bitmask(Tensor& logits, const std::vector<int32_t>& rows, const std::vector<uint32_t>& bitmask) override;
   Status token_logprobs(const Tensor& logits, const std::vector<int32_t>& targets, std::vector<float>& logprobs) override;
   bool supports_graphs() const override { return true; }
   Result<std::unique_ptr<StepGraph>> capture(const std::function<Status()>& body) override;
@@ -97,7 +98,7 @@ class CudaBackend final : public Backend {
   AttentionShape attn_shape_;
   int page_size_ = kDefaultPageSize;
   // Sampling staging: rows up (pinned), tokens and logprobs down.
-  DeviceBuffer sample_in_, sample_out_, sample_workspace_, bias_in_;
+  DeviceBuffer sample_in_, sample_out_, sample_workspace_, bias_in_, mask_in_;
   int32_t* sample_host_ = nullptr;  // pinned
   size_t sample_host_bytes_ = 0;
 };

@@ -201,6 +201,23 @@ Status CudaBackend::add_logit_bias(Tensor& logits, const std::vector<int64_t>& i
   return Status::ok_status();
 }
 
+Status CudaBackend::apply_token_bitmask(Tensor& logits, const std::vector<int32_t>& rows,
+                                        const std::vector<uint32_t>& bitmask) {
+  const int n = static_cast<int>(rows.size());
+  if (n == 0) return Status::ok_status();
+  const int64_t vocab = logits.dim(1);
+  const int words = static_cast<int>((vocab + 31) / 32);
+  TK_CHECK(static_cast<int64_t>(bitmask.size()) == static_cast<int64_t>(n) * words);
+  TK_RETURN_IF_ERROR(ensure_bytes(mask_in_, static_cast<size_t>(n) * 4 + bitmask.size() * 4));
+  auto* d_rows = static_cast<int32_t*>(mask_in_.data());
+  auto* d_mask = reinterpret_cast<uint32_t*>(d_rows + n);
+  CUDA_CHECK(cudaMemcpyAsync(d_rows, rows.data(), n * 4, cudaMemcpyHostToDevice, stream_));
+  CUDA_CHECK(cudaMemcpyAsync(d_mask, bitmask.data(), bitmask.size() * 4, cudaMemcpyHostToDevice, stream_));
+  TK_RETURN_IF_ERROR(kernels::apply_token_bitmask(logits.data_as<float>(), vocab, d_rows, n, d_mask, words, stream_));
+  CUDA_CHECK(cudaStreamSynchronize(stream_));  // the host vectors may go away
+  return Status::ok_status();
+}
+
 // NOTE: the rows come to the host and are ranked there (ref::top_logprobs): 0.5 MB per row of a
 // 128k vocabulary, only for requests that ask for top log-probs.
 Status CudaBackend::top_logprobs(const Tensor& logits, const std::vector<int>& rows, int k,
