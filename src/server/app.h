@@ -138,8 +138,9 @@ struct App {
   void tokenize(const http::Request& request, std::shared_ptr<http::Responder> responder);
   void detokenize(const http::Request& request, std::shared_ptr<http::Responder> responder);
   Json models_json() const;
-  // The request's "model": a wrong type is 400, a name this server does not serve 404.
-  std::optional<ApiError> check_model(Fields& fields) const;
+  // The request's "model": a wrong type is 400, a name this server does not serve 404. `name`
+  // gets the name to answer with: the one asked for (any of --served-model-name), as vLLM does.
+  std::optional<ApiError> check_model(Fields& fields, std::string* name = nullptr) const;
   // Chat messages -> prompt text through the template (the checkpoint's or --chat-template).
   Result<std::string> render_chat(const Json& body, Fields& fields) const;
   std::string new_id(const char* prefix);

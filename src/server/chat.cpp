@@ -110,7 +110,7 @@ class ChatFormatter final : public Formatter {
   static inline const std::vector<TokenLogprob> kNoTop{};
   Json head(const char* object) const {
     Json j = Json::object();
-    j["id"] = g_->id(), j["object"] = object, j["created"] = g_->created(), j["model"] = g_->app().model_name;
+    j["id"] = g_->id(), j["object"] = object, j["created"] = g_->created(), j["model"] = g_->model();
     return j;
   }
   void write_chunk(int index, const Json& delta, const Json& logprobs, const Json& finish, const Json& stop) {
@@ -212,7 +212,8 @@ void App::chat_completions(const http::Request& request, std::shared_ptr<http::R
   if (auto e = parse_json_body(request, body)) return fail(*e);
   warn_unknown_fields(body, kKnownFields, "/v1/chat/completions");
   Fields f(body);
-  if (auto e = check_model(f)) return fail(*e);
+  std::string model;
+  if (auto e = check_model(f, &model)) return fail(*e);
   if (!body.contains("messages")) return fail(bad_request("messages: Field required", "messages"));
   std::string user;
   f.string("user", user);  // accepted and unused, as in vLLM; still a string
@@ -245,6 +246,7 @@ void App::chat_completions(const http::Request& request, std::shared_ptr<http::R
   ChatFormatter* fmt = formatter.get();
   auto g = std::make_shared<Generation>(*this, responder, std::move(prompts), std::move(p), std::move(formatter));
   g->set_id(new_id("chatcmpl-"));
+  g->set_model(std::move(model));
   fmt->bind(g.get());
   start_generation(g, stream);
 }

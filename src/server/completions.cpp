@@ -108,7 +108,7 @@ class CompletionFormatter final : public Formatter {
  private:
   Json head() const {
     Json j = Json::object();
-    j["id"] = g_->id(), j["object"] = "text_completion", j["created"] = g_->created(), j["model"] = g_->app().model_name;
+    j["id"] = g_->id(), j["object"] = "text_completion", j["created"] = g_->created(), j["model"] = g_->model();
     return j;
   }
   static Json slice(const LegacyLogprobs& lp, size_t from) {
@@ -209,7 +209,8 @@ void App::completions(const http::Request& request, std::shared_ptr<http::Respon
   if (auto e = parse_json_body(request, body)) return fail(*e);
   warn_unknown_fields(body, kKnownFields, "/v1/completions");
   Fields f(body);
-  if (auto e = check_model(f)) return fail(*e);
+  std::string model;
+  if (auto e = check_model(f, &model)) return fail(*e);
   if (f.has("suffix")) return fail(bad_request("suffix is not supported", "suffix"));
   std::string user;
   f.string("user", user);  // accepted and unused, as in vLLM; still a string
@@ -246,6 +247,7 @@ void App::completions(const http::Request& request, std::shared_ptr<http::Respon
   CompletionFormatter* fmt = formatter.get();
   auto g = std::make_shared<Generation>(*this, responder, std::move(prompts), std::move(p), std::move(formatter));
   g->set_id(new_id("cmpl-"));
+  g->set_model(std::move(model));
   fmt->bind(g.get());
   start_generation(g, stream);
 }

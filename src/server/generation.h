@@ -67,6 +67,8 @@ class Generation : public std::enable_shared_from_this<Generation> {
   int cached_tokens() const { return cached_tokens_; }
   const std::string& id() const { return id_; }
   void set_id(std::string id) { id_ = std::move(id); }
+  const std::string& model() const { return model_; }  // the name the response carries
+  void set_model(std::string model) { model_ = std::move(model); }
   int64_t created() const { return created_; }
   // Prompt p's log-probs (for echo): token i's from index 1 on, with the most likely tokens.
   const std::vector<float>& prompt_logprobs(int p) const { return prompt_lp_[p]; }
@@ -92,7 +94,7 @@ class Generation : public std::enable_shared_from_this<Generation> {
   std::vector<Choice> choices_;
   std::vector<std::vector<float>> prompt_lp_;
   std::vector<std::vector<std::vector<TokenLogprob>>> prompt_top_;
-  std::string id_;
+  std::string id_, model_;
   int64_t created_ = 0;
   double arrival_ = 0;
   int cached_tokens_ = 0;

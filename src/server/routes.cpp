@@ -104,13 +104,14 @@ Json App::models_json() const {
   return list;
 }
 
-std::optional<ApiError> App::check_model(Fields& f) const {
+std::optional<ApiError> App::check_model(Fields& f, std::string* name) const {
   std::string model;
   f.string("model", model);
   if (f.error) return f.error;
   if (!model.empty() && model != model_name &&
       std::find(config.served_model_names.begin(), config.served_model_names.end(), model) == config.served_model_names.end())
     return ApiError{404, "The model `" + model + "` does not exist.", "model"};
+  if (name) *name = model.empty() ? model_name : model;
   return std::nullopt;
 }
 

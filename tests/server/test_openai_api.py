@@ -228,6 +228,34 @@ def test_completion_echo(client, model, server):
     assert texts[0] == PROMPT + plain
 
 
+def test_stream_never_splits_a_character(client, model, server):
+    # Tokens that are single bytes of multi-byte characters, pushed by logit_bias: the text is a
+    # run of bytes that may or may not form characters. Streamed it must be what the whole answer
+    # is (a character split across two chunks would come out as two replacement characters).
+    ids = tokenize(server, "日本語の文字 🚀 é ü", add_special_tokens=False)
+    bias = {str(i): 100 for i in set(ids)}
+    for seed in range(4):
+        kw = dict(prompt=PROMPT, max_tokens=16, temperature=1.0, seed=seed, logit_bias=bias)
+        whole = complete(client, model, **kw).choices[0].text
+        texts, _, _, _ = stream_completion(client, model, **kw)
+        assert texts[0] == whole
+        whole = chat(client, model, **kw_chat(kw)).choices[0].message.content
+        texts, _, _, _, _ = stream_chat(client, model, **kw_chat(kw))
+        assert texts[0] == whole
+    # A prompt ending inside a character, echoed: the prompt text is what /detokenize says.
+    one = ids[:1]
+    r = complete(client, model, prompt=one, max_tokens=2, echo=True, logprobs=0)
+    assert len(r.choices[0].logprobs.tokens) == 1 + r.usage.completion_tokens
+    assert r.choices[0].logprobs.token_logprobs[0] is None
+    assert r.choices[0].text.startswith(httpx.post(server.url("/detokenize"), json={"tokens": one}, timeout=10).json()["prompt"])
+
+
+def kw_chat(kw):
+    kw = dict(kw)
+    kw.pop("prompt")
+    return kw
+
+
 def test_completion_token_id_prompts(client, model, server):
     ids = tokenize(server, PROMPT)
     a = complete(client, model, prompt=PROMPT, max_tokens=8)
