@@ -1,7 +1,12 @@
 // Resource-sizing values against the machine (issue 13, item 1): each command that used to
 // segfault, abort in an allocation or run for minutes gives one error line naming the flag, the
 // value, what it needs and what is available, fast; or runs, sized to what it uses.
+#include <sched.h>
 #include <unistd.h>
+
+#include <atomic>
+#include <thread>
+#include <vector>
 
 #include "cli_util.h"
 
@@ -84,6 +89,30 @@ TEST(CliLimits, ThreadsWithinTheBoundRun) {
   const CliRun r = run_cli(kGen + "--threads 2 --temperature 0", "TOKAMAK_NUM_THREADS=1");
   EXPECT_EQ(r.code, 0) << r.out;
   EXPECT_NE(r.out.find("generated tokens: 3"), std::string::npos) << r.out;
+}
+
+// With every CPU kept busy by another process the default is one thread, not one per core (which
+// waits at every barrier for a core another process holds: a collapse on a loaded machine).
+TEST(CliLimits, DefaultThreadsLeaveBusyCpusAlone) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  ASSERT_EQ(sched_getaffinity(0, sizeof(set), &set), 0);
+  const int cpus = CPU_COUNT(&set);  // the CPUs tokamak may use, as it counts them
+  if (cpus > 16) GTEST_SKIP() << cpus << " CPUs: too many to keep busy from a test";
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> spinners;
+  for (int i = 0; i < cpus; ++i)
+    spinners.emplace_back([&stop] {
+      for (volatile uint64_t x = 0; !stop.load(std::memory_order_relaxed);) x = x + 1;
+    });
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  const CliRun r = run_cli(kGen + "--temperature 0");
+  stop = true;
+  for (std::thread& t : spinners) t.join();
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("CPU backend: 1 thread (" + std::to_string(cpus) + " CPUs, "), std::string::npos) << r.out;
+  // An explicit count is kept whatever the load.
+  EXPECT_EQ(run_cli(kGen + "--threads 2 --temperature 0").out.find("CPU backend:"), std::string::npos);
 }
 
 // A window may fill the model's whole context (a prompt as long as the context is a request's
