@@ -216,8 +216,9 @@ void App::completions(const http::Request& request, std::shared_ptr<http::Respon
   f.string("user", user);  // accepted and unused, as in vLLM; still a string
   SamplingParams p;
   read_sampling(f, defaults, p);
+  // vLLM: max_tokens left out is 16 (checked against the context); null is what the context leaves.
   int max_tokens = 16, logprobs = -1, prompt_logprobs = -1;
-  const bool max_given = f.has("max_tokens");
+  const bool max_null = body.contains("max_tokens") && body["max_tokens"].is_null();
   f.integer("max_tokens", max_tokens, 1, INT32_MAX);
   f.integer("logprobs", logprobs, 0, kMaxTopLogprobs);
   f.integer("prompt_logprobs", prompt_logprobs, 0, kMaxTopLogprobs);
@@ -228,20 +229,16 @@ void App::completions(const http::Request& request, std::shared_ptr<http::Respon
   std::vector<PromptInput> prompts;
   if (auto e = read_prompts(body, engine.tokenizer(), prompts)) return fail(*e);
   const int max_len = engine.config().max_model_len;
-  for (const PromptInput& pr : prompts) {
-    const int room = max_len - static_cast<int>(pr.ids.size());
-    if (auto e = check_context(static_cast<int>(pr.ids.size()), max_given ? max_tokens : std::min(max_tokens, std::max(room, 1)),
-                               max_len, "max_tokens"))
-      return fail(*e);
-  }
-  p.max_tokens = max_tokens;
+  for (const PromptInput& pr : prompts)
+    if (auto e = check_context(static_cast<int>(pr.ids.size()), max_null ? 1 : max_tokens, max_len, "max_tokens")) return fail(*e);
+  p.max_tokens = max_null ? 0 : max_tokens;
   p.logprobs = logprobs;
   if (prompt_logprobs >= 0 || (echo && logprobs >= 0)) {
     p.prompt_logprobs_from = 1;
     p.prompt_top_logprobs = std::max(prompt_logprobs, std::max(logprobs, 0));
   }
   for (const PromptInput& pr : prompts)
-    if (Status st = engine.loop().core().validate(pr.ids, params_for_prompt(p, pr.ids.size())); !st.ok())
+    if (Status st = engine.loop().core().validate(pr.ids, params_for_prompt(p, pr.ids.size(), max_len)); !st.ok())
       return fail(bad_request(st.message()));
   auto formatter = std::make_unique<CompletionFormatter>(stream, include_usage, echo, logprobs);
   CompletionFormatter* fmt = formatter.get();

@@ -17,8 +17,9 @@ const char* finish_reason_json(FinishReason f) {
   return "none";
 }
 
-SamplingParams params_for_prompt(const SamplingParams& p, size_t prompt_len) {
+SamplingParams params_for_prompt(const SamplingParams& p, size_t prompt_len, int max_model_len) {
   SamplingParams q = p;
+  if (q.max_tokens <= 0) q.max_tokens = std::max(1, max_model_len - static_cast<int>(prompt_len));
   if (q.prompt_logprobs_from >= 0 && static_cast<size_t>(q.prompt_logprobs_from) >= prompt_len) {
     q.prompt_logprobs_from = -1;
     q.prompt_top_logprobs = 0;
@@ -46,7 +47,8 @@ Generation::Generation(App& app, std::shared_ptr<http::Responder> responder, std
 
 std::optional<ApiError> Generation::start() {
   std::vector<EngineLoop::NewRequest> requests;
-  for (const PromptInput& p : prompts_) requests.push_back({p.ids, params_for_prompt(params_, p.ids.size())});
+  const int max_len = app_.engine.config().max_model_len;
+  for (const PromptInput& p : prompts_) requests.push_back({p.ids, params_for_prompt(params_, p.ids.size(), max_len)});
   auto streams = app_.engine.loop().add_all(std::move(requests));
   if (!streams.ok()) {
     if (app_.stopping) return ApiError{503, "the server is shutting down", ""};

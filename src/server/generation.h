@@ -107,8 +107,9 @@ class Generation : public std::enable_shared_from_this<Generation> {
 
 const char* finish_reason_json(FinishReason f);  // "stop", "length", "abort"
 
-// The engine request's parameters for one prompt of the request: a one-token prompt has no
-// prompt log-probs to compute (vLLM answers [null] for it, not an error).
-SamplingParams params_for_prompt(const SamplingParams& p, size_t prompt_len);
+// The engine request's parameters for one prompt of the request: max_tokens 0 is what the context
+// leaves after this prompt; a one-token prompt has no prompt log-probs to compute (vLLM answers
+// [null] for it, not an error).
+SamplingParams params_for_prompt(const SamplingParams& p, size_t prompt_len, int max_model_len);
 
 }  // namespace tk::server

@@ -512,6 +512,50 @@ def test_many_streams_dropped_at_once(server, max_len):
     assert_idle(server, 5)
 
 
+def test_disconnect_of_a_batched_request_aborts_every_sequence(server, max_len):
+    # Two prompts with n = 2 each: four sequences, all aborted when the client leaves.
+    for stream in (False, True):
+        before = abort_count(server)
+        body = json.dumps({"prompt": ["def f(x):", "class A:"], "n": 2, "max_tokens": max_len - 64, "ignore_eos": True,
+                           "temperature": 0.8, "stream": stream}).encode()
+        s = socket.create_connection((HOST, server.port), timeout=10)
+        s.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
+                  % (len(body), body))
+        deadline = time.monotonic() + 5
+        while metrics(server)["vllm:num_requests_running"] < 4 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        s.close()
+        deadline = time.monotonic() + 5
+        while abort_count(server) < before + 4 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert abort_count(server) == before + 4, stream
+        assert_idle(server, 5)
+
+
+def test_client_that_stops_reading(server, max_len):
+    # A stream nobody reads: the server buffers a bounded amount, then cuts the connection and
+    # aborts the request (or the request ends first); either way others are served meanwhile and
+    # nothing is left.
+    body = json.dumps({"prompt": "def f(x):", "max_tokens": max_len - 64, "ignore_eos": True, "logprobs": 20, "echo": True,
+                       "stream": True}).encode()
+    socks = []
+    for _ in range(4):
+        s = socket.create_connection((HOST, server.port), timeout=10)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
+                  % (len(body), body))
+        socks.append(s)
+    try:
+        for _ in range(5):
+            t0 = time.monotonic()
+            r = httpx.post(server.url(C), json={"prompt": "hi", "max_tokens": 2}, timeout=10)
+            assert r.status_code == 200 and time.monotonic() - t0 < 5
+        assert_idle(server, 30)
+    finally:
+        for s in socks:
+            s.close()
+
+
 def test_disconnect_mid_request(server):
     for data in [b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"pro",
                  b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Le",

@@ -3,6 +3,8 @@
 # non-stream, token-id and batched prompts, echo, errors and their shapes, and the small
 # endpoints (/v1/models, /tokenize, /detokenize, /metrics, /version, /ping, /health).
 import math
+import re
+import time
 
 import httpx
 import openai
@@ -130,6 +132,7 @@ def test_detokenize_rejects_ids_outside_the_vocabulary(server):
 def test_completion_shape_and_usage(client, model, server):
     r = complete(client, model, prompt=PROMPT, max_tokens=10)
     assert r.object == "text_completion" and r.id.startswith("cmpl-") and r.model == model
+    assert isinstance(r.created, int) and abs(r.created - time.time()) < 600
     assert len(r.choices) == 1 and r.choices[0].index == 0
     c = r.choices[0]
     assert c.finish_reason in ("length", "stop")
@@ -365,11 +368,27 @@ def test_chat_stop_string(client, model):
     assert texts == {0: expected} and finish == {0: "stop"}
 
 
-def test_chat_content_parts_and_unknown_fields(client, model):
+def test_chat_content_parts_and_unknown_fields(client, model, server):
     a = chat(client, model, max_tokens=6).choices[0].message.content
     parts = [{"role": "user", "content": [{"type": "text", "text": MESSAGES[0]["content"]}]}]
     b = chat(client, model, max_tokens=6, messages=parts, extra_body={"some_unknown_field": 1}).choices[0].message.content
     assert a == b
+    # Unknown fields are accepted and logged, as vLLM does.
+    deadline = time.monotonic() + 5
+    while "some_unknown_field" not in server.log() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert "some_unknown_field" in server.log()
+
+
+def test_access_log_line(client, model, server):
+    complete(client, model, prompt=PROMPT, max_tokens=5, user="access-log-probe")
+    deadline = time.monotonic() + 5
+    line = None
+    while line is None and time.monotonic() < deadline:
+        lines = [l for l in server.log(50).split("\n") if "POST /v1/completions 200" in l]
+        line = lines[-1] if lines else None
+        time.sleep(0.05)
+    assert line and re.search(r"prompt_tokens=\d+ output_tokens=5 ttft=[0-9.]+ms.* total=[0-9.]+ms", line), line
 
 
 # ---- errors
@@ -432,9 +451,16 @@ def test_context_length_error_names_both_numbers(client, model, server):
     assert str(max_len) in error_of(e.value)["message"] and str(max_len + 10) in error_of(e.value)["message"]
     with pytest.raises(openai.BadRequestError):
         chat(client, model, max_tokens=max_len + 100)
-    # Without max_tokens a completion gets its default (16) cut to what the context leaves.
+    # As in vLLM: max_tokens null is what the context leaves; left out it is 16, which must fit.
     r = complete(client, model, prompt=[5] * (max_len - 4), max_tokens=None, temperature=0)
-    assert r.usage.completion_tokens <= 4
+    assert 1 <= r.usage.completion_tokens <= 4
+    r = httpx.post(server.url("/v1/completions"), json={"prompt": [5] * (max_len - 4)}, timeout=30)
+    assert r.status_code == 400 and "16" in r.json()["error"]["message"]
+    r = httpx.post(server.url("/v1/completions"), json={"prompt": [5] * (max_len - 20), "ignore_eos": True}, timeout=30)
+    assert r.status_code == 200 and r.json()["usage"]["completion_tokens"] == 16
+    r = httpx.post(server.url("/v1/completions"), json={"prompt": [[5] * (max_len - 3), [5] * (max_len - 6)], "max_tokens": None,
+                                                        "ignore_eos": True, "temperature": 0}, timeout=30)
+    assert [c["text"] != "" for c in r.json()["choices"]] and r.json()["usage"]["completion_tokens"] == 3 + 6
 
 
 def test_unknown_model_is_404(client):
@@ -470,5 +496,13 @@ def test_metrics(server):
         assert f"# TYPE {h} histogram" in text, h
         assert m[h + "_count"] > 0, h
         assert any(k.startswith(h + "_bucket{") and 'le="+Inf"' in k for k in m), h
+    # Prefix caching: a prompt of several full pages, twice, hits the cache the second time.
+    before = m["vllm:prefix_cache_hits_total"]
+    long_prompt = "def fibonacci(n):\n" * 12
+    for _ in range(2):
+        httpx.post(server.url("/v1/completions"), json={"prompt": long_prompt, "max_tokens": 1}, timeout=30)
+    m = metrics(server)
+    assert m["vllm:prefix_cache_hits_total"] >= before + 16
+    assert m["vllm:prefix_cache_queries_total"] >= m["vllm:prefix_cache_hits_total"]
     # vLLM's first TTFT bucket.
     assert 'vllm:time_to_first_token_seconds_bucket{model_name="' in text and 'le="0.001"' in text
