@@ -1,0 +1,64 @@
+// CompiledGrammar::compile and the lazily built token tables. Lazy by default because a large
+// schema has thousands of FSM nodes of which one generation visits a few dozen; the tables are
+// kept, so a grammar cached by the server pays for each node once.
+#include <chrono>
+
+#include "compiled.h"
+
+namespace tk::grammar {
+
+const TokenTable& CompiledGrammarImpl::table(int32_t node) const {
+  std::call_once(once[node], [&] {
+    auto t0 = std::chrono::steady_clock::now();
+    compute_table(fsm, *vocab, stepper_limits, node, tables[node]);
+    auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count();
+    tables_done.fetch_add(1, std::memory_order_relaxed);
+    uncertain_total.fetch_add(static_cast<int64_t>(tables[node].uncertain.size()), std::memory_order_relaxed);
+    table_ns.fetch_add(ns, std::memory_order_relaxed);
+  });
+  return tables[node];
+}
+
+Result<std::shared_ptr<const CompiledGrammar>> CompiledGrammar::compile(const Grammar& grammar,
+                                                                         std::shared_ptr<const Vocabulary> vocab,
+                                                                         const CompileOptions& options) {
+  if (grammar.empty()) return invalid_argument("compile: empty grammar");
+  if (!vocab) return invalid_argument("compile: no vocabulary");
+  TK_ASSIGN_OR_RETURN(Fsm fsm, build_fsm(grammar.ir(), options.limits));
+  auto impl = std::make_unique<CompiledGrammarImpl>();
+  impl->fsm = std::move(fsm);
+  impl->vocab = std::move(vocab);
+  impl->limits = options.limits;
+  impl->stepper_limits.max_depth = options.limits.max_stack_depth;
+  impl->stepper_limits.max_cfgs = options.limits.max_parallel_parses;
+  size_t n = impl->fsm.nodes.size();
+  impl->once = std::make_unique<std::once_flag[]>(n);
+  impl->tables = std::make_unique<TokenTable[]>(n);
+  if (options.precompute) {
+    for (size_t i = 0; i < n; ++i) {
+      if (impl->fsm.nodes[i].bytes_count > 0) impl->table(static_cast<int32_t>(i));
+    }
+  }
+  auto out = std::shared_ptr<CompiledGrammar>(new CompiledGrammar());
+  out->impl_ = std::move(impl);
+  return std::shared_ptr<const CompiledGrammar>(std::move(out));
+}
+
+CompiledGrammar::~CompiledGrammar() = default;
+
+const Vocabulary& CompiledGrammar::vocabulary() const { return *impl_->vocab; }
+
+CompileStats CompiledGrammar::stats() const {
+  CompileStats s;
+  const Fsm& f = impl_->fsm;
+  s.rules = static_cast<int64_t>(f.rule_start.size());
+  s.nodes = static_cast<int64_t>(f.nodes.size());
+  s.byte_edges = static_cast<int64_t>(f.bytes.size());
+  s.call_edges = static_cast<int64_t>(f.calls.size());
+  s.tables = impl_->tables_done.load();
+  s.uncertain_tokens = impl_->uncertain_total.load();
+  s.table_ms = impl_->table_ns.load() * 1e-6;
+  return s;
+}
+
+}  // namespace tk::grammar

@@ -1,0 +1,26 @@
+// CompiledGrammarImpl: the FSM, the vocabulary it was compiled for, and the token tables, filled
+// lazily (each under its own once-flag) and then shared read-only by every matcher on any thread.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "tables.h"
+
+namespace tk::grammar {
+
+struct CompiledGrammarImpl {
+  Fsm fsm;
+  std::shared_ptr<const Vocabulary> vocab;
+  Limits limits;
+  StepperLimits stepper_limits;
+  std::unique_ptr<std::once_flag[]> once;
+  std::unique_ptr<TokenTable[]> tables;
+  mutable std::atomic<int64_t> tables_done{0}, uncertain_total{0}, table_ns{0};
+
+  const TokenTable& table(int32_t node) const;
+};
+
+}  // namespace tk::grammar

@@ -1,0 +1,200 @@
+// build_fsm: each rule's NFA determinized by subset construction (call edges are symbols like
+// bytes), so that a parse usually holds one state per rule and the token walks stay narrow. A rule
+// whose DFA would blow up keeps its epsilon-free NFA: the matcher handles nondeterminism anyway.
+#include <algorithm>
+#include <map>
+
+#include "nfa.h"
+
+namespace tk::grammar {
+
+Status analyze_fsm(Fsm& fsm, const Limits& limits);  // fsm_analysis.cpp
+
+namespace {
+
+using StateSet = std::vector<int32_t>;
+
+void close_eps(const Nfa& nfa, StateSet& set) {
+  std::vector<uint8_t> seen(nfa.states.size(), 0);
+  for (int32_t s : set) seen[s] = 1;
+  for (size_t i = 0; i < set.size(); ++i) {
+    for (int32_t t : nfa.states[set[i]].eps) {
+      if (!seen[t]) {
+        seen[t] = 1;
+        set.push_back(t);
+      }
+    }
+  }
+  std::sort(set.begin(), set.end());
+}
+
+// A rule's automaton before it joins the global node array; edge targets are local ids.
+struct LocalFsm {
+  std::vector<std::vector<ByteEdge>> bytes;
+  std::vector<std::vector<CallEdge>> calls;
+  std::vector<uint8_t> final;
+};
+
+bool same_call(const CallEdge& a, const CallEdge& b) {
+  return a.rule == b.rule && a.min == b.min && a.max == b.max && a.repeat == b.repeat;
+}
+
+// Subset construction; false when it would pass `cap` states.
+bool determinize(const Nfa& nfa, size_t cap, LocalFsm& out) {
+  std::map<StateSet, int32_t> ids;
+  std::vector<StateSet> sets;
+  auto id_of = [&](StateSet set) {
+    close_eps(nfa, set);
+    auto [it, fresh] = ids.emplace(set, static_cast<int32_t>(sets.size()));
+    if (fresh) sets.push_back(std::move(set));
+    return it->second;
+  };
+  id_of({nfa.start});
+  for (size_t d = 0; d < sets.size(); ++d) {
+    if (sets.size() > cap) return false;
+    StateSet cur = sets[d];
+    std::vector<uint16_t> cuts;  // elementary byte intervals start at these
+    for (int32_t s : cur) {
+      for (const ByteEdge& e : nfa.states[s].bytes) {
+        cuts.push_back(e.lo);
+        cuts.push_back(static_cast<uint16_t>(e.hi + 1));
+      }
+    }
+    std::sort(cuts.begin(), cuts.end());
+    cuts.erase(std::unique(cuts.begin(), cuts.end()), cuts.end());
+    std::vector<ByteEdge> bytes;
+    for (size_t i = 0; i + 1 < cuts.size(); ++i) {
+      StateSet targets;
+      for (int32_t s : cur) {
+        for (const ByteEdge& e : nfa.states[s].bytes) {
+          if (e.lo <= cuts[i] && cuts[i] <= e.hi) targets.push_back(e.target);
+        }
+      }
+      if (targets.empty()) continue;
+      std::sort(targets.begin(), targets.end());
+      targets.erase(std::unique(targets.begin(), targets.end()), targets.end());
+      int32_t t = id_of(std::move(targets));
+      auto lo = static_cast<uint8_t>(cuts[i]);
+      auto hi = static_cast<uint8_t>(cuts[i + 1] - 1);
+      if (!bytes.empty() && bytes.back().target == t && bytes.back().hi + 1 == lo) {
+        bytes.back().hi = hi;
+      } else {
+        bytes.push_back({lo, hi, t});
+      }
+    }
+    std::vector<CallEdge> groups;
+    std::vector<StateSet> group_targets;
+    for (int32_t s : cur) {
+      for (const CallEdge& c : nfa.states[s].calls) {
+        size_t g = 0;
+        while (g < groups.size() && !same_call(groups[g], c)) ++g;
+        if (g == groups.size()) {
+          groups.push_back(c);
+          group_targets.emplace_back();
+        }
+        group_targets[g].push_back(c.target);
+      }
+    }
+    std::vector<CallEdge> calls;
+    for (size_t g = 0; g < groups.size(); ++g) {
+      CallEdge c = groups[g];
+      c.target = id_of(std::move(group_targets[g]));
+      calls.push_back(c);
+    }
+    out.bytes.push_back(std::move(bytes));
+    out.calls.push_back(std::move(calls));
+    out.final.push_back(std::binary_search(cur.begin(), cur.end(), nfa.accept));
+  }
+  return true;
+}
+
+// The fallback: node i is NFA state i with the edges of its epsilon closure.
+void epsilon_free(const Nfa& nfa, LocalFsm& out) {
+  size_t n = nfa.states.size();
+  out.bytes.assign(n, {});
+  out.calls.assign(n, {});
+  out.final.assign(n, 0);
+  std::vector<int32_t> order(n);
+  // Node 0 must be the start.
+  for (size_t i = 0; i < n; ++i) order[i] = static_cast<int32_t>(i);
+  std::swap(order[0], order[nfa.start]);
+  std::vector<int32_t> local(n);
+  for (size_t i = 0; i < n; ++i) local[order[i]] = static_cast<int32_t>(i);
+  for (size_t i = 0; i < n; ++i) {
+    StateSet set = {order[i]};
+    close_eps(nfa, set);
+    for (int32_t s : set) {
+      for (ByteEdge e : nfa.states[s].bytes) out.bytes[i].push_back({e.lo, e.hi, local[e.target]});
+      for (CallEdge c : nfa.states[s].calls) {
+        c.target = local[c.target];
+        out.calls[i].push_back(c);
+      }
+      if (s == nfa.accept) out.final[i] = 1;
+    }
+    std::sort(out.bytes[i].begin(), out.bytes[i].end(), [](const ByteEdge& a, const ByteEdge& b) { return a.lo < b.lo; });
+  }
+}
+
+void append_rule(Fsm& fsm, int32_t rule, const LocalFsm& local) {
+  auto base = static_cast<int32_t>(fsm.nodes.size());
+  fsm.rule_start[rule] = base;
+  for (size_t i = 0; i < local.final.size(); ++i) {
+    FsmNode node;
+    node.rule = rule;
+    node.final = local.final[i] != 0;
+    node.bytes_begin = static_cast<uint32_t>(fsm.bytes.size());
+    for (ByteEdge e : local.bytes[i]) {
+      e.target += base;
+      fsm.bytes.push_back(e);
+    }
+    node.bytes_count = static_cast<uint32_t>(fsm.bytes.size() - node.bytes_begin);
+    node.calls_begin = static_cast<uint32_t>(fsm.calls.size());
+    for (CallEdge c : local.calls[i]) {
+      c.target += base;
+      fsm.calls.push_back(c);
+    }
+    node.calls_count = static_cast<uint32_t>(fsm.calls.size() - node.calls_begin);
+    fsm.nodes.push_back(node);
+  }
+}
+
+}  // namespace
+
+Result<Fsm> build_fsm(const GrammarIR& ir, const Limits& limits) {
+  if (ir.rules.empty() || ir.root < 0 || ir.root >= static_cast<int32_t>(ir.rules.size())) {
+    return invalid_argument("grammar has no start rule");
+  }
+  if (ir.rules.size() > static_cast<size_t>(limits.max_rules)) {
+    return invalid_argument("grammar has " + std::to_string(ir.rules.size()) + " rules, over the limit of " +
+                            std::to_string(limits.max_rules));
+  }
+  RuleSet rules;
+  for (const Rule& r : ir.rules) {
+    rules.bodies.push_back(&r.body);
+    rules.names.push_back(r.name);
+    rules.is_body.push_back(0);
+  }
+  Fsm fsm;
+  for (size_t r = 0; r < rules.bodies.size(); ++r) {  // grows as bodies are found
+    TK_ASSIGN_OR_RETURN(Nfa nfa, build_nfa(*rules.bodies[r], rules, limits));
+    LocalFsm local;
+    size_t cap = 4 * nfa.states.size() + 64;
+    if (!determinize(nfa, cap, local)) {
+      local = LocalFsm{};
+      epsilon_free(nfa, local);
+    }
+    fsm.rule_start.resize(rules.bodies.size(), -1);
+    append_rule(fsm, static_cast<int32_t>(r), local);
+    if (fsm.nodes.size() > limits.max_fsm_nodes) {
+      return invalid_argument("grammar too large: over " + std::to_string(limits.max_fsm_nodes) + " automaton states");
+    }
+  }
+  fsm.rule_start.resize(rules.bodies.size(), -1);
+  fsm.rule_names = rules.names;
+  fsm.rule_is_body = rules.is_body;
+  fsm.root = ir.root;
+  TK_RETURN_IF_ERROR(analyze_fsm(fsm, limits));
+  return fsm;
+}
+
+}  // namespace tk::grammar

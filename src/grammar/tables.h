@@ -1,0 +1,52 @@
+// Per-state token tables (xgrammar's adaptive token mask cache, adapted to counted repetitions).
+// For an FSM node q, a walk of the vocabulary trie from q alone — the stack below q unknown —
+// sorts every token into: accepted (some parse consumes all its bytes without looking below q),
+// rejected (every parse dies, whatever lies below), or uncertain (it only survives by leaving q's
+// rule into a caller, which the walk guesses from the grammar's call sites; the matcher decides
+// these at run time against the real stack). Inside a counted repetition's body the table keeps,
+// per token, how many further iterations it starts, so one table serves every count.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "stepper.h"
+#include "vocab.h"
+
+namespace tk::grammar {
+
+struct TokenTable {
+  bool body = false;                // node inside a counted repetition's body: use kmin
+  std::vector<uint32_t> bits;       // accepted tokens as a mask (body: every kmin < 255)
+  std::vector<int32_t> ids;         // accepted tokens as a sorted list, when few (bits empty)
+  std::vector<uint8_t> kmin;        // body: further iterations token t starts; 255 = not accepted
+  uint8_t max_k = 0;                // body: the largest kmin < 255
+  std::vector<int32_t> uncertain;   // decided at run time, in trie order
+  int64_t accepted = 0;
+};
+
+// Trie levels: level d is the parse set after a token's first d bytes. Level 0 is given (already
+// byte-ready); deeper levels are closed lazily, when a child needs them.
+class LevelWalker {
+ public:
+  LevelWalker(const Fsm& fsm, const StepperLimits& limits, int max_bytes);
+  void set_frames(const std::vector<Frame>* frames) { stepper_.set_frames(frames); }
+  CfgSet& root() { return raw_[0]; }
+  void reset();  // after root() was filled
+  // Level d from level d - 1 over byte b (d >= 1).
+  const CfgSet& advance(int d, uint8_t b);
+  // Some parse leading to level d may have left what the walk can follow.
+  bool escaped(int d) const { return escaped_[d] != 0; }
+  int max_bytes() const { return static_cast<int>(raw_.size()) - 1; }
+
+ private:
+  Stepper stepper_;
+  std::vector<CfgSet> raw_, closed_;
+  std::vector<const CfgSet*> ready_;  // closed form of level d, or null until needed
+  std::vector<uint8_t> escaped_;
+};
+
+void compute_table(const Fsm& fsm, const Vocabulary& vocab, const StepperLimits& limits, int32_t node,
+                   TokenTable& out);
+
+}  // namespace tk::grammar
