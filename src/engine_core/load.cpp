@@ -54,7 +54,7 @@ Result<LoadedModel> load_model(const EngineConfig& c, const LoadProgress& progre
   if (m.backend->device() == Device::kCpu && c.dtype != DTypeChoice::kAuto)
     TK_LOG_WARN(std::string("--dtype ") + dtype_choice_name(c.dtype) +
                 " is ignored: the CPU backend computes in float32 (--dtype is for the GPU)");
-  TK_RETURN_IF_ERROR(check_memory(c, shape, *m.backend, source));
+  TK_RETURN_IF_ERROR(check_memory(c, shape, device_memory(*m.backend), source));
   const std::string tokenizer_dir = c.tokenizer.empty() ? c.model : c.tokenizer;
   if (!tokenizer_dir.empty()) {
     TK_ASSIGN_OR_RETURN(m.tokenizer, Tokenizer::load(tokenizer_dir));

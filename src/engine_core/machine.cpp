@@ -172,9 +172,17 @@ size_t host_available_memory() {
   return available;
 }
 
-Status check_memory(const EngineConfig& c, const ModelConfig& m, const Backend& backend, const std::string& model_source) {
-  const bool cpu = backend.device() == Device::kCpu;
-  const double dt = static_cast<double>(dtype_size(backend.compute_dtype()));
+DeviceMemory device_memory(const Backend& backend) {
+  DeviceMemory d;
+  d.device = backend.device(), d.dtype = backend.compute_dtype();
+  d.free = backend.free_memory(), d.total = backend.total_memory();
+  if (d.device == Device::kCpu) d.available = host_available_memory();
+  return d;
+}
+
+Status check_memory(const EngineConfig& c, const ModelConfig& m, const DeviceMemory& dev, const std::string& model_source) {
+  const bool cpu = dev.device == Device::kCpu;
+  const double dt = static_cast<double>(dtype_size(dev.dtype));
   const int64_t max_len = c.max_model_len > 0 ? c.max_model_len : m.max_position_embeddings;
   const int64_t seqs = padded_batch(c.max_num_seqs);
   const int64_t max_tokens = std::max<int64_t>(c.max_num_batched_tokens, seqs);
@@ -192,7 +200,7 @@ Status check_memory(const EngineConfig& c, const ModelConfig& m, const Backend& 
                                                    : "--max-model-len (the model's " + std::to_string(max_len) + ")";
   std::vector<Need> needs;
   needs.push_back({model_source, "its weights (" + format_count(params) + " parameters in " +
-                                     dtype_name(backend.compute_dtype()) + " on the " + device_name(backend.device()) + ")",
+                                     dtype_name(dev.dtype) + (cpu ? " on the CPU)" : " on the GPU)"),
                    params * dt});
   const bool by_seqs = seqs > c.max_num_batched_tokens;
   needs.push_back({by_seqs ? "--max-num-seqs " + std::to_string(c.max_num_seqs)
@@ -204,7 +212,8 @@ Status check_memory(const EngineConfig& c, const ModelConfig& m, const Backend& 
   if (!cpu) seq_bytes += static_cast<double>(c.max_num_seqs) * v * 8;             // the sampler's workspace
   needs.push_back({"--max-num-seqs " + std::to_string(c.max_num_seqs),
                    "logit rows (" + format_count(logit_rows) + " x " + std::to_string(m.vocab_size) +
-                       " vocab) and the penalty history (" + std::to_string(c.max_num_seqs) + " x " +
+                       " vocab)" + (cpu ? "" : ", the sampler's workspace") + " and the penalty history (" +
+                       std::to_string(c.max_num_seqs) + " x " +
                        std::to_string(max_len) + " tokens)",
                    seq_bytes});
   needs.push_back({c.kv_cache_tokens > 0 ? "kv_cache_tokens " + std::to_string(c.kv_cache_tokens) : len_flag,
@@ -214,11 +223,11 @@ Status check_memory(const EngineConfig& c, const ModelConfig& m, const Backend& 
   double budget = 0;
   std::string first, of_what;  // "21.0 GiB of memory is available"; "of memory available"
   if (cpu) {
-    budget = static_cast<double>(host_available_memory());
+    budget = static_cast<double>(dev.available);
     first = format_bytes(budget) + " of memory is available";
     of_what = " of memory available";
   } else {
-    const double total = static_cast<double>(backend.total_memory()), free = static_cast<double>(backend.free_memory());
+    const double total = static_cast<double>(dev.total), free = static_cast<double>(dev.free);
     const double allowed = c.gpu_memory_utilization * total;
     char util[16];
     std::snprintf(util, sizeof(util), "%.2f", c.gpu_memory_utilization);
@@ -246,7 +255,7 @@ Status check_memory(const EngineConfig& c, const ModelConfig& m, const Backend& 
   }
   // The CPU KV cache may take a quarter of the free memory (EngineCore::size_kv_cache).
   const Need& kv = needs.back();
-  const double kv_budget = kCpuKvShare * std::max(0.0, static_cast<double>(backend.free_memory()) - needs[0].bytes);
+  const double kv_budget = kCpuKvShare * std::max(0.0, static_cast<double>(dev.free) - needs[0].bytes);
   if (cpu && c.kv_cache_tokens == 0 && kv.bytes > kv_budget)
     return out_of_memory(kv.flag + ": " + kv.what + " would take " + format_bytes(kv.bytes) +
                          "; the CPU KV cache may use a quarter of the free memory after the weights, " +

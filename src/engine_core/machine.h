@@ -30,10 +30,19 @@ Result<int> resolve_cpu_threads(const EngineConfig& config, bool pick_default);
 // Host memory this process can still use: MemAvailable, within the cgroup's limit if any.
 size_t host_available_memory();
 
-// The memory `config` needs on `backend` for `model` against what it has; an error names the
+// What a backend's device has, read once (a plain value, so the check is a pure function).
+struct DeviceMemory {
+  Device device = Device::kCpu;
+  DType dtype = DType::kF32;  // the backend's compute dtype
+  size_t available = 0;       // CPU: host_available_memory()
+  size_t free = 0, total = 0; // the backend's free_memory() and total_memory()
+};
+DeviceMemory device_memory(const Backend& backend);
+
+// The memory `config` needs for `model` on `device` against what it has; an error names the
 // flag, its value, what it needs and what is left. `model_source` names where the model came
 // from (the directory or the built-in name).
-Status check_memory(const EngineConfig& config, const ModelConfig& model, const Backend& backend,
+Status check_memory(const EngineConfig& config, const ModelConfig& model, const DeviceMemory& device,
                     const std::string& model_source);
 
 // "1.50 GiB", "340 MiB", "12 KiB".

@@ -80,7 +80,7 @@ TEST(CliLimits, LargeButValidSizesRunSizedToWhatRuns) {
 TEST(CliLimits, RandomWeightsTooLargeForTheHost) {
   if (available_gib() > 30) GTEST_SKIP() << "this machine holds llama-3-8b in float32 (30 GiB): the command would run";
   const CliRun r = run_cli("bench latency --model-config llama-3-8b --random-weights --device cpu");
-  expect_one_error(r, "--model-config llama-3-8b: its weights (8.03B parameters in float32 on the cpu) would take 29.9 GiB", "");
+  expect_one_error(r, "--model-config llama-3-8b: its weights (8.03B parameters in float32 on the CPU) would take 29.9 GiB", "");
   EXPECT_NE(r.out.find("of memory is available"), std::string::npos) << r.out;
   EXPECT_LT(r.seconds, 10);
 }
