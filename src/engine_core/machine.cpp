@@ -180,7 +180,12 @@ DeviceMemory device_memory(const Backend& backend) {
   return d;
 }
 
-Status check_memory(const EngineConfig& c, const ModelConfig& m, const DeviceMemory& dev, const std::string& model_source) {
+namespace {
+
+// What the config needs, in the order the engine allocates it: weights, activations, the
+// per-sequence buffers, the KV cache.
+std::vector<Need> memory_needs(const EngineConfig& c, const ModelConfig& m, const DeviceMemory& dev,
+                               const std::string& model_source) {
   const bool cpu = dev.device == Device::kCpu;
   const double dt = static_cast<double>(dtype_size(dev.dtype));
   const int64_t max_len = c.max_model_len > 0 ? c.max_model_len : m.max_position_embeddings;
@@ -219,7 +224,14 @@ Status check_memory(const EngineConfig& c, const ModelConfig& m, const DeviceMem
   needs.push_back({c.kv_cache_tokens > 0 ? "kv_cache_tokens " + std::to_string(c.kv_cache_tokens) : len_flag,
                    c.kv_cache_tokens > 0 ? "its KV cache" : "the KV cache of one full-length sequence",
                    static_cast<double>((kv_pages + 1) * page) * kv_token});
+  return needs;
+}
 
+}  // namespace
+
+Status check_memory(const EngineConfig& c, const ModelConfig& m, const DeviceMemory& dev, const std::string& model_source) {
+  const bool cpu = dev.device == Device::kCpu;
+  const std::vector<Need> needs = memory_needs(c, m, dev, model_source);
   double budget = 0;
   std::string first, of_what;  // "21.0 GiB of memory is available"; "of memory available"
   if (cpu) {
