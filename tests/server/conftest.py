@@ -137,6 +137,17 @@ def port_open(port):
             return False
 
 
+def recv_until(sock, done, timeout=10.0):
+    """Reads from a socket until done(bytes so far) holds; fails at EOF or after `timeout`."""
+    got, deadline = b"", time.monotonic() + timeout
+    while not done(got):
+        assert time.monotonic() < deadline, f"timed out; got {got[:300]!r}"
+        b = sock.recv(65536)
+        assert b, f"closed early; got {got[:300]!r}"
+        got += b
+    return got
+
+
 def parse_metrics(text):
     """Prometheus text -> {"name{labels}": value} and {"name": value} (the first series of a name)."""
     out = {}

@@ -13,7 +13,7 @@ import time
 import httpx
 import pytest
 
-from conftest import HOST, assert_idle, metrics
+from conftest import HOST, assert_idle, metrics, recv_until
 
 C, H, T, D = "/v1/completions", "/v1/chat/completions", "/tokenize", "/detokenize"
 MSG = [{"role": "user", "content": "hi"}]
@@ -457,11 +457,7 @@ def test_disconnect_mid_stream_aborts(server, max_len):
             before = abort_count(server)
             s = socket.create_connection((HOST, server.port), timeout=10)
             s.sendall(long_request(path, True, max_len))
-            got = b""
-            while got.count(b"data: ") < 3:  # the stream is under way
-                b = s.recv(4096)
-                assert b, got
-                got += b
+            got = recv_until(s, lambda g: g.count(b"data: ") >= 3)  # the stream is under way
             assert got.startswith(b"HTTP/1.1 200")
             if rst:
                 s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
@@ -498,11 +494,7 @@ def test_many_streams_dropped_at_once(server, max_len):
         s.sendall(long_request(H if i % 2 else C, True, max_len))
         socks.append(s)
     for s in socks:
-        got = b""
-        while b"data: " not in got:
-            b = s.recv(4096)
-            assert b
-            got += b
+        recv_until(s, lambda g: b"data: " in g)
     for s in socks:
         s.close()
     deadline = time.monotonic() + 10

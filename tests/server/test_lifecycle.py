@@ -11,7 +11,7 @@ import httpx
 import openai
 import pytest
 
-from conftest import HOST, MODEL as MODEL_PATH, Server, metrics, port_open
+from conftest import HOST, MODEL as MODEL_PATH, Server, metrics, port_open, recv_until
 
 
 def long_body(stream):
@@ -34,11 +34,7 @@ def test_sigterm_ends_in_flight_requests_and_exits_0():
         body = json.dumps(long_body(True)).encode()
         sock.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
                      % (len(body), body))
-        got = b""
-        while got.count(b"data: ") < 3:
-            b = sock.recv(65536)
-            assert b
-            got += b
+        got = recv_until(sock, lambda g: g.count(b"data: ") >= 3)
         deadline = time.monotonic() + 10  # both run in the engine
         while metrics(s)["vllm:num_requests_running"] < 2 and time.monotonic() < deadline:
             time.sleep(0.01)
