@@ -10,7 +10,6 @@
 #include <condition_variable>
 #include <cstdio>
 #include <deque>
-#include <fstream>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <random>
@@ -18,7 +17,9 @@
 
 #include "bench_dataset.h"
 #include "cli.h"
+#include "flags.h"
 #include "http_client.h"
+#include "output.h"
 
 namespace tk::cli {
 namespace {
@@ -235,9 +236,9 @@ Status run_serve_bench(ServeBenchFlags f) {
     }
     j["max_concurrency"] = f.max_concurrency, j["request_rate"] = std::isfinite(f.request_rate) ? Json(f.request_rate) : Json("inf");
     const std::string path = f.result_dir + "/bench_serve_" + std::to_string(static_cast<long long>(std::time(nullptr))) + ".json";
-    std::ofstream out(path);
-    out << j.dump(2) << "\n";
-    if (!out.flush()) return io_error(path + ": cannot write");
+    TK_ASSIGN_OR_RETURN(auto out, OutputFile::open(path, "--result-dir"));
+    TK_RETURN_IF_ERROR(out->write(j.dump(2) + "\n"));
+    TK_RETURN_IF_ERROR(out->commit());
     std::fprintf(stderr, "saved %s\n", path.c_str());
   }
   if (ok == 0) return internal_error("no request succeeded (first error: " + first_error + ")");
@@ -257,9 +258,18 @@ Command add_bench_serve(CLI::App& bench) {
   app->add_option("--tokenizer", f->tokenizer, "tokenizer directory (makes and counts the prompts)")->required();
   app->add_option("--api-key", f->api_key, "sent as a bearer token");
   add_dataset_flags(*app, f->data, true);
-  app->add_option("--request-rate", f->request_rate, "requests/s (Poisson), or inf: all at once")->capture_default_str();
-  app->add_option("--burstiness", f->burstiness, "gamma shape of the arrival gaps (1 = Poisson)")->capture_default_str();
-  app->add_option("--max-concurrency", f->max_concurrency, "requests in flight at most (0: no limit)");
+  add_checked(*app, "--request-rate",
+              [f](const std::string& v) -> std::string {
+                if (v == "inf") return f->request_rate = INFINITY, "";
+                ParsedReal p = parse_real(v, RealRange{0, INFINITY, true, false});
+                if (p.ok) f->request_rate = p.value;
+                return p.error;
+              },
+              "requests/s (Poisson arrivals), or inf: all at once")
+      ->default_str("inf");
+  add_real(*app, "--burstiness", f->burstiness, "gamma shape of the arrival gaps (1 = Poisson)", RealRange{0, 1e6, true, false})
+      ->default_str("1");
+  add_int(*app, "--max-concurrency", f->max_concurrency, "requests in flight at most (0: no limit)", 0, 100000);
   app->add_option("--goodput", f->goodput, "SLOs, e.g. 'ttft:500 tpot:50 e2el:10000' (ms)");
   app->add_flag("--ignore-eos", f->ignore_eos, "generate every output token (fixed output lengths)");
   app->add_flag("--save-result", f->save_result, "write the figures as JSON into --result-dir");

@@ -3,11 +3,12 @@
 // first submission to the last token — with the engine's own counters beside vLLM's line.
 #include <CLI/CLI.hpp>
 #include <cstdio>
-#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "bench_dataset.h"
 #include "cli.h"
+#include "flags.h"
+#include "output.h"
 
 namespace tk::cli {
 namespace {
@@ -70,9 +71,9 @@ Status run_throughput(ThroughputFlags f) {
     j["output_tokens_per_second"] = output_tokens / elapsed;
     j["steps"] = steps, j["mean_batch_size"] = mean_batch, j["mean_host_ms_per_step"] = host_ms;
     j["prefix_cache_hit_rate"] = hit_rate;
-    std::ofstream out(f.output_json);
-    out << j.dump(2) << "\n";
-    if (!out.flush()) return io_error(f.output_json + ": cannot write");
+    TK_ASSIGN_OR_RETURN(auto out, OutputFile::open(f.output_json, "--output-json"));
+    TK_RETURN_IF_ERROR(out->write(j.dump(2) + "\n"));
+    TK_RETURN_IF_ERROR(out->commit());
   }
   return Status::ok_status();
 }
@@ -82,15 +83,17 @@ Status run_throughput(ThroughputFlags f) {
 void add_dataset_flags(CLI::App& app, DatasetFlags& d, bool serve) {
   app.add_option("--dataset-name", d.name, "random or sharegpt")->check(CLI::IsMember({"random", "sharegpt"}))->capture_default_str();
   app.add_option("--dataset-path", d.path, "a ShareGPT JSON file");
-  app.add_option(serve ? "--random-input-len,--input-len" : "--input-len,--random-input-len", d.input_len, "prompt tokens (random)")
-      ->capture_default_str();
-  app.add_option(serve ? "--random-output-len,--output-len" : "--output-len,--random-output-len", d.output_len,
-                 "output tokens (random)")
-      ->capture_default_str();
-  app.add_option("--range-ratio,--random-range-ratio", d.range_ratio, "lengths uniform in [len*(1-r), len*(1+r)]");
-  app.add_option("--prefix-len,--random-prefix-len", d.prefix_len, "tokens every random prompt starts with");
-  app.add_option("--num-prompts", d.num_prompts, "requests")->capture_default_str();
-  app.add_option("--seed", d.seed, "dataset seed")->capture_default_str();
+  add_int(app, serve ? "--random-input-len,--input-len" : "--input-len,--random-input-len", d.input_len,
+          "prompt tokens (random)", 1, 1 << 24)
+      ->default_str(std::to_string(d.input_len));
+  add_int(app, serve ? "--random-output-len,--output-len" : "--output-len,--random-output-len", d.output_len,
+          "output tokens (random)", 1, 1 << 24)
+      ->default_str(std::to_string(d.output_len));
+  add_real(app, "--range-ratio,--random-range-ratio", d.range_ratio, "lengths uniform in [len*(1-r), len*(1+r)]",
+           RealRange{0, 1, false, true});
+  add_int(app, "--prefix-len,--random-prefix-len", d.prefix_len, "tokens every random prompt starts with", 0, 1 << 24);
+  add_int(app, "--num-prompts", d.num_prompts, "requests", 1, 10'000'000)->default_str(std::to_string(d.num_prompts));
+  add_int(app, "--seed", d.seed, "dataset seed")->default_str(std::to_string(d.seed));
 }
 
 Command add_bench_throughput(CLI::App& bench) {

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli.h"
+#include "flags.h"
 #include "server/server.h"
 
 namespace tk::cli {
@@ -90,7 +91,7 @@ Command add_serve(CLI::App& parent) {
   app->add_option("--tokenizer", f->engine.tokenizer, "tokenizer directory (default: the model's)");
   add_engine_flags(*app, f->engine, kSizingFlags);
   app->add_option("--host", f->server.host, "address to listen on")->capture_default_str();
-  app->add_option("--port", f->server.port, "port to listen on")->check(CLI::Range(0, 65535))->capture_default_str();
+  add_int(*app, "--port", f->server.port, "port to listen on (0: any free one)", 0, 65535)->default_str("8000");
   app->add_option("--api-key", f->server.api_key, "require this key on /v1/* (also from TOKAMAK_API_KEY)");
   app->add_option("--served-model-name", f->served_model_names, "the model name(s) clients use (default: the model path)");
   app->add_option("--chat-template", f->chat_template_file, "a Jinja chat template file instead of the checkpoint's");
@@ -102,10 +103,9 @@ Command add_serve(CLI::App& parent) {
   app->add_option("--log-level,--uvicorn-log-level", f->log_level, "debug, info, warning, error")
       ->check(CLI::IsMember({"debug", "info", "warning", "error", "critical", "trace"}))
       ->capture_default_str();
-  app->add_option("--max-waiting-requests", f->server.max_waiting_requests,
-                  "requests queued beyond --max-num-seqs before new ones get 503")
-      ->check(CLI::NonNegativeNumber)
-      ->capture_default_str();
+  add_int(*app, "--max-waiting-requests", f->server.max_waiting_requests,
+          "requests queued beyond --max-num-seqs before new ones get 503", 0, 10'000'000)
+      ->default_str(std::to_string(f->server.max_waiting_requests));
   app->add_flag("--disable-log-requests{false},--enable-log-requests{true}", f->server.access_log,
                 "one access-log line per request (default: on)");
   return {app, [f] { return run_serve(*f); }};

@@ -15,10 +15,13 @@ bool penalised(const SamplingParams& p) {
 }  // namespace
 
 std::vector<int> graph_batch_sizes(int max_num_seqs) {
+  // Larger decode batches run eagerly (vLLM stops capturing at 512 too): their launches are a
+  // small share of a long step, and --max-num-seqs 100000 must not mean 12,500 captures.
+  const int cap = std::min(max_num_seqs, kMaxGraphBatch);
   std::vector<int> sizes;
   for (int b : {1, 2, 4}) sizes.push_back(b);
-  for (int b = 8; b < max_num_seqs + 8; b += 8) sizes.push_back(b);
-  while (sizes.size() > 1 && sizes[sizes.size() - 2] >= max_num_seqs) sizes.pop_back();
+  for (int b = 8; b < cap + 8; b += 8) sizes.push_back(b);
+  while (sizes.size() > 1 && sizes[sizes.size() - 2] >= cap) sizes.pop_back();
   return sizes;
 }
 

@@ -27,7 +27,8 @@ struct RunnerConfig {
 };
 
 // Decode batch sizes with a captured graph: 1, 2, 4, 8, then every 8 up to max_num_seqs (rounded
-// up to a multiple of 8).
+// up to a multiple of 8), at most kMaxGraphBatch.
+constexpr int kMaxGraphBatch = 512;
 std::vector<int> graph_batch_sizes(int max_num_seqs);
 
 class ModelRunner final : public StepRunner {

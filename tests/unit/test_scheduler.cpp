@@ -393,6 +393,15 @@ TEST(PromptLogprobs, EveryScoredTokenOnceAcrossChunksAndPreemption) {
   EXPECT_EQ((f.out.tokens[{1, 0}]), expected(prompt, 3));
 }
 
+TEST(Runner, GraphBatchSizesCoverTheBatchUpToTheCap) {
+  EXPECT_EQ(graph_batch_sizes(1), std::vector<int>({1}));
+  EXPECT_EQ(graph_batch_sizes(5), std::vector<int>({1, 2, 4, 8}));
+  EXPECT_EQ(graph_batch_sizes(16), std::vector<int>({1, 2, 4, 8, 16}));
+  const std::vector<int> big = graph_batch_sizes(100000);
+  EXPECT_EQ(big.back(), kMaxGraphBatch) << "--max-num-seqs 100000 must not capture thousands of graphs";
+  EXPECT_EQ(big.size(), 3u + kMaxGraphBatch / 8);
+}
+
 TEST(StepBatch, ValidateCatchesInconsistentMetadata) {
   StepBatch b;
   b.token_ids = {1, 2}, b.positions = {3, 4}, b.slot_mapping = {3, 4};
