@@ -69,7 +69,7 @@ struct JsonSchemaOptions {
   // Digits of an unbounded number: integer part, fraction, exponent (so a weak model cannot loop).
   int max_integer_digits = 16;
   int max_fraction_digits = 16;
-  int max_exponent_digits = 3;
+  int max_exponent_digits = 2;  // 16 digits and e99 stay far inside a double (e999 overflows parsers)
   int max_fraction_seconds = 9;  // the fractional seconds of a date-time / time
   Limits limits;
 };

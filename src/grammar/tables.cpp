@@ -100,11 +100,15 @@ void compute_table(const Fsm& fsm, const Vocabulary& vocab, const StepperLimits&
       continue;
     }
     int k = 256;
+    bool guessed = walker.escaped(d);
     for (const Cfg& c : cur.cfgs) {
       if (c.guess == 0) k = std::min<int>(k, c.k);
+      guessed = guessed || c.guess != 0;
     }
     if (k < 256) {
       b.accept(i, static_cast<uint8_t>(std::min(k, 254)));
+      // A repetition body's token that a low count refuses may still fit by leaving the repetition.
+      if (k > 0 && guessed) b.uncertain(i);
     } else {
       b.uncertain(i);
     }
