@@ -141,7 +141,8 @@ int main(int argc, char** argv) {
   }
   std::vector<double> compile_ms, cold_all, warm_all, precompute_ms;
   std::mt19937 rng(1234);
-  std::printf("%-28s %9s %9s %9s %9s %9s %8s %6s\n", "grammar", "build_ms", "full_ms", "cold_us", "warm_us", "warm_p99", "tokens", "done");
+  std::printf("%-28s %9s %9s %9s %9s %9s %8s %6s %7s %9s %9s\n", "grammar", "build_ms", "full_ms", "cold_us", "warm_us",
+              "warm_p99", "tokens", "done", "tables", "table_ms", "uncertain");
   for (auto& [name, grammar] : grammars) {
     double c0 = now_us();
     auto g = CompiledGrammar::compile(grammar, vocab.value());
@@ -161,9 +162,11 @@ int main(int argc, char** argv) {
     precompute_ms.push_back(pms);
     cold_all.insert(cold_all.end(), cold.mask_us.begin(), cold.mask_us.end());
     warm_all.insert(warm_all.end(), warm.mask_us.begin(), warm.mask_us.end());
-    std::printf("%-28.28s %9.2f %9.1f %9.1f %9.1f %9.1f %8zu %3d/%d\n", name.c_str(), cms, pms, mean(cold.mask_us),
-                mean(warm.mask_us), percentile(warm.mask_us, 0.99), cold.mask_us.size() + warm.mask_us.size(),
-                cold.finished + warm.finished, cold.sequences + warm.sequences);
+    CompileStats st = g.value()->stats();
+    std::printf("%-28.28s %9.2f %9.1f %9.1f %9.1f %9.1f %8zu %3d/%-2d %7lld %9.1f %9lld\n", name.c_str(), cms, pms,
+                mean(cold.mask_us), mean(warm.mask_us), percentile(warm.mask_us, 0.99), cold.mask_us.size() + warm.mask_us.size(),
+                cold.finished + warm.finished, cold.sequences + warm.sequences, static_cast<long long>(st.tables), st.table_ms,
+                static_cast<long long>(st.uncertain_tokens));
   }
   std::printf("\nover %zu grammars:\n", compile_ms.size());
   std::printf("  compile (automaton, lazy tables)  median %.2f ms  p99 %.2f ms\n", percentile(compile_ms, 0.5), percentile(compile_ms, 0.99));

@@ -103,13 +103,14 @@ struct MatcherState {
     return true;
   }
 
-  const std::vector<int32_t>& check(int32_t frame, const std::vector<int32_t>& tokens);
+  const std::vector<int32_t>& check(int32_t frame, const TokenTable& table, int32_t limit);
 };
 
 // The uncertain tokens of frame's node, run against the real stack; shared prefixes are walked once.
-const std::vector<int32_t>& MatcherState::check(int32_t frame, const std::vector<int32_t>& tokens) {
+const std::vector<int32_t>& MatcherState::check(int32_t frame, const TokenTable& table, int32_t limit) {
   auto it = checked.find(frame);
   if (it != checked.end()) return it->second;
+  const std::vector<int32_t>& tokens = table.uncertain;
   std::vector<int32_t> pass;
   CfgSet& root = walker.root();
   root.clear();
@@ -119,6 +120,7 @@ const std::vector<int32_t>& MatcherState::check(int32_t frame, const std::vector
   const std::string* prev = nullptr;
   size_t prev_dead = SIZE_MAX;  // prev's bytes died at this level (SIZE_MAX: survived)
   for (int32_t id : tokens) {
+    if (table.body && table.kmin[id] <= limit) continue;  // the count allows it: already in the mask
     const std::string& s = vocab.token_bytes(id);
     size_t l = 0;
     if (prev) {
@@ -181,7 +183,7 @@ bool Matcher::fill_next_token_bitmask(uint32_t* bitmask) {
           for (int32_t id : t.ids) bitmask[id >> 5] |= 1u << (id & 31);
         }
       }
-      for (int32_t id : s.check(f, t.uncertain)) bitmask[id >> 5] |= 1u << (id & 31);
+      for (int32_t id : s.check(f, t, limit)) bitmask[id >> 5] |= 1u << (id & 31);
     }
   }
   if (s.cur.completed || s.cur.terminated) {
