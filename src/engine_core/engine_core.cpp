@@ -124,6 +124,10 @@ Status EngineCore::validate(const std::vector<int32_t>& prompt, const SamplingPa
   for (int32_t token : params.stop_token_ids)
     if (token < 0 || token >= vocab)
       return invalid_argument("stop_token_ids holds " + std::to_string(token) + ", outside the vocabulary");
+  if (params.grammar && params.grammar->vocabulary().mask_size() != vocab)
+    return invalid_argument("the grammar was compiled for a vocabulary of " +
+                            std::to_string(params.grammar->vocabulary().mask_size()) + " tokens; the model has " +
+                            std::to_string(vocab));
   if (params.prompt_logprobs_from >= len)
     return invalid_argument("prompt_logprobs_from " + std::to_string(params.prompt_logprobs_from) +
                             " is past the prompt's last token");
@@ -158,13 +162,15 @@ void EngineCore::report_ended(int64_t request_id, std::vector<RequestOutput>& ou
     o.num_prompt_tokens = seq.prompt_len(), o.num_cached_tokens = seq.num_cached_tokens;
     o.arrival_time = seq.arrival_time, o.scheduled_time = seq.scheduled_time;
     o.first_token_time = seq.first_token_time, o.finished_time = seq.finished_time;
+    o.error = seq.error;  // a grammar's dead end (fail_step's errors come with its outputs)
     // A sequence that finished this step already has an output: its final fields go there.
     auto same = [&](const RequestOutput& x) { return x.request_id == request_id && x.index == seq.index; };
     auto prev = std::find_if(outputs.begin(), outputs.end(), same);
     if (prev != outputs.end()) {
       o.token_ids = std::move(prev->token_ids), o.logprobs = std::move(prev->logprobs);
       o.top_logprobs = std::move(prev->top_logprobs), o.prompt_logprobs = std::move(prev->prompt_logprobs);
-      o.prompt_top_logprobs = std::move(prev->prompt_top_logprobs), o.error = std::move(prev->error);
+      o.prompt_top_logprobs = std::move(prev->prompt_top_logprobs);
+      if (!prev->error.empty()) o.error = std::move(prev->error);
       *prev = std::move(o);
     } else {
       outputs.push_back(std::move(o));
@@ -235,6 +241,8 @@ EngineStats EngineCore::stats() const {
   s.num_kv_pages = pool_->num_pages();
   s.kv_cache_usage = 1.0 - static_cast<double>(pool_->num_free()) / std::max(1, pool_->num_pages());
   s.prefix_cache = scheduler_->prefix_cache_stats();
+  s.grammar_masks = runner_->grammar_mask_stats().masks;
+  s.grammar_mask_seconds = runner_->grammar_mask_stats().seconds;
   return s;
 }
 

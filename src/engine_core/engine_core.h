@@ -66,6 +66,13 @@ struct LoadedModel {
 };
 Result<LoadedModel> load_model(const EngineConfig& config, const LoadProgress& progress = nullptr);
 
+// Structured output's vocabulary of a model (grammar_vocab.cpp): each token's bytes from its
+// tokenizer (byte-level BPE or SentencePiece), special tokens never allowed, the eos ids ending a
+// grammar, one mask bit per logit. Built once per model; grammars compiled against it.
+Result<std::shared_ptr<const grammar::Vocabulary>> grammar_vocabulary(const Tokenizer& tokenizer,
+                                                                      const std::vector<int32_t>& eos_token_ids,
+                                                                      int64_t model_vocab_size);
+
 // ---------------------------------------------------------------------------------------------
 // Outputs.
 
@@ -98,6 +105,8 @@ struct EngineStats {
   int64_t sequences_scheduled = 0;  // summed over steps: the mean batch is this / steps
   int64_t tokens_computed = 0;  // tokens the runner ran (prefill and decode)
   double step_host_seconds = 0;  // total host time of steps outside the runner
+  int64_t grammar_masks = 0;        // structured output: token masks filled (one per constrained row and step)
+  double grammar_mask_seconds = 0;  // host time filling them (overlapped with the forward on a GPU)
 };
 
 class EngineCore {

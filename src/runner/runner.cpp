@@ -197,6 +197,9 @@ Result<StepResult> ModelRunner::run(const ScheduledStep& step) {
   TK_RETURN_IF_ERROR(backend.begin_step(batch, *plan_));
   TK_RETURN_IF_ERROR(run_forward(pad_to > 0));
   if (!batch.history_index.empty()) backend.write_history(*plan_, history_);
+  // NOTE: the forward was only launched (on a GPU): the grammar masks are filled meanwhile.
+  GrammarMasks masks;
+  TK_RETURN_IF_ERROR(fill_grammar_masks(step, masks));
   StepResult result;
   const std::vector<SamplingSpec> specs = sampling_specs(step);
   const int num_sampled = static_cast<int>(specs.size());
@@ -205,9 +208,12 @@ Result<StepResult> ModelRunner::run(const ScheduledStep& step) {
   if (num_sampled > 0) {
     std::vector<int32_t> tokens;
     std::vector<float> logprobs;
+    // The mask first: sampling, log-probs and top log-probs all see the masked logits (vLLM).
+    TK_RETURN_IF_ERROR(apply_grammar_masks(masks, logits));
     TK_RETURN_IF_ERROR(apply_logit_bias(step, logits));
     TK_RETURN_IF_ERROR(backend.sample(logits.slice_rows(0, num_sampled), specs, history_, tokens, logprobs));
-    for (int i = 0; i < num_sampled; ++i) result.sampled.push_back({tokens[i], logprobs[i], {}});
+    for (int i = 0; i < num_sampled; ++i) result.sampled.push_back({tokens[i], logprobs[i], {}, false});
+    for (size_t i = 0; i < masks.dead_end.size(); ++i) result.sampled[i].grammar_dead_end = masks.dead_end[i];
   }
   if (batch.num_logits() > first_logprob_row) {
     std::vector<int32_t> targets;
@@ -231,7 +237,10 @@ Status ModelRunner::apply_logit_bias(const ScheduledStep& step, Tensor& logits) 
     const SamplingParams& p = *s.seq->params;
     const int64_t base = row++ * vocab;
     for (const auto& [token, b] : p.logit_bias) index.push_back(base + token), bias.push_back(b);
-    if (static_cast<int>(s.seq->output.size()) < p.min_tokens) {
+    // A complete grammar allows only eos: then it ends the output, min_tokens or not (masking eos
+    // too would leave the row no token at all).
+    const bool grammar_must_end = s.seq->matcher && s.seq->matcher->must_end();
+    if (static_cast<int>(s.seq->output.size()) < p.min_tokens && !grammar_must_end) {
       for (int32_t t : p.stop_token_ids) index.push_back(base + t), bias.push_back(-INFINITY);
       if (!p.ignore_eos)
         for (int32_t t : config_.eos_token_ids) index.push_back(base + t), bias.push_back(-INFINITY);

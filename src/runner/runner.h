@@ -26,6 +26,12 @@ struct RunnerConfig {
   std::vector<int32_t> eos_token_ids;  // masked, with stop tokens, until min_tokens were sampled
 };
 
+// Structured output's cost: the host time spent filling grammar masks, and how many were filled.
+struct GrammarMaskStats {
+  int64_t masks = 0;
+  double seconds = 0;
+};
+
 // Decode batch sizes with a captured graph: 1, 2, 4, 8, then every 8 up to max_num_seqs (rounded
 // up to a multiple of 8), at most kMaxGraphBatch.
 constexpr int kMaxGraphBatch = 512;
@@ -48,6 +54,7 @@ class ModelRunner final : public StepRunner {
   static StepBatch build_batch(const ScheduledStep& step);
   Model& model() { return model_; }
   int num_graphs() const { return static_cast<int>(graphs_.size()); }
+  const GrammarMaskStats& grammar_mask_stats() const { return mask_stats_; }
 
  private:
   ModelRunner(Model& model, KvCacheTensors& cache, const RunnerConfig& config);
@@ -56,6 +63,15 @@ class ModelRunner final : public StepRunner {
   Status prepare_history(const ScheduledStep& step, StepBatch& batch);
   void add_padding(StepBatch& batch, int pad_to) const;
   std::vector<SamplingSpec> sampling_specs(const ScheduledStep& step) const;
+  // Structured output (runner_grammar.cpp): the masks of the sample rows whose sequence has a
+  // grammar, filled on the host while the device runs the forward, then applied to the logits.
+  struct GrammarMasks {
+    std::vector<int32_t> rows;      // sample rows with a mask
+    std::vector<uint32_t> bitmask;  // [rows.size(), ceil(vocab / 32)]
+    std::vector<bool> dead_end;     // per sample row: the grammar allowed no token
+  };
+  Status fill_grammar_masks(const ScheduledStep& step, GrammarMasks& masks);
+  Status apply_grammar_masks(const GrammarMasks& masks, Tensor& logits);
   Status apply_logit_bias(const ScheduledStep& step, Tensor& logits);
   Status add_top_logprobs(const ScheduledStep& step, const Tensor& logits, int first_logprob_row, StepResult& result);
 
@@ -72,6 +88,7 @@ class ModelRunner final : public StepRunner {
   Tensor history_;
   std::vector<uint64_t> row_owner_;
   std::vector<int> row_filled_;
+  GrammarMaskStats mask_stats_;
 };
 
 }  // namespace tk

@@ -16,6 +16,12 @@ int ScheduledStep::num_tokens() const {
   return n;
 }
 
+bool ScheduledStep::needs_host_tokens() const {
+  for (const ScheduledSeq& s : seqs)
+    if (s.sample && s.seq->has_grammar()) return true;
+  return false;
+}
+
 std::vector<int32_t> Sequence::tokens() const {
   std::vector<int32_t> all(*prompt);
   all.insert(all.end(), output.begin(), output.end());
@@ -181,12 +187,14 @@ ScheduledStep Scheduler::schedule() {
   return step;
 }
 
-// Eos and stop tokens (vLLM's order), then the length limits.
+// Eos and stop tokens (vLLM's order), then the length limits. A grammar that accepted its eos
+// has ended the output, ignore_eos or not.
 bool Scheduler::check_finished(Sequence* seq) const {
   const SamplingParams& p = *seq->params;
   const int32_t last = seq->output.back();
   const auto& eos = config_.eos_token_ids;
-  if ((!p.ignore_eos && std::find(eos.begin(), eos.end(), last) != eos.end()) ||
+  const bool grammar_ended = seq->matcher && seq->matcher->is_terminated();
+  if (grammar_ended || (!p.ignore_eos && std::find(eos.begin(), eos.end(), last) != eos.end()) ||
       std::find(p.stop_token_ids.begin(), p.stop_token_ids.end(), last) != p.stop_token_ids.end()) {
     seq->finish = FinishReason::kStop;
     seq->stop_token = last;
@@ -209,6 +217,32 @@ void Scheduler::release_followers(Sequence* leader) {
   leader->followers.clear();
 }
 
+void Scheduler::finish(Sequence* seq, FinishReason reason) {
+  seq->finish = reason;
+  seq->finished_time = now_seconds();
+  seq->pages.release_all(pool_);
+  stop_running(seq);
+}
+
+// Advances the sequence's matcher by its sampled token. False (the sequence ended with an error,
+// the token dropped) when the grammar allowed nothing or refused the token: no output that breaks
+// the grammar ever reaches the client.
+bool Scheduler::advance_grammar(Sequence* seq, const SampledToken& token) {
+  grammar::Matcher& m = *seq->matcher;
+  if (token.grammar_dead_end) {
+    seq->error = m.status().ok() ? "structured output: the grammar allows no token after " +
+                                       std::to_string(seq->output.size()) + " generated tokens"
+                                 : "structured output: " + m.status().message();
+  } else if (!m.accept_token(token.token)) {
+    seq->error = "structured output: the grammar refused the sampled token " + std::to_string(token.token) +
+                 (m.status().ok() ? "" : ": " + m.status().message());
+  } else {
+    return true;
+  }
+  finish(seq, FinishReason::kError);
+  return false;
+}
+
 std::vector<SeqUpdate> Scheduler::update(const ScheduledStep& step, const StepResult& result) {
   std::vector<SeqUpdate> updates;
   size_t k = 0, lp = 0;
@@ -227,14 +261,15 @@ std::vector<SeqUpdate> Scheduler::update(const ScheduledStep& step, const StepRe
     if (seq->num_computed >= seq->prompt_len() && !seq->followers.empty()) release_followers(seq);
     if (s.sample) {
       TK_CHECK(k < result.sampled.size());
-      u.token = result.sampled[k++];
+      const SampledToken& sampled = result.sampled[k++];
+      if (seq->matcher && !advance_grammar(seq, sampled)) {
+        updates.push_back(std::move(u));  // ended with an error, no token
+        continue;
+      }
+      u.token = sampled;
       if (seq->output.empty()) seq->first_token_time = now_seconds();
       seq->output.push_back(u.token->token);
-      if (check_finished(seq)) {
-        seq->finished_time = now_seconds();
-        seq->pages.release_all(pool_);
-        stop_running(seq);
-      }
+      if (check_finished(seq)) finish(seq, seq->finish);
     }
     if (u.token || !u.prompt_logprobs.empty()) updates.push_back(std::move(u));
   }
@@ -272,6 +307,7 @@ std::vector<std::unique_ptr<Sequence>> make_sequences(int64_t request_id, std::v
     const uint64_t s = i == 0 ? seed : seed ^ (0x9E3779B97F4A7C15ull * static_cast<uint64_t>(i));
     seqs.push_back(std::make_unique<Sequence>(request_id, i, shared_prompt, shared_params, s, page_size));
     seqs.back()->arrival_time = now;
+    if (shared_params->grammar) seqs.back()->matcher = std::make_unique<grammar::Matcher>(shared_params->grammar);
   }
   return seqs;
 }

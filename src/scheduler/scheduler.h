@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/core.h"
+#include "grammar/grammar.h"
 #include "kvcache/kvcache.h"
 
 namespace tk {
@@ -43,6 +44,10 @@ struct SamplingParams : SamplingKnobs {
   std::vector<std::string> stop;        // stop strings, not emitted (unless include_stop_str_in_output)
   bool include_stop_str_in_output = false;
   bool skip_special_tokens = true;
+  // Structured output: every sampled token must continue this grammar (compiled against the
+  // model's vocabulary, off the engine thread); each sequence of the request gets its own
+  // matcher. When the grammar is complete only eos may follow; min_tokens does not override that.
+  std::shared_ptr<const grammar::CompiledGrammar> grammar;
 
   // Checks ranges; errors are for the user who set them.
   Status validate() const;
@@ -76,6 +81,9 @@ struct Sequence {
   std::optional<int32_t> stop_token;  // the eos or stop token that ended it
   Sequence* leader = nullptr;         // the sequence whose prompt pages this one forks from
   std::vector<Sequence*> followers;   // forked when this one's prompt is computed
+  // Structured output: the grammar's state after `output` (advanced only by Scheduler::update).
+  std::unique_ptr<grammar::Matcher> matcher;
+  std::string error;  // why it ended, when finish == kError
   // Timestamps (now_seconds()) for metrics.
   double arrival_time = 0, scheduled_time = 0, first_token_time = 0, finished_time = 0;
 
@@ -84,6 +92,7 @@ struct Sequence {
   int32_t token_at(int i) const { return i < prompt_len() ? (*prompt)[i] : output[i - prompt_len()]; }
   std::vector<int32_t> tokens() const;  // prompt then output
   bool finished() const { return finish != FinishReason::kNone; }
+  bool has_grammar() const { return matcher != nullptr; }
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -114,12 +123,19 @@ struct ScheduledStep {
   std::vector<ScheduledSeq> seqs;
   int num_tokens() const;
   bool empty() const { return seqs.empty(); }
+  // NOTE: a step that samples for a sequence with a grammar needs every earlier step's tokens on
+  // the host and accepted by its matcher before it runs (the mask is computed from them): an
+  // overlapped (pipelined) engine loop runs such steps synchronously.
+  bool needs_host_tokens() const;
 };
 
 struct SampledToken {
   int32_t token = 0;
   float logprob = 0.f;
   std::vector<TokenLogprob> top;  // the most likely tokens, when asked
+  // The sequence's grammar allowed no token at all: `token` is meaningless and the sequence ends
+  // with an error.
+  bool grammar_dead_end = false;
 };
 
 // What a runner computed for a step.
@@ -180,6 +196,8 @@ class Scheduler {
   void stop_running(Sequence* seq);
   void release_followers(Sequence* leader);
   bool check_finished(Sequence* seq) const;
+  bool advance_grammar(Sequence* seq, const SampledToken& token);
+  void finish(Sequence* seq, FinishReason reason);
   void commit_pages(Sequence* seq);
   std::string salt_of(const Sequence* seq) const;
 
