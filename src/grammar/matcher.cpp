@@ -37,15 +37,16 @@ struct MatcherState {
   std::vector<Snapshot> history;
   Status status;
   Stepper stepper;
-  LevelWalker walker;
+  SetAutomaton sets;  // the check's walk; cleared per check to bound its memory
+  std::vector<int32_t> level;
   CfgSet a, b;
   std::unordered_map<int32_t, std::vector<int32_t>> checked;  // frame -> uncertain tokens that pass
 
   explicit MatcherState(const CompiledGrammarImpl& impl)
       : g(impl), stepper(impl.fsm, impl.stepper_limits),
-        walker(impl.fsm, impl.stepper_limits, std::max(1, impl.vocab->trie().max_depth)) {
+        sets(impl.fsm, impl.stepper_limits), level(std::max(1, impl.vocab->trie().max_depth) + 1) {
     stepper.set_frames(&frames);
-    walker.set_frames(&frames);
+    sets.set_frames(&frames);
   }
 
   int32_t intern_frame(Elem e, int32_t parent) {
@@ -112,10 +113,10 @@ const std::vector<int32_t>& MatcherState::check(int32_t frame, const TokenTable&
   if (it != checked.end()) return it->second;
   const std::vector<int32_t>& tokens = table.uncertain;
   std::vector<int32_t> pass;
-  CfgSet& root = walker.root();
-  root.clear();
+  sets.clear();
+  CfgSet root;
   root.cfgs.push_back(Cfg{frame, 0, 0, 0, 0});
-  walker.reset();
+  level[0] = sets.intern(root);
   const Vocabulary& vocab = *g.vocab;
   const std::string* prev = nullptr;
   size_t prev_dead = SIZE_MAX;  // prev's bytes died at this level (SIZE_MAX: survived)
@@ -133,7 +134,9 @@ const std::vector<int32_t>& MatcherState::check(int32_t frame, const TokenTable&
       dead = prev_dead;
     } else {
       for (size_t d = l + 1; d <= s.size(); ++d) {
-        if (walker.advance(static_cast<int>(d), static_cast<uint8_t>(s[d - 1])).empty()) {
+        if (sets.full()) sets.compact(level.data(), d);
+        level[d] = sets.next(level[d - 1], static_cast<uint8_t>(s[d - 1]));
+        if (sets.info(level[d]).empty) {
           dead = d;
           break;
         }

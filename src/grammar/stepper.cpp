@@ -85,15 +85,13 @@ Stepper::Item Stepper::pop(const Item& it) const {
 bool Stepper::first_visit(const Item& it) {
   uint32_t extra = (uint32_t{it.guess} << 24) ^ (uint32_t{it.k} << 16) ^ static_cast<uint32_t>(it.min_new);
   uint64_t h = hash_item(it.base, spool_.data() + it.off, it.len, extra);
-  for (const auto& [vh, idx] : visited_) {
-    if (vh != h) continue;
+  int32_t hit = visited_.find(h, [&](int32_t idx) {
     const Item& s = seen_[idx];
-    if (s.base == it.base && s.len == it.len && s.guess == it.guess && s.k == it.k && s.min_new == it.min_new &&
-        same_stack(spool_.data() + s.off, spool_.data() + it.off, it.len)) {
-      return false;
-    }
-  }
-  visited_.push_back({h, static_cast<uint32_t>(seen_.size())});
+    return s.base == it.base && s.len == it.len && s.guess == it.guess && s.k == it.k && s.min_new == it.min_new &&
+           same_stack(spool_.data() + s.off, spool_.data() + it.off, it.len);
+  });
+  if (hit >= 0) return false;
+  visited_.insert(h, static_cast<int32_t>(seen_.size()));
   seen_.push_back(it);
   return true;
 }
@@ -101,27 +99,25 @@ bool Stepper::first_visit(const Item& it) {
 void Stepper::emit(const Item& it, CfgSet& out) {
   const Elem* local = spool_.data() + it.off;
   uint64_t h = hash_item(it.base, local, it.len, (uint32_t{it.guess} << 8) | it.k);
-  for (size_t i = 0; i < out_hashes_.size(); ++i) {
-    if (out_hashes_[i] != h) continue;
+  int32_t hit = out_index_.find(h, [&](int32_t i) {
     const Cfg& c = out.cfgs[i];
-    if (c.base == it.base && c.len == it.len && c.guess == it.guess && c.k == it.k &&
-        same_stack(out.pool.data() + c.off, local, it.len)) {
-      return;
-    }
-  }
+    return c.base == it.base && c.len == it.len && c.guess == it.guess && c.k == it.k &&
+           same_stack(out.pool.data() + c.off, local, it.len);
+  });
+  if (hit >= 0) return;
   if (static_cast<int>(out.cfgs.size()) >= limits_.max_cfgs) {
     out.overflow = true;
     return;
   }
   Cfg c{it.base, static_cast<uint32_t>(out.pool.size()), it.len, it.guess, it.k};
   out.pool.insert(out.pool.end(), local, local + it.len);
+  out_index_.insert(h, static_cast<int32_t>(out.cfgs.size()));
   out.cfgs.push_back(c);
-  out_hashes_.push_back(h);
 }
 
 void Stepper::close(const CfgSet& in, CfgSet& out) {
   out.clear();
-  out_hashes_.clear();
+  out_index_.clear();
   spool_.clear();
   work_.clear();
   visited_.clear();
@@ -250,7 +246,7 @@ void Stepper::guess(const Item& empty, int32_t rule, const Item& popped, CfgSet&
 
 void Stepper::step(const CfgSet& closed, uint8_t b, CfgSet& out) {
   out.clear();
-  out_hashes_.clear();
+  out_index_.clear();
   out.overflow = closed.overflow;
   out.escaped = closed.escaped;
   for (const Cfg& c : closed.cfgs) {
@@ -272,16 +268,22 @@ void Stepper::step(const CfgSet& closed, uint8_t b, CfgSet& out) {
       }
       out.pool.push_back(Elem{e.target, 0});
       if (!out.cfgs.empty()) {  // several parses or NFA edges: keep the set a set
-        bool dup = false;
-        for (const Cfg& o : out.cfgs) {
-          dup = o.base == nc.base && o.len == nc.len && o.guess == nc.guess && o.k == nc.k &&
-                same_stack(out.pool.data() + o.off, out.pool.data() + nc.off, nc.len);
-          if (dup) break;
+        if (out.cfgs.size() == 1) {  // the first one is indexed only once a second one comes
+          const Cfg& f = out.cfgs[0];
+          out_index_.insert(hash_item(f.base, out.pool.data() + f.off, f.len, (uint32_t{f.guess} << 8) | f.k), 0);
         }
-        if (dup) {
+        const Elem* mine = out.pool.data() + nc.off;
+        uint64_t h = hash_item(nc.base, mine, nc.len, (uint32_t{nc.guess} << 8) | nc.k);
+        int32_t hit = out_index_.find(h, [&](int32_t i) {
+          const Cfg& o = out.cfgs[i];
+          return o.base == nc.base && o.len == nc.len && o.guess == nc.guess && o.k == nc.k &&
+                 same_stack(out.pool.data() + o.off, mine, nc.len);
+        });
+        if (hit >= 0) {
           out.pool.resize(nc.off);
           continue;
         }
+        out_index_.insert(h, static_cast<int32_t>(out.cfgs.size()));
       }
       out.cfgs.push_back(nc);
     }

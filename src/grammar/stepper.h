@@ -9,6 +9,7 @@
 // and ambiguity are just more members).
 #pragma once
 
+#include <algorithm>
 #include <climits>
 #include <cstdint>
 #include <vector>
@@ -59,6 +60,56 @@ struct StepperLimits {
   int max_guess = 3;
 };
 
+// Indices keyed by a 64-bit hash (open addressing); the caller compares the candidates. clear()
+// is O(1) (a generation bump), since closures run millions of times and most are tiny.
+class HashIndex {
+ public:
+  void clear() {
+    ++gen_;
+    n_ = 0;
+  }
+  // Calls eq(index) for each index stored under h until it returns true; returns that index or -1.
+  template <class Eq>
+  int32_t find(uint64_t h, Eq eq) const {
+    if (slots_.empty()) return -1;
+    size_t mask = slots_.size() - 1;
+    for (size_t i = h & mask;; i = (i + 1) & mask) {
+      const Slot& s = slots_[i];
+      if (s.gen != gen_) return -1;
+      if (s.h == h && eq(s.idx)) return s.idx;
+    }
+  }
+  void insert(uint64_t h, int32_t idx) {
+    if ((n_ + 1) * 2 > slots_.size()) grow();
+    size_t mask = slots_.size() - 1;
+    size_t i = h & mask;
+    while (slots_[i].gen == gen_) i = (i + 1) & mask;
+    slots_[i] = Slot{h, idx, gen_};
+    ++n_;
+  }
+
+ private:
+  struct Slot {
+    uint64_t h = 0;
+    int32_t idx = -1;
+    uint32_t gen = 0;
+  };
+  void grow() {
+    std::vector<Slot> old;
+    old.swap(slots_);
+    slots_.assign(std::max<size_t>(16, old.size() * 2), Slot{});
+    uint32_t g = gen_;
+    gen_ = 1;  // fresh table: every slot is gen 0 = empty
+    n_ = 0;
+    for (const Slot& s : old) {
+      if (s.gen == g) insert(s.h, s.idx);
+    }
+  }
+  std::vector<Slot> slots_;
+  size_t n_ = 0;
+  uint32_t gen_ = 1;
+};
+
 class Stepper {
  public:
   Stepper(const Fsm& fsm, const StepperLimits& limits) : fsm_(fsm), limits_(limits) {}
@@ -104,10 +155,9 @@ class Stepper {
   const std::vector<Frame>* frames_ = nullptr;
   std::vector<Elem> spool_;
   std::vector<Item> work_;
-  std::vector<std::pair<uint64_t, uint32_t>> visited_;  // (hash, index in seen_)
+  HashIndex visited_;  // over seen_
   std::vector<Item> seen_;
-  std::vector<int32_t> slots_;  // open addressing over visited_
-  std::vector<uint64_t> out_hashes_;
+  HashIndex out_index_;  // over the output set's cfgs
 };
 
 }  // namespace tk::grammar

@@ -1,37 +1,11 @@
 // compute_table: one preorder walk of the vocabulary trie from a single FSM node (see tables.h).
-// A rejected prefix skips its whole subtree; tokens sharing a prefix share its parse work.
+// A rejected prefix skips its whole subtree; tokens sharing a prefix share its parse work, and
+// the parse sets are states of a lazy DFA (set_automaton.h), so most trie steps are a lookup.
 #include "tables.h"
 
 #include <algorithm>
 
 namespace tk::grammar {
-
-LevelWalker::LevelWalker(const Fsm& fsm, const StepperLimits& limits, int max_bytes)
-    : stepper_(fsm, limits), raw_(max_bytes + 1), closed_(max_bytes + 1), ready_(max_bytes + 1, nullptr),
-      escaped_(max_bytes + 1, 0) {}
-
-void LevelWalker::reset() {
-  ready_[0] = &raw_[0];
-  escaped_[0] = raw_[0].escaped;
-  for (size_t d = 1; d < ready_.size(); ++d) ready_[d] = nullptr;
-}
-
-const CfgSet& LevelWalker::advance(int d, uint8_t b) {
-  const CfgSet*& prev = ready_[d - 1];
-  if (prev == nullptr) {
-    if (stepper_.is_plain(raw_[d - 1])) {
-      prev = &raw_[d - 1];
-    } else {
-      stepper_.close(raw_[d - 1], closed_[d - 1]);
-      prev = &closed_[d - 1];
-    }
-  }
-  escaped_[d] = escaped_[d - 1] || prev->escaped || prev->overflow;
-  stepper_.step(*prev, b, raw_[d]);
-  ready_[d] = nullptr;
-  return raw_[d];
-}
-
 namespace {
 
 struct TableBuilder {
@@ -59,13 +33,13 @@ struct TableBuilder {
 
 void finish(const Vocabulary& vocab, TableBuilder& b) {
   TokenTable& out = b.out;
-  std::sort(b.accepted.begin(), b.accepted.end());
   out.accepted = static_cast<int64_t>(b.accepted.size());
   bool dense = out.body || out.accepted * 32 >= vocab.mask_size();
-  if (dense) {
+  if (dense) {  // no sort needed: bits are order-free
     out.bits.assign(vocab.mask_words(), 0);
     for (int32_t id : b.accepted) out.bits[id >> 5] |= 1u << (id & 31);
   } else {
+    std::sort(b.accepted.begin(), b.accepted.end());  // id order: the mask words are written in order
     out.ids = std::move(b.accepted);
   }
 }
@@ -81,34 +55,31 @@ void compute_table(const Fsm& fsm, const Vocabulary& vocab, const StepperLimits&
   TableBuilder b{trie, out, {}};
   StepperLimits walk_limits = limits;
   walk_limits.max_depth = std::max(limits.max_depth, 4096);  // the real depth is checked at run time
-  LevelWalker walker(fsm, walk_limits, std::max(1, trie.max_depth));
-  CfgSet& root = walker.root();
-  root.clear();
+  SetAutomaton sets(fsm, walk_limits);
+  CfgSet root;
   root.pool.push_back(Elem{node, 0});
   root.cfgs.push_back(Cfg{kUnknown, 0, 1, 0, 0});
-  walker.reset();
+  std::vector<int32_t> level(std::max(1, trie.max_depth) + 1, SetAutomaton::kNoState);
+  level[0] = sets.intern(root);
   for (int32_t i = 1; i < trie.size();) {
     int d = trie.depth[i];
     if (d == 1 && !fsm.has_byte(node, trie.byte[i])) {
       i = trie.end[i];
       continue;
     }
-    const CfgSet& cur = walker.advance(d, trie.byte[i]);
-    if (cur.empty()) {
-      if (walker.escaped(d)) b.uncertain_subtree(i);
+    if (sets.full()) sets.compact(level.data(), d);
+    int32_t s = sets.next(level[d - 1], trie.byte[i]);
+    level[d] = s;
+    const SetAutomaton::Info& in = sets.info(s);
+    if (in.empty) {
+      if (in.escaped) b.uncertain_subtree(i);
       i = trie.end[i];
       continue;
     }
-    int k = 256;
-    bool guessed = walker.escaped(d);
-    for (const Cfg& c : cur.cfgs) {
-      if (c.guess == 0) k = std::min<int>(k, c.k);
-      guessed = guessed || c.guess != 0;
-    }
-    if (k < 256) {
-      b.accept(i, static_cast<uint8_t>(std::min(k, 254)));
+    if (in.exact_k < 256) {
+      b.accept(i, static_cast<uint8_t>(std::min<int>(in.exact_k, 254)));
       // A repetition body's token that a low count refuses may still fit by leaving the repetition.
-      if (k > 0 && guessed) b.uncertain(i);
+      if (in.exact_k > 0 && in.guessed) b.uncertain(i);
     } else {
       b.uncertain(i);
     }

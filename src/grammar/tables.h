@@ -10,7 +10,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "stepper.h"
+#include "set_automaton.h"
 #include "vocab.h"
 
 namespace tk::grammar {
@@ -23,27 +23,6 @@ struct TokenTable {
   uint8_t max_k = 0;                // body: the largest kmin < 255
   std::vector<int32_t> uncertain;   // decided at run time, in trie order
   int64_t accepted = 0;
-};
-
-// Trie levels: level d is the parse set after a token's first d bytes. Level 0 is given (already
-// byte-ready); deeper levels are closed lazily, when a child needs them.
-class LevelWalker {
- public:
-  LevelWalker(const Fsm& fsm, const StepperLimits& limits, int max_bytes);
-  void set_frames(const std::vector<Frame>* frames) { stepper_.set_frames(frames); }
-  CfgSet& root() { return raw_[0]; }
-  void reset();  // after root() was filled
-  // Level d from level d - 1 over byte b (d >= 1).
-  const CfgSet& advance(int d, uint8_t b);
-  // Some parse leading to level d may have left what the walk can follow.
-  bool escaped(int d) const { return escaped_[d] != 0; }
-  int max_bytes() const { return static_cast<int>(raw_.size()) - 1; }
-
- private:
-  Stepper stepper_;
-  std::vector<CfgSet> raw_, closed_;
-  std::vector<const CfgSet*> ready_;  // closed form of level d, or null until needed
-  std::vector<uint8_t> escaped_;
 };
 
 void compute_table(const Fsm& fsm, const Vocabulary& vocab, const StepperLimits& limits, int32_t node,
