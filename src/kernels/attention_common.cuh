@@ -55,12 +55,16 @@ __device__ __forceinline__ int ceil_div_dev(int a, int b) { return (a + b - 1) /
 constexpr int kStageThreads = 128;
 constexpr int kTileTokens = 64;  // per stage; 16 per warp and MMA k-step
 
+// A shared row holds kChunks chunks (smem_row_chunks: D / 8 padded to a power of two), of which
+// the head's kHeadChunks are loaded; threads whose chunk is padding copy nothing.
 template <int D>
 struct TileShape {
-  static constexpr int kChunks = D / 8;                                 // 16-byte chunks per token row
+  static_assert(D % 16 == 0 && D >= 32 && D <= 256, "head_dim a multiple of 16 in [32, 256]");
+  static constexpr int kHeadChunks = D / 8;                             // 16-byte chunks of one token's head
+  static constexpr int kChunks = smem_row_chunks(D);                    // 16-byte chunks per shared row
   static constexpr int kLoads = kTileTokens * kChunks / kStageThreads;  // chunks per thread, of K and of V
   static constexpr int kTokenStep = kStageThreads / kChunks;            // tokens between one thread's chunks
-  static constexpr int kTileBytes = kTileTokens * D * 2;                // K (or V) of one tile
+  static constexpr int kTileBytes = kTileTokens * kChunks * 16;         // K (or V) of one tile in shared memory
 };
 
 // One sequence's view of the paged cache for one kv head.
@@ -90,6 +94,7 @@ __device__ __forceinline__ void stage_tile(const SeqKv& c, int tile_begin, int e
                                            const int (&pg)[TileShape<D>::kLoads], uint32_t sk, uint32_t sv) {
   using S = TileShape<D>;
   const int chunk = threadIdx.x % S::kChunks, tok0 = threadIdx.x / S::kChunks;
+  if (chunk >= S::kHeadChunks) return;  // padding of the shared row (head_dim 80, 96): never read
   const int page_mask = (1 << c.page_shift) - 1;
 #pragma unroll
   for (int i = 0; i < S::kLoads; ++i) {
@@ -119,7 +124,7 @@ struct Acc {
 template <typename T, int D>
 __device__ __forceinline__ void attend_16(uint32_t sk, uint32_t sv, int tok, int pos0, const uint32_t (&qf)[D / 16][4],
                                           const int (&lim)[2], float scale_log2, int lane, Acc<D>& acc) {
-  constexpr int C = D / 8;
+  constexpr int C = TileShape<D>::kChunks;
   float s[2][4] = {};
   const int krow = tok + (lane & 7) + ((lane >> 4) << 3), kcol = (lane >> 3) & 1;
 #pragma unroll

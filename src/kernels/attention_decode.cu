@@ -31,12 +31,12 @@ static_assert(kThreads == kStageThreads);
 template <int D>
 struct Cfg {
   static constexpr int kTileBytes = TileShape<D>::kTileBytes;
-  static constexpr int kStages = D == 64 ? 4 : 3;  // 2-3 tiles in flight per block
+  static constexpr int kStages = D <= 64 ? 4 : 3;  // 2-3 tiles in flight per block
   static constexpr int kRedStride = D + 8;         // fp32 row of the warp reduction (+8: no bank clash)
   static constexpr int kPipeBytes = kStages * 2 * kTileBytes;
   static constexpr int kRedBytes = (kWarps * 16 * kRedStride + 2 * kWarps * 16) * 4;
   static constexpr int kSmemBytes = kPipeBytes > kRedBytes ? kPipeBytes : kRedBytes;
-  static constexpr int kMinBlocks = D == 64 ? 3 : (D == 128 ? 2 : 1);  // resident blocks per SM (smem)
+  static constexpr int kMinBlocks = D <= 64 ? 3 : (D <= 128 ? 2 : 1);  // resident blocks per SM (smem)
 };
 
 struct Args {
@@ -225,11 +225,21 @@ __global__ void __launch_bounds__(kThreads, Cfg<D>::kMinBlocks) decode_split_ker
 
 // One block per (query token, q head) row: each warp folds every 4th split's partial output by its
 // log2-sum-exp2 online, loading 8 splits at once (32 splits cost one L2 round trip); then the
-// warps combine through shared memory.
+// warps combine through shared memory. Each lane holds kPairs pairs of dims (merge_pair_dim);
+// pairs past D (head_dim 32, 80, 96) are skipped.
+template <int D>
+__device__ __forceinline__ int merge_pair_dim(int lane, int i) {
+  if constexpr (D % 64 == 0)
+    return lane * (D / 32) + 2 * i;  // D / 32 consecutive dims a lane
+  else
+    return 2 * lane + 64 * i;  // pairs strided by a warp's 64 dims: coalesced for any even D
+}
+
 // grid: x = max_query_len * num_q_heads, y = sequence.
 template <typename T, int D>
 __global__ void __launch_bounds__(kThreads) decode_merge_kernel(const Args a) {
-  constexpr int V = D / 32;  // dims per lane
+  constexpr int kPairs = (D + 63) / 64;  // dim pairs per lane
+  constexpr int V = 2 * kPairs;          // dims per lane: acc[2i], acc[2i + 1] are merge_pair_dim(lane, i), +1
   __shared__ float s_o[kWarps][D], s_m[kWarps], s_l[kWarps];
   const int seq = blockIdx.y, qi = blockIdx.x / a.num_q_heads, head = blockIdx.x % a.num_q_heads;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
@@ -251,9 +261,12 @@ __global__ void __launch_bounds__(kThreads) decode_merge_kernel(const Args a) {
       const int64_t row = row0 + s * split_rows;
       lse[j] = s < n ? a.part_lse[row] : -INFINITY;  // -inf also: the split is past this query's causal limit
 #pragma unroll
-      for (int i = 0; i < V; i += 2)
-        *reinterpret_cast<float2*>(&x[j][i]) =
-            s < n ? *reinterpret_cast<const float2*>(a.part_o + row * D + lane * V + i) : make_float2(0.f, 0.f);
+      for (int i = 0; i < kPairs; ++i) {
+        const int d = merge_pair_dim<D>(lane, i);
+        *reinterpret_cast<float2*>(&x[j][2 * i]) = s < n && d < D
+                                                      ? *reinterpret_cast<const float2*>(a.part_o + row * D + d)
+                                                      : make_float2(0.f, 0.f);
+      }
     }
 #pragma unroll
     for (int j = 0; j < kBatch; ++j) {
@@ -266,7 +279,10 @@ __global__ void __launch_bounds__(kThreads) decode_merge_kernel(const Args a) {
     }
   }
 #pragma unroll
-  for (int i = 0; i < V; ++i) s_o[warp][lane * V + i] = acc[i];
+  for (int i = 0; i < kPairs; ++i) {
+    const int d = merge_pair_dim<D>(lane, i);
+    if (d < D) s_o[warp][d] = acc[2 * i], s_o[warp][d + 1] = acc[2 * i + 1];
+  }
   if (lane == 0) s_m[warp] = m, s_l[warp] = l;
   __syncthreads();
   float m_all = -INFINITY, l_all = 0.f, f[kWarps];
@@ -315,15 +331,8 @@ void launch(const Args& a, int num_seqs, int max_query_len, cudaStream_t stream)
 }
 
 template <typename T>
-void dispatch_head_dim(const Args& a, int head_dim, int num_seqs, int max_query_len, cudaStream_t stream) {
-  switch (head_dim) {
-    case 64:
-      return launch<T, 64>(a, num_seqs, max_query_len, stream);
-    case 128:
-      return launch<T, 128>(a, num_seqs, max_query_len, stream);
-    default:
-      return launch<T, 256>(a, num_seqs, max_query_len, stream);
-  }
+void launch_head_dim(const Args& a, int head_dim, int num_seqs, int max_query_len, cudaStream_t stream) {
+  dispatch_head_dim(head_dim, [&](auto d) { launch<T, decltype(d)::value>(a, num_seqs, max_query_len, stream); });
 }
 
 bool aligned(const void* ptr, size_t n) { return reinterpret_cast<uintptr_t>(ptr) % n == 0; }
@@ -395,9 +404,9 @@ Status decode_attention(const PagedAttentionParams& p, const DecodePlan& plan, v
   a.num_splits = plan.num_splits, a.split_tokens = plan.split_tokens;
   a.scale_log2 = p.scale * kLog2e;
   if (p.dtype == DType::kBF16)
-    dispatch_head_dim<__nv_bfloat16>(a, p.head_dim, p.num_seqs, p.max_query_len, stream);
+    launch_head_dim<__nv_bfloat16>(a, p.head_dim, p.num_seqs, p.max_query_len, stream);
   else
-    dispatch_head_dim<__half>(a, p.head_dim, p.num_seqs, p.max_query_len, stream);
+    launch_head_dim<__half>(a, p.head_dim, p.num_seqs, p.max_query_len, stream);
   return Status::ok_status();
 }
 

@@ -20,19 +20,22 @@ namespace {
 
 using namespace prefill;
 
-// Tile shapes per head_dim; four warps. Shared memory: Q [kBM, D] + K,V [2 stages][kBN, D].
-//   D=64:  128x64 tiles, 48 KB;  D=128: 128x64 tiles, 96 KB (two blocks per SM);
+// Tile shapes per head_dim; four warps. Shared memory: Q [kBM, W] + K,V [2 stages][kBN, W], W the
+// shared row of smem_row_chunks(D) chunks (D itself for 64, 128, 256; 128 for 80 and 96, 64 for 32).
+//   D=32, 64: 128x64 tiles, 48 KB;  D=80, 96, 128: 128x64 tiles, 96 KB (two blocks per SM);
 //   D=256: 64x32 tiles, 96 KB (O alone takes 128 registers a thread, so one m16 tile a warp).
 template <int D>
 struct Cfg {
+  static_assert(D % 16 == 0 && D >= 32 && D <= 256, "head_dim a multiple of 16 in [32, 256]");
   static constexpr int kWarps = 4;
   static constexpr int kThreads = kWarps * 32;
   static constexpr int kMTiles = D <= 128 ? 2 : 1;  // m16 tiles per warp
   static constexpr int kWarpRows = 16 * kMTiles;
   static constexpr int kBM = kWarps * kWarpRows;
   static constexpr int kBN = D <= 128 ? 64 : 32;
-  static constexpr int kChunks = D / 8;  // 16-byte chunks per row
-  static constexpr int kRowBytes = D * 2;
+  static constexpr int kHeadChunks = D / 8;              // 16-byte chunks of one row's head
+  static constexpr int kChunks = smem_row_chunks(D);     // 16-byte chunks per shared row (>= kHeadChunks)
+  static constexpr int kRowBytes = kChunks * 16;
   static constexpr int kNT = kBN / 8;  // n8 tiles of S per m16 tile
   static constexpr int kDT = D / 8;    // n8 tiles of O per m16 tile
   static constexpr int kRowsPerPass = kThreads / kChunks;
@@ -65,6 +68,7 @@ template <typename T, int D>
 __device__ void load_q(const Args& a, const Tile& t, uint32_t sq) {
   using C = Cfg<D>;
   const int chunk = threadIdx.x % C::kChunks;
+  if (chunk >= C::kHeadChunks) return;  // padding of the shared row: never read
   const T* base = static_cast<const T*>(a.q) + static_cast<int64_t>(t.head) * D + chunk * 8;
   const int r0 = threadIdx.x / C::kChunks;
 #pragma unroll
@@ -83,6 +87,7 @@ template <typename T, int D>
 __device__ void load_kv(const Args& a, const Tile& t, int tile, uint32_t sk, uint32_t sv) {
   using C = Cfg<D>;
   const int chunk = threadIdx.x % C::kChunks;
+  if (chunk >= C::kHeadChunks) return;  // padding of the shared row: never read
   const int32_t* pages = a.page_table + static_cast<int64_t>(t.seq) * a.max_pages_per_seq;
   const int in_page_mask = (1 << a.page_shift) - 1;
   const T* k = static_cast<const T*>(a.k_cache) + chunk * 8;
@@ -330,12 +335,8 @@ void launch(const Args& a, const PagedAttentionParams& p, cudaStream_t stream) {
 }
 
 template <typename T>
-void dispatch_head_dim(const Args& a, const PagedAttentionParams& p, cudaStream_t stream) {
-  switch (p.head_dim) {
-    case 64: return launch<T, 64>(a, p, stream);
-    case 128: return launch<T, 128>(a, p, stream);
-    default: return launch<T, 256>(a, p, stream);
-  }
+void launch_head_dim(const Args& a, const PagedAttentionParams& p, cudaStream_t stream) {
+  dispatch_head_dim(p.head_dim, [&](auto d) { launch<T, decltype(d)::value>(a, p, stream); });
 }
 
 bool aligned16(const void* ptr) { return reinterpret_cast<uintptr_t>(ptr) % 16 == 0; }
@@ -369,9 +370,9 @@ Status prefill_attention(const PagedAttentionParams& p, cudaStream_t stream, Pre
   }
   const Args a = make_args(p);
   if (p.dtype == DType::kBF16)
-    dispatch_head_dim<__nv_bfloat16>(a, p, stream);
+    launch_head_dim<__nv_bfloat16>(a, p, stream);
   else
-    dispatch_head_dim<__half>(a, p, stream);
+    launch_head_dim<__half>(a, p, stream);
   return Status::ok_status();
 }
 

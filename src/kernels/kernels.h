@@ -1,7 +1,7 @@
 // tokamak kernels: every GPU op of the decoder, one .cu per op. Framework-free: raw device
 // pointers and one Params struct per op (a comment on every field). Each launcher validates
 // shapes, strides and alignment and returns an error naming an unsupported combination; dispatch
-// is over a closed set (dtype bf16/fp16; head_dim 64/128/256; page size). Each op's CPU twin is
+// is over a closed set (dtype bf16/fp16; head_dim 32/64/80/96/128/256; page size). Each op's CPU twin is
 // in src/ref and its test in tests/gpu.
 #pragma once
 
@@ -100,11 +100,12 @@ Status rope_kv_store(const RopeKvStoreParams& p, cudaStream_t stream);
 // ran first). Query i of a sequence with L new tokens and context C sees cache positions
 // [0, C - L + i]. GQA by head index: q head h reads kv head h / (Hq / Hkv); K/V are never copied.
 
-// The head sizes the attention kernels are built for: one list for the launch checks and the
-// backend's load-time check.
-constexpr std::array<int, 3> kSupportedHeadDims = {64, 128, 256};
+// The head sizes every head-dim kernel (attention, RoPE + KV store, q/k norm) is built for: one
+// list for the launch checks and the backend's load-time check. 32/80/96: small Llama-family,
+// Qwen and Phi-style widths; 256: Gemma-style and some Qwen3 variants.
+constexpr std::array<int, 6> kSupportedHeadDims = {32, 64, 80, 96, 128, 256};
 bool is_supported_head_dim(int head_dim);
-std::string supported_head_dims_text();  // "64, 128, 256"
+std::string supported_head_dims_text();  // "32, 64, 80, 96, 128, 256"
 
 struct PagedAttentionParams {
   const void* q = nullptr;                // [num_tokens, q_stride]; q heads at the start of each row

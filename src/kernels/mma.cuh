@@ -13,6 +13,18 @@
 
 namespace tk::kernels::tile {
 
+// 16-byte chunks per shared-memory row of a K/V/Q tile for head size D: D / 8 rounded up to a
+// power of two, at least 8 (128 bytes). The XOR swizzle of the attention kernels permutes a
+// chunk within its aligned group of 8, so it stays inside a row only when the row is a multiple
+// of 8 chunks; head sizes 80 and 96 (10 and 12 chunks) therefore get 16-chunk rows whose last
+// chunks are never loaded and never read, and head size 32 gets 8-chunk rows. The MMA loops run
+// over D itself, so the padding costs shared memory, not tensor-core work.
+constexpr int smem_row_chunks(int head_dim) {
+  int c = 8;
+  while (c < head_dim / 8) c *= 2;
+  return c;
+}
+
 __device__ __forceinline__ uint32_t smem_u32(const void* p) {
   return static_cast<uint32_t>(__cvta_generic_to_shared(p));
 }

@@ -5,6 +5,7 @@
 //
 // NOTE: k inside qkv is left unrotated (the cache holds the rotated k, and attention reads k only
 // from the cache); ref::rope_kv_store also rotates it there, which costs bytes nobody reads.
+#include "attention_checks.h"
 #include "common.cuh"
 #include "kernels/kernels.h"
 
@@ -26,9 +27,11 @@ constexpr int kThreads = 128;
 constexpr int kBatch = 4;  // heads per thread whose loads are in flight together
 
 // Thread layout: kLanes lanes per head, lane l holding elements [8l, 8l+8) of both halves, so a
-// rotation pair never leaves the thread. Heads of a token: q, then k, then v.
+// rotation pair never leaves the thread. Heads of a token: q, then k, then v. When kLanes does not
+// divide the block (head_dim 80: 5 lanes, 96: 6), the last kThreads % kLanes threads sit out.
 template <typename T, int kHeadDim>
 struct Token {
+  static_assert(kHeadDim % 16 == 0, "each half a whole number of 16-byte vectors");
   static constexpr int kHalf = kHeadDim / 2, kLanes = kHalf / 8, kGroups = kThreads / kLanes;
   RopeArgs a;  // by value: everything is inlined, so it stays in registers/constant bank
   T* row;            // [qkv_stride] this token's qkv row
@@ -74,7 +77,9 @@ __global__ void __launch_bounds__(kThreads) rope_kv_store_kernel(RopeArgs a) {
   using Tok = Token<T, kHeadDim>;
   __shared__ float s_cos[Tok::kHalf], s_sin[Tok::kHalf];
   const int64_t t = blockIdx.x;
-  const int group = threadIdx.x / Tok::kLanes, heads = a.num_q_heads + 2 * a.num_kv_heads;
+  const int group = threadIdx.x / Tok::kLanes;
+  // A thread past the last whole lane group owns no head (it still computes angles below).
+  const int heads = group < Tok::kGroups ? a.num_q_heads + 2 * a.num_kv_heads : 0;
   const int64_t slot = a.slot_mapping[t];
   int64_t slot_off = -1;
   if (slot >= 0 && slot < a.num_slots) {
@@ -118,8 +123,8 @@ Status validate(const RopeKvStoreParams& p) {
   if (h.num_q_heads % h.num_kv_heads != 0)
     return invalid_argument("rope_kv_store: num_kv_heads " + std::to_string(h.num_kv_heads) +
                             " does not divide num_q_heads " + std::to_string(h.num_q_heads));
-  if (h.head_dim != 64 && h.head_dim != 128 && h.head_dim != 256)
-    return unsupported("rope_kv_store: head_dim " + std::to_string(h.head_dim) + " (64, 128 or 256)");
+  if (!is_supported_head_dim(h.head_dim))
+    return unsupported("rope_kv_store: head_dim " + std::to_string(h.head_dim) + " (" + supported_head_dims_text() + ")");
   if (h.qkv_stride < static_cast<int64_t>(h.num_q_heads + 2 * h.num_kv_heads) * h.head_dim)
     return invalid_argument("rope_kv_store: qkv_stride " + std::to_string(h.qkv_stride) +
                             " is shorter than a qkv row");
@@ -141,9 +146,8 @@ Status rope_kv_store(const RopeKvStoreParams& p, cudaStream_t stream) {
   const dim3 grid(static_cast<unsigned>(h.num_tokens));
   return detail::dispatch_half(p.dtype, "rope_kv_store", [&](auto tag) {
     using T = decltype(tag);
-    if (h.head_dim == 64) rope_kv_store_kernel<T, 64><<<grid, kThreads, 0, stream>>>(a);
-    else if (h.head_dim == 128) rope_kv_store_kernel<T, 128><<<grid, kThreads, 0, stream>>>(a);
-    else rope_kv_store_kernel<T, 256><<<grid, kThreads, 0, stream>>>(a);
+    dispatch_head_dim(h.head_dim,
+                      [&](auto d) { rope_kv_store_kernel<T, decltype(d)::value><<<grid, kThreads, 0, stream>>>(a); });
     return detail::launch_status("rope_kv_store");
   });
 }

@@ -138,7 +138,7 @@ TEST(DecodeAttention, GqaGroupsAndOddHeadCounts) {
 }
 
 TEST(DecodeAttention, HeadDimsAndDtypes) {
-  for (int d : {64, 128, 256})
+  for (int d : kernels::kSupportedHeadDims)
     for (DType dt : {DType::kBF16, DType::kF16})
       for (int splits : {0, 1, 7}) {
         Case c;
@@ -153,7 +153,7 @@ TEST(DecodeAttention, HeadDimsAndDtypes) {
 
 TEST(DecodeAttention, PageSizesScattered) {
   for (int ps : {1, 8, 16, 32, 64})
-    for (int d : {64, 128, 256})
+    for (int d : kernels::kSupportedHeadDims)
       for (int splits : {0, 2}) {
         Case c;
         c.seqs = {{1, 130}, {1, 19}, {3, 257}, {1, 1}, {2, 1111}};
@@ -162,6 +162,25 @@ TEST(DecodeAttention, PageSizesScattered) {
         c.splits = splits;
         c.seed = 500 + ps + d + splits;
         check(c, name(c));
+      }
+}
+
+// Head sizes whose shared rows are padded (80, 96: 10 and 12 of 16 chunks; 32: 4 of 8) and whose
+// merge lanes hold partial dim pairs: every GQA shape, verify-sized queries, forced splits.
+TEST(DecodeAttention, PaddedHeadSizesGqaAndQueryLengths) {
+  const int heads[][2] = {{32, 8}, {28, 4}, {3, 1}, {16, 1}, {5, 5}};
+  for (int d : {32, 80, 96})
+    for (const auto& h : heads)
+      for (int new_tokens : {1, 3, 8}) {
+        Case c;
+        c.seqs = contexts({19, 99, 989, 2500, 64, 65}, new_tokens);
+        c.num_q_heads = h[0];
+        c.num_kv_heads = h[1];
+        c.head_dim = d;
+        c.splits = new_tokens == 3 ? 5 : 0;
+        c.extra_stride = new_tokens == 8 ? 8 : 0;
+        c.seed = 900 + d + h[0] * 3 + h[1] + new_tokens;
+        check(c, name(c) + " L=" + std::to_string(new_tokens));
       }
 }
 
@@ -208,8 +227,8 @@ TEST(DecodeAttention, RejectsUnsupportedCombinations) {
     gpu_test::expect_rejected(kernels::decode_attention(p, plan, r.workspace.data(), nullptr), needle);
   };
   kernels::PagedAttentionParams p = r.params;
-  p.head_dim = 96;
-  expect_error(p, r.plan, "head_dim 96");
+  p.head_dim = 72;
+  expect_error(p, r.plan, "head_dim 72");
   p = r.params;
   p.max_query_len = kernels::kMaxDecodeQueryLen + 1;
   p.num_tokens = 2;

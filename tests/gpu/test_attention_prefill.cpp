@@ -87,7 +87,7 @@ TEST(PrefillAttention, GqaGroupsAndOddHeadCounts) {
 }
 
 TEST(PrefillAttention, HeadDimsAndDtypes) {
-  for (int d : {64, 128, 256})
+  for (int d : kernels::kSupportedHeadDims)
     for (DType dt : {DType::kBF16, DType::kF16}) {
       Case c;
       c.seqs = {{7, 7}, {99, 99}, {300, 333}, {129, 129}, {65, 97}};
@@ -100,12 +100,29 @@ TEST(PrefillAttention, HeadDimsAndDtypes) {
 
 TEST(PrefillAttention, PageSizesScattered) {
   for (int ps : {1, 8, 16, 32, 64})
-    for (int d : {64, 128, 256}) {
+    for (int d : kernels::kSupportedHeadDims) {
       Case c;
       c.seqs = {{99, 130}, {19, 19}, {257, 257}, {1, 33}};
       c.page_size = ps;
       c.head_dim = d;
       c.seed = 60 + ps + d;
+      check(c, name(c));
+    }
+}
+
+// Head sizes whose shared rows are padded (80, 96: 10 and 12 of 16 chunks; 32: 4 of 8): GQA
+// groups, odd lengths, chunks over a cached prefix, q inside a wider qkv row.
+TEST(PrefillAttention, PaddedHeadSizesGqaAndChunks) {
+  const int heads[][2] = {{8, 2}, {28, 4}, {3, 1}, {5, 5}};
+  for (int d : {32, 80, 96})
+    for (const auto& h : heads) {
+      Case c;
+      c.seqs = {{1, 1}, {7, 7}, {19, 19}, {99, 150}, {200, 264}, {129, 129}, {65, 1000}};
+      c.num_q_heads = h[0];
+      c.num_kv_heads = h[1];
+      c.head_dim = d;
+      c.extra_stride = h[0] == 3 ? 24 : 0;
+      c.seed = 120 + d + h[0] * 3 + h[1];
       check(c, name(c));
     }
 }
@@ -150,7 +167,7 @@ TEST(PrefillAttention, RejectsUnsupportedShapes) {
     mutate(p);
     gpu_test::expect_rejected(kernels::prefill_attention(p, nullptr), needle);
   };
-  rejects([](auto& p) { p.head_dim = 96; }, "head_dim 96", "head_dim 96");
+  rejects([](auto& p) { p.head_dim = 72; }, "head_dim 72", "head_dim 72");
   rejects([](auto& p) { p.dtype = DType::kF32; }, "fp32", "dtype");
   rejects([](auto& p) { p.num_q_heads = 7; }, "Hq not a multiple of Hkv", "num_kv_heads");
   rejects([](auto& p) { p.page_size = 12; }, "page size 12", "page_size 12");

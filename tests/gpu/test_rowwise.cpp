@@ -175,7 +175,9 @@ double rel_l2_cols(const std::vector<float>& got, const std::vector<float>& want
 TEST(Rowwise, QkNormMatchesRefAndLeavesVUntouched) {
   uint32_t seed = 300;
   for (DType dt : kDtypes)
-    for (Heads h : {Heads{4, 2, 64, 0}, Heads{32, 8, 128, 8}, Heads{8, 1, 256, 24}, Heads{3, 3, 128, 0}})
+    // 80 and 96: lane groups of 10 and 12 of 16 lanes; 32: 4 lanes.
+    for (Heads h : {Heads{4, 2, 64, 0}, Heads{32, 8, 128, 8}, Heads{8, 1, 256, 24}, Heads{3, 3, 128, 0},
+                    Heads{5, 1, 80, 8}, Heads{7, 7, 96, 0}, Heads{12, 4, 32, 16}, Heads{9, 3, 80, 0}})
       for (int64_t t : {1, 7, 19, 99, 989}) {
         SCOPED_TRACE(::testing::Message() << dtype_name(dt) << " d " << h.d << " t " << t);
         const int64_t stride = h.stride();
@@ -265,7 +267,9 @@ void check_rope(const RopeCase& c, uint32_t seed) {
 TEST(Rowwise, RopeKvStoreMatchesRef) {
   uint32_t seed = 400;
   for (DType dt : kDtypes)
-    for (Heads h : {Heads{32, 8, 128, 0}, Heads{4, 2, 64, 8}, Heads{8, 4, 256, 0}, Heads{6, 6, 128, 16}})
+    // 80 and 96: 5 and 6 lanes a head, so the block's last threads own no head; 32: 2 lanes.
+    for (Heads h : {Heads{32, 8, 128, 0}, Heads{4, 2, 64, 8}, Heads{8, 4, 256, 0}, Heads{6, 6, 128, 16},
+                    Heads{32, 8, 80, 0}, Heads{5, 1, 96, 8}, Heads{14, 2, 96, 0}, Heads{3, 3, 32, 24}})
       for (int page : {1, 16})
         for (int64_t t : kTokens) check_rope({h, page, t, dt}, seed += 5);
 }
@@ -345,8 +349,8 @@ TEST(Rowwise, LaunchersRejectBadArguments) {
 
   int32_t* ids = reinterpret_cast<int32_t*>(base);
   kernels::RopeKvStoreParams rp{base, ids, reinterpret_cast<float*>(base), ids, base, base, 16, 4,
-                                {2, 6 * 96, 4, 1, 96}, DType::kBF16};
-  EXPECT_EQ(kernels::rope_kv_store(rp, nullptr).code(), StatusCode::kUnsupported) << "head_dim 96";
+                                {2, 6 * 72, 4, 1, 72}, DType::kBF16};
+  EXPECT_EQ(kernels::rope_kv_store(rp, nullptr).code(), StatusCode::kUnsupported) << "head_dim 72";
   rp.heads = {2, 6 * 128, 4, 3, 128};
   EXPECT_EQ(kernels::rope_kv_store(rp, nullptr).code(), StatusCode::kInvalidArgument) << "3 does not divide 4";
   rp.heads = {2, 100, 4, 1, 128};
@@ -356,8 +360,8 @@ TEST(Rowwise, LaunchersRejectBadArguments) {
   rp.k_cache = nullptr;
   EXPECT_EQ(kernels::rope_kv_store(rp, nullptr).code(), StatusCode::kInvalidArgument) << "null cache";
 
-  kernels::QkNormParams q{base, base, base, {2, 6 * 80, 4, 1, 80}, 1e-6f, DType::kBF16};
-  EXPECT_EQ(kernels::qk_norm(q, nullptr).code(), StatusCode::kUnsupported) << "head_dim 80";
+  kernels::QkNormParams q{base, base, base, {2, 6 * 48, 4, 1, 48}, 1e-6f, DType::kBF16};
+  EXPECT_EQ(kernels::qk_norm(q, nullptr).code(), StatusCode::kUnsupported) << "head_dim 48";
   kernels::EmbeddingParams e{base, ids, base, 3, 64, 0, DType::kBF16};
   EXPECT_EQ(kernels::embedding(e, nullptr).code(), StatusCode::kInvalidArgument) << "vocab 0";
   EXPECT_EQ(kernels::fill_random(base, DType::kI32, 8, 1, 0.f, 1.f, nullptr).code(), StatusCode::kUnsupported);
