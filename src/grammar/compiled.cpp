@@ -1,7 +1,9 @@
 // CompiledGrammar::compile and the lazily built token tables. Lazy by default because a large
 // schema has thousands of FSM nodes of which one generation visits a few dozen; the tables are
 // kept, so a grammar cached by the server pays for each node once.
+#include <algorithm>
 #include <chrono>
+#include <thread>
 
 #include "compiled.h"
 
@@ -19,6 +21,21 @@ const TokenTable& CompiledGrammarImpl::table(int32_t node) const {
   return tables[node];
 }
 
+// Workers take nodes from a shared counter; table() is once-guarded, so they never collide.
+static void precompute_tables(const CompiledGrammarImpl& impl, int threads) {
+  const auto n = static_cast<int32_t>(impl.fsm.nodes.size());
+  std::atomic<int32_t> next{0};
+  auto work = [&] {
+    for (int32_t i; (i = next.fetch_add(1, std::memory_order_relaxed)) < n;) {
+      if (impl.fsm.nodes[i].bytes_count > 0) impl.table(i);
+    }
+  };
+  std::vector<std::thread> pool;
+  for (int t = 1; t < threads; ++t) pool.emplace_back(work);
+  work();
+  for (std::thread& t : pool) t.join();
+}
+
 Result<std::shared_ptr<const CompiledGrammar>> CompiledGrammar::compile(const Grammar& grammar,
                                                                          std::shared_ptr<const Vocabulary> vocab,
                                                                          const CompileOptions& options) {
@@ -34,11 +51,7 @@ Result<std::shared_ptr<const CompiledGrammar>> CompiledGrammar::compile(const Gr
   size_t n = impl->fsm.nodes.size();
   impl->once = std::make_unique<std::once_flag[]>(n);
   impl->tables = std::make_unique<TokenTable[]>(n);
-  if (options.precompute) {
-    for (size_t i = 0; i < n; ++i) {
-      if (impl->fsm.nodes[i].bytes_count > 0) impl->table(static_cast<int32_t>(i));
-    }
-  }
+  if (options.precompute) precompute_tables(*impl, std::max(1, options.precompute_threads));
   auto out = std::shared_ptr<CompiledGrammar>(new CompiledGrammar());
   out->impl_ = std::move(impl);
   return std::shared_ptr<const CompiledGrammar>(std::move(out));

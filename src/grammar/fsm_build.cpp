@@ -3,6 +3,7 @@
 // whose DFA would blow up keeps its epsilon-free NFA: the matcher handles nondeterminism anyway.
 #include <algorithm>
 #include <map>
+#include <unordered_map>
 
 #include "nfa.h"
 
@@ -14,19 +15,28 @@ namespace {
 
 using StateSet = std::vector<int32_t>;
 
-void close_eps(const Nfa& nfa, StateSet& set) {
-  std::vector<uint8_t> seen(nfa.states.size(), 0);
-  for (int32_t s : set) seen[s] = 1;
+// `mark` is scratch of nfa.states.size() entries, all != stamp on entry; stamps stay distinct per
+// call so that it never needs clearing (a closure per DFA state would otherwise cost O(NFA)).
+void close_eps(const Nfa& nfa, StateSet& set, std::vector<uint32_t>& mark, uint32_t stamp) {
+  for (int32_t s : set) mark[s] = stamp;
   for (size_t i = 0; i < set.size(); ++i) {
     for (int32_t t : nfa.states[set[i]].eps) {
-      if (!seen[t]) {
-        seen[t] = 1;
+      if (mark[t] != stamp) {
+        mark[t] = stamp;
         set.push_back(t);
       }
     }
   }
   std::sort(set.begin(), set.end());
 }
+
+struct StateSetHash {
+  size_t operator()(const StateSet& s) const {
+    uint64_t h = s.size();
+    for (int32_t x : s) h = (h ^ static_cast<uint32_t>(x)) * 0x100000001B3ull;
+    return static_cast<size_t>(h ^ (h >> 32));
+  }
+};
 
 // A rule's automaton before it joins the global node array; edge targets are local ids.
 struct LocalFsm {
@@ -41,10 +51,12 @@ bool same_call(const CallEdge& a, const CallEdge& b) {
 
 // Subset construction; false when it would pass `cap` states.
 bool determinize(const Nfa& nfa, size_t cap, LocalFsm& out) {
-  std::map<StateSet, int32_t> ids;
+  std::unordered_map<StateSet, int32_t, StateSetHash> ids;
   std::vector<StateSet> sets;
+  std::vector<uint32_t> mark(nfa.states.size(), 0);
+  uint32_t stamp = 0;
   auto id_of = [&](StateSet set) {
-    close_eps(nfa, set);
+    close_eps(nfa, set, mark, ++stamp);
     auto [it, fresh] = ids.emplace(set, static_cast<int32_t>(sets.size()));
     if (fresh) sets.push_back(std::move(set));
     return it->second;
@@ -120,9 +132,10 @@ void epsilon_free(const Nfa& nfa, LocalFsm& out) {
   std::swap(order[0], order[nfa.start]);
   std::vector<int32_t> local(n);
   for (size_t i = 0; i < n; ++i) local[order[i]] = static_cast<int32_t>(i);
+  std::vector<uint32_t> mark(n, 0);
   for (size_t i = 0; i < n; ++i) {
     StateSet set = {order[i]};
-    close_eps(nfa, set);
+    close_eps(nfa, set, mark, static_cast<uint32_t>(i + 1));
     for (int32_t s : set) {
       for (ByteEdge e : nfa.states[s].bytes) out.bytes[i].push_back({e.lo, e.hi, local[e.target]});
       for (CallEdge c : nfa.states[s].calls) {
@@ -174,8 +187,17 @@ Result<Fsm> build_fsm(const GrammarIR& ir, const Limits& limits) {
     rules.names.push_back(r.name);
     rules.is_body.push_back(0);
   }
-  Fsm fsm;
-  for (size_t r = 0; r < rules.bodies.size(); ++r) {  // grows as bodies are found
+  rules.recursive = find_recursive_rules(rules.bodies);
+  // Only rules a parse can call are built (an embedded rule needs no automaton of its own); the
+  // others get one dead node so that rule ids stay the IR's.
+  std::vector<LocalFsm> built;
+  std::vector<uint8_t> wanted(rules.bodies.size(), 0), done;
+  std::vector<int32_t> work = {ir.root};
+  wanted[ir.root] = 1;
+  size_t nodes = 0;
+  while (!work.empty()) {
+    int32_t r = work.back();
+    work.pop_back();
     TK_ASSIGN_OR_RETURN(Nfa nfa, build_nfa(*rules.bodies[r], rules, limits));
     LocalFsm local;
     size_t cap = 4 * nfa.states.size() + 64;
@@ -183,11 +205,35 @@ Result<Fsm> build_fsm(const GrammarIR& ir, const Limits& limits) {
       local = LocalFsm{};
       epsilon_free(nfa, local);
     }
-    fsm.rule_start.resize(rules.bodies.size(), -1);
-    append_rule(fsm, static_cast<int32_t>(r), local);
-    if (fsm.nodes.size() > limits.max_fsm_nodes) {
+    nodes += local.final.size();
+    if (nodes > limits.max_fsm_nodes) {
       return invalid_argument("grammar too large: over " + std::to_string(limits.max_fsm_nodes) + " automaton states");
     }
+    wanted.resize(rules.bodies.size(), 0);  // body rules found by this build
+    for (const auto& calls : local.calls) {
+      for (const CallEdge& c : calls) {
+        if (!wanted[c.rule]) {
+          wanted[c.rule] = 1;
+          work.push_back(c.rule);
+        }
+      }
+    }
+    built.resize(rules.bodies.size());
+    built[r] = std::move(local);
+    done.resize(rules.bodies.size(), 0);
+    done[r] = 1;
+  }
+  Fsm fsm;
+  fsm.rule_start.assign(rules.bodies.size(), -1);
+  built.resize(rules.bodies.size());
+  done.resize(rules.bodies.size(), 0);
+  for (size_t r = 0; r < rules.bodies.size(); ++r) {
+    if (!done[r]) {  // never called: one node that matches nothing
+      built[r].bytes.emplace_back();
+      built[r].calls.emplace_back();
+      built[r].final.push_back(0);
+    }
+    append_rule(fsm, static_cast<int32_t>(r), built[r]);
   }
   fsm.rule_start.resize(rules.bodies.size(), -1);
   fsm.rule_names = rules.names;

@@ -128,6 +128,7 @@ struct CompileOptions {
   // Compute every state's token table now instead of on first use (tables are shared by all
   // matchers of this grammar either way).
   bool precompute = false;
+  int precompute_threads = 1;  // threads computing them (each table is independent)
 };
 
 struct CompileStats {

@@ -7,8 +7,12 @@
 namespace tk::grammar {
 namespace {
 
-constexpr int kMaxInlineRepeat = 8;      // X{m,n} with n above this is counted, not unrolled
-constexpr int64_t kMaxInlineSize = 256;  // ... and so is one whose unrolled size would pass this
+// X{m,n} with n above this is counted, not unrolled, and so is one whose unrolled size would pass
+// kMaxInlineSize. Unrolled, a bounded repetition is exact in the token tables (a counted one
+// leaves the tokens that cross its end to the run-time check); counted, it costs one rule.
+constexpr int kMaxInlineRepeat = 64;
+constexpr int64_t kMaxInlineSize = 1024;
+constexpr size_t kMaxEmbedStates = 8192;  // tail references are embedded while the NFA is smaller
 constexpr int kMaxExprDepth = 2000;
 
 void encode(uint32_t cp, uint8_t* out, int* len) {
@@ -24,7 +28,8 @@ int64_t estimate(const Expr& e) {
   switch (e.kind) {
     case Expr::Kind::kEmpty: return 1;
     case Expr::Kind::kLiteral: return static_cast<int64_t>(e.bytes.size());
-    case Expr::Kind::kClass: return 2 + 2 * static_cast<int64_t>(e.ranges.size());
+    case Expr::Kind::kClass:  // ASCII ranges are edges between the same two states
+      return !e.ranges.empty() && e.ranges.back().hi < 0x80 ? 1 : 2 + 2 * static_cast<int64_t>(e.ranges.size());
     case Expr::Kind::kRef: return 1;
     case Expr::Kind::kSeq:
     case Expr::Kind::kAlt:
@@ -63,6 +68,8 @@ class NfaBuilder {
     return static_cast<int32_t>(nfa_.states.size() - 1);
   }
   Status build(const Expr& e, int32_t from, int32_t to, int depth);
+  // Builds the bodies of the rules embedded so far (a worklist: chains may be thousands long).
+  Status build_embedded();
 
  private:
   Status check_size() const {
@@ -77,10 +84,26 @@ class NfaBuilder {
   Status build_repeat(const Expr& e, int32_t from, int32_t to, int depth);
   int32_t body_rule(const Expr& child);
 
+  bool embeddable(int32_t rule) const {
+    return rule < static_cast<int32_t>(rules_.recursive.size()) && !rules_.recursive[rule] &&
+           (embedded_.count(rule) > 0 || nfa_.states.size() < kMaxEmbedStates);
+  }
+
   Nfa& nfa_;
   RuleSet& rules_;
   const Limits& limits_;
+  std::map<int32_t, int32_t> embedded_;  // rule -> the start state of its copy in this NFA
+  std::vector<std::pair<int32_t, int32_t>> pending_;  // (rule, start) still to build
 };
+
+Status NfaBuilder::build_embedded() {
+  while (!pending_.empty()) {
+    auto [rule, start] = pending_.back();
+    pending_.pop_back();
+    TK_RETURN_IF_ERROR(build(*rules_.bodies[rule], start, nfa_.accept, 0));
+  }
+  return {};
+}
 
 Status NfaBuilder::build_class(const CodepointSet& set, int32_t from, int32_t to) {
   std::vector<ByteSeq> seqs;
@@ -165,6 +188,15 @@ Status NfaBuilder::build(const Expr& e, int32_t from, int32_t to, int depth) {
     }
     case Expr::Kind::kClass: return build_class(e.ranges, from, to);
     case Expr::Kind::kRef: {
+      if (to == nfa_.accept && embeddable(e.rule)) {
+        auto [it, fresh] = embedded_.emplace(e.rule, 0);
+        if (fresh) {
+          it->second = add_state();
+          pending_.push_back({e.rule, it->second});
+        }
+        add_eps(from, it->second);
+        return {};
+      }
       CallEdge call;
       call.rule = e.rule;
       call.target = to;
@@ -229,7 +261,68 @@ Result<Nfa> build_nfa(const Expr& body, RuleSet& rules, const Limits& limits) {
   nfa.start = b.add_state();
   nfa.accept = b.add_state();
   TK_RETURN_IF_ERROR(b.build(body, nfa.start, nfa.accept, 0));
+  TK_RETURN_IF_ERROR(b.build_embedded());
   return nfa;
+}
+
+namespace {
+
+void collect_refs(const Expr& e, std::vector<int32_t>& out) {
+  if (e.kind == Expr::Kind::kRef) out.push_back(e.rule);
+  for (const Expr& c : e.children) collect_refs(c, out);
+}
+
+}  // namespace
+
+// Tarjan's strongly connected components, iteratively (grammars may have thousands of rules).
+std::vector<uint8_t> find_recursive_rules(const std::vector<const Expr*>& bodies) {
+  const auto n = static_cast<int32_t>(bodies.size());
+  std::vector<std::vector<int32_t>> refs(n);
+  for (int32_t r = 0; r < n; ++r) collect_refs(*bodies[r], refs[r]);
+  std::vector<int32_t> index(n, -1), low(n, 0), stack;
+  std::vector<uint8_t> on_stack(n, 0), recursive(n, 0);
+  int32_t next_index = 0;
+  for (int32_t s = 0; s < n; ++s) {
+    if (index[s] >= 0) continue;
+    std::vector<std::pair<int32_t, size_t>> dfs = {{s, 0}};
+    index[s] = low[s] = next_index++;
+    stack.push_back(s);
+    on_stack[s] = 1;
+    while (!dfs.empty()) {
+      auto& [v, i] = dfs.back();
+      if (i < refs[v].size()) {
+        int32_t w = refs[v][i++];
+        if (w < 0 || w >= n) continue;
+        if (w == v) recursive[v] = 1;
+        if (index[w] < 0) {
+          index[w] = low[w] = next_index++;
+          stack.push_back(w);
+          on_stack[w] = 1;
+          dfs.push_back({w, 0});
+        } else if (on_stack[w]) {
+          low[v] = std::min(low[v], index[w]);
+        }
+        continue;
+      }
+      if (low[v] == index[v]) {  // v roots a component
+        int32_t size = 0, w;
+        size_t top = stack.size();
+        do {
+          w = stack[--top];
+          ++size;
+        } while (w != v);
+        for (size_t k = top; k < stack.size(); ++k) {
+          on_stack[stack[k]] = 0;
+          if (size > 1) recursive[stack[k]] = 1;
+        }
+        stack.resize(top);
+      }
+      int32_t done = v;
+      dfs.pop_back();
+      if (!dfs.empty()) low[dfs.back().first] = std::min(low[dfs.back().first], low[done]);
+    }
+  }
+  return recursive;
 }
 
 }  // namespace tk::grammar

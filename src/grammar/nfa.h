@@ -32,9 +32,19 @@ struct RuleSet {
   std::vector<uint8_t> is_body;
   std::map<std::string, int32_t> body_by_key;  // identical bodies share one rule
   std::vector<std::unique_ptr<Expr>> owned;    // body expressions copied out of the IR
+  // Per IR rule: it can reach itself through references (never embedded, so recursion, and the
+  // errors that name it, stay as written).
+  std::vector<uint8_t> recursive;
 };
 
-// Builds rule `rule`'s NFA; may append body rules to `rules`.
+// Marks the IR rules that lie on a cycle of references.
+std::vector<uint8_t> find_recursive_rules(const std::vector<const Expr*>& bodies);
+
+// Builds rule `rule`'s NFA; may append body rules to `rules`. A reference in tail position to a
+// rule that is not recursive is embedded (the callee's NFA joins this one, once per callee), so
+// right-linear chains of rules (what regexes with lengths become) are one automaton: the token
+// tables then see through them instead of leaving every token that crosses a rule's end to the
+// run-time check.
 Result<Nfa> build_nfa(const Expr& body, RuleSet& rules, const Limits& limits);
 
 // UTF-8 encodings of the code points in [lo, hi] as sequences of byte ranges (1 to 4 ranges each).
