@@ -75,13 +75,15 @@ bool determinize(const Nfa& nfa, size_t cap, LocalFsm& out) {
     std::sort(cuts.begin(), cuts.end());
     cuts.erase(std::unique(cuts.begin(), cuts.end()), cuts.end());
     std::vector<ByteEdge> bytes;
-    for (size_t i = 0; i + 1 < cuts.size(); ++i) {
-      StateSet targets;
-      for (int32_t s : cur) {
-        for (const ByteEdge& e : nfa.states[s].bytes) {
-          if (e.lo <= cuts[i] && cuts[i] <= e.hi) targets.push_back(e.target);
-        }
+    std::vector<StateSet> by_interval(cuts.empty() ? 0 : cuts.size() - 1);
+    for (int32_t s : cur) {  // each edge lands in the intervals it covers
+      for (const ByteEdge& e : nfa.states[s].bytes) {
+        size_t i = std::lower_bound(cuts.begin(), cuts.end(), e.lo) - cuts.begin();
+        for (; i + 1 < cuts.size() && cuts[i] <= e.hi; ++i) by_interval[i].push_back(e.target);
       }
+    }
+    for (size_t i = 0; i + 1 < cuts.size(); ++i) {
+      StateSet& targets = by_interval[i];
       if (targets.empty()) continue;
       std::sort(targets.begin(), targets.end());
       targets.erase(std::unique(targets.begin(), targets.end()), targets.end());
