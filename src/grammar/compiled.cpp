@@ -22,11 +22,12 @@ const TokenTable& CompiledGrammarImpl::table(int32_t node) const {
 }
 
 // Workers take nodes from a shared counter; table() is once-guarded, so they never collide.
-static void precompute_tables(const CompiledGrammarImpl& impl, int threads) {
+static void fill_tables(const CompiledGrammarImpl& impl, int threads, const std::atomic<bool>* stop = nullptr) {
   const auto n = static_cast<int32_t>(impl.fsm.nodes.size());
   std::atomic<int32_t> next{0};
   auto work = [&] {
     for (int32_t i; (i = next.fetch_add(1, std::memory_order_relaxed)) < n;) {
+      if (stop && stop->load(std::memory_order_relaxed)) return;
       if (impl.fsm.nodes[i].bytes_count > 0) impl.table(i);
     }
   };
@@ -51,13 +52,17 @@ Result<std::shared_ptr<const CompiledGrammar>> CompiledGrammar::compile(const Gr
   size_t n = impl->fsm.nodes.size();
   impl->once = std::make_unique<std::once_flag[]>(n);
   impl->tables = std::make_unique<TokenTable[]>(n);
-  if (options.precompute) precompute_tables(*impl, std::max(1, options.precompute_threads));
+  if (options.precompute) fill_tables(*impl, std::max(1, options.precompute_threads));
   auto out = std::shared_ptr<CompiledGrammar>(new CompiledGrammar());
   out->impl_ = std::move(impl);
   return std::shared_ptr<const CompiledGrammar>(std::move(out));
 }
 
 CompiledGrammar::~CompiledGrammar() = default;
+
+void CompiledGrammar::precompute_tables(const std::atomic<bool>* stop) const {
+  fill_tables(*impl_, 1, stop);
+}
 
 const Vocabulary& CompiledGrammar::vocabulary() const { return *impl_->vocab; }
 

@@ -6,6 +6,7 @@
 // and docs/ARCHITECTURE.md.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -148,6 +149,9 @@ class CompiledGrammar {
   ~CompiledGrammar();
   const Vocabulary& vocabulary() const;
   CompileStats stats() const;
+  // Fills every token table not yet computed (what CompileOptions::precompute does), on the
+  // calling thread; matchers may run meanwhile. Returns early once *stop is true.
+  void precompute_tables(const std::atomic<bool>* stop = nullptr) const;
   const CompiledGrammarImpl& impl() const { return *impl_; }
 
  private:
@@ -187,6 +191,51 @@ class Matcher {
  private:
   std::shared_ptr<const CompiledGrammar> grammar_;
   std::unique_ptr<MatcherState> state_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// A cache of compiled grammars for one vocabulary, keyed by what the grammar is made from and
+// its options (the server sees the same schema again and again). Thread-safe; bounded (the least
+// recently used entry goes first); a key asked for by several threads at once is compiled once.
+// Errors are not cached. With background_tables, a worker thread fills each new grammar's token
+// tables right after compiling it, so a request starts at once (lazy tables) and its later masks
+// find the tables ready.
+
+struct GrammarSpec {
+  enum class Kind { kGbnf, kRegex, kJsonSchema, kJsonObject, kJsonValue, kChoice };
+  Kind kind = Kind::kJsonSchema;
+  std::string text;                  // GBNF text, regex or schema JSON (unused for json_object/value)
+  std::string root_rule = "root";    // GBNF
+  std::vector<std::string> choices;  // kChoice
+  JsonSchemaOptions json;            // schema / json_object / json_value; its limits serve all kinds
+};
+
+// The grammar itself (no vocabulary): what the cache compiles.
+Result<Grammar> make_grammar(const GrammarSpec& spec);
+
+class GrammarCache {
+ public:
+  struct Options {
+    size_t max_entries = 256;
+    CompileOptions compile;        // precompute there blocks get(); background_tables does not
+    bool background_tables = true;
+  };
+  explicit GrammarCache(std::shared_ptr<const Vocabulary> vocab);
+  GrammarCache(std::shared_ptr<const Vocabulary> vocab, Options options);
+  ~GrammarCache();  // stops the worker (a table in progress finishes)
+  GrammarCache(const GrammarCache&) = delete;
+  GrammarCache& operator=(const GrammarCache&) = delete;
+
+  Result<std::shared_ptr<const CompiledGrammar>> get(const GrammarSpec& spec);
+
+  struct Stats {
+    int64_t hits = 0, misses = 0, evictions = 0, entries = 0;
+  };
+  Stats stats() const;
+
+ private:
+  struct State;  // grammar_cache.cpp
+  std::unique_ptr<State> state_;
 };
 
 }  // namespace tk::grammar

@@ -28,6 +28,16 @@ item ::= [a-z]* | "\"" [^"]* "\"")",
 kv ::= "\"" ("name" | "id" | "type") "\": " val
 val ::= "null" | "true" | [0-9]{1,3} | root)",
     R"(root ::= (("a"?){0,100} "b"){0,3})",
+    // Counted (not unrolled) repetitions: bounds past the unrolling limit.
+    R"(root ::= "\"" [a-z]{0,70} "\"" [ ]{2,90} "x")",
+    R"(root ::= ("ab" | "a" | [0-9]{1,3}){3,80} ",")",
+    // A right-linear chain of rules (what a regex with lengths becomes): embedded into one DFA.
+    R"(root ::= "\"" c0
+c0 ::= [a-z] c1 | "\""
+c1 ::= [a-z] c2 | "-" c3 | "\""
+c2 ::= [0-9] c3 | "\""
+c3 ::= [a-z] c4 | "\""
+c4 ::= "\"")",
 };
 
 TEST(Matcher, MasksMatchBruteForce) {
@@ -54,6 +64,33 @@ TEST(Matcher, PrecomputedAndLazyTablesAgree) {
     EXPECT_GT(c.value()->stats().tables, 0);
     check_masks_on_walks(c.value(), 5, 4, 30);
   }
+}
+
+TEST(Matcher, ParallelPrecomputeAgrees) {
+  Grammar g = gbnf_or_die(kGrammars[2]);
+  CompileOptions opt;
+  opt.precompute = true;
+  opt.precompute_threads = 3;
+  auto c = CompiledGrammar::compile(g, small_vocab(), opt);
+  ASSERT_TRUE(c.ok()) << c.status().to_string();
+  EXPECT_GT(c.value()->stats().tables, 10);
+  check_masks_on_walks(c.value(), 8, 4, 30);
+}
+
+// The tables see through a chain of tail-called rules: no token is left to the run-time check.
+TEST(Matcher, TailChainsHaveNoUncertainTokens) {
+  Grammar g = gbnf_or_die(kGrammars[std::size(kGrammars) - 1]);
+  CompileOptions opt;
+  opt.precompute = true;
+  auto c = CompiledGrammar::compile(g, small_vocab(), opt);
+  ASSERT_TRUE(c.ok()) << c.status().to_string();
+  EXPECT_GT(c.value()->stats().tables, 3);
+  EXPECT_EQ(c.value()->stats().uncertain_tokens, 0);
+  EXPECT_TRUE(matches(c.value(), "\"ab1x\""));
+  EXPECT_TRUE(matches(c.value(), "\"a-x\""));
+  EXPECT_TRUE(matches(c.value(), "\"\""));
+  EXPECT_FALSE(matches(c.value(), "\"a1\""));
+  EXPECT_FALSE(matches(c.value(), "\"ab1xy\""));
 }
 
 TEST(Matcher, EndOfGrammarAndEos) {
