@@ -15,6 +15,22 @@ bool cuda_available() {
 #endif
 }
 
+GpuCapabilities gpu_capabilities() {
+  GpuCapabilities gpu;
+#ifdef TOKAMAK_WITH_CUDA
+  gpu.device_present = cuda_device_count() > 0;
+  if (!gpu.device_present) {
+    gpu.unusable = "no CUDA device is available";
+    return gpu;
+  }
+  if (Status s = cuda_device_supported(0); !s.ok()) gpu.unusable = s.message();
+  gpu.head_dims = cuda_supported_head_dims();
+#else
+  gpu.unusable = "this build of tokamak has no CUDA backend";
+#endif
+  return gpu;
+}
+
 Result<std::unique_ptr<Backend>> make_backend(DeviceChoice device, DTypeChoice dtype, int num_threads) {
   if (device == DeviceChoice::kCpu || (device == DeviceChoice::kAuto && !cuda_available()))
     return make_cpu_backend(num_threads);

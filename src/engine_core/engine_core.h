@@ -54,6 +54,28 @@ struct EngineConfig {
 Result<std::unique_ptr<Backend>> make_backend(DeviceChoice device, DTypeChoice dtype, int num_threads);
 bool cuda_available();
 
+// What the GPU path can run, as the CUDA backend reports it (backend_factory.cpp); nothing CUDA
+// in it, so the device choice below is a pure function tested on any machine.
+struct GpuCapabilities {
+  bool device_present = false;  // a CUDA device is visible (whether or not the kernels suit it)
+  std::string unusable;         // why the GPU path cannot run at all (no device, no CUDA build, its
+                                // compute capability); empty when it can
+  std::vector<int> head_dims;   // head sizes the GPU kernels are built for
+};
+GpuCapabilities gpu_capabilities();
+
+// The device a model runs on (device_pick.cpp), from --device, the model's shape and the GPU
+// path's capabilities. cpu: the CPU. cuda: the GPU, or an error naming what it cannot run.
+// auto: the GPU when it can run the model; else the CPU, silently when there is no GPU at all
+// and with `warning` saying why when there is one.
+struct DevicePick {
+  Device device = Device::kCpu;
+  std::string warning;  // non-empty: auto fell back to the CPU although a GPU is present
+};
+// ok, or an unsupported error naming the first property of `model` the GPU path cannot run.
+Status gpu_can_run(const ModelConfig& model, const GpuCapabilities& gpu);
+Result<DevicePick> pick_device(DeviceChoice choice, const ModelConfig& model, const GpuCapabilities& gpu);
+
 // What loading a model produces: the backend it lives on, the model, its tokenizer (absent for a
 // bare built-in configuration), generation defaults and eos ids.
 struct LoadedModel {

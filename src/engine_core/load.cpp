@@ -47,10 +47,16 @@ Result<LoadedModel> load_model(const EngineConfig& c, const LoadProgress& progre
     return invalid_argument("--max-model-len " + std::to_string(c.max_model_len) + ": longer than the model's context, " +
                             std::to_string(shape.max_position_embeddings) + " (max_position_embeddings of " +
                             (c.model.empty() ? source : join_path(c.model, "config.json")) + ")");
-  const bool cpu = c.device == DeviceChoice::kCpu || (c.device == DeviceChoice::kAuto && !cuda_available());
+  // Decided before anything is allocated: auto falls back to the CPU (with a warning) when the GPU
+  // path cannot run this model; cuda fails here, naming what it cannot run.
+  const GpuCapabilities gpu = c.device == DeviceChoice::kCpu ? GpuCapabilities{} : gpu_capabilities();
+  auto pick = pick_device(c.device, shape, gpu);
+  if (!pick.ok()) return Status(pick.status().code(), source + ": " + pick.status().message());
+  if (!pick->warning.empty()) TK_LOG_WARN(source + ": " + pick->warning);
+  const bool cpu = pick->device == Device::kCpu;
   TK_ASSIGN_OR_RETURN(const int threads, resolve_cpu_threads(c, /*pick_default=*/cpu));
   LoadedModel m;
-  TK_ASSIGN_OR_RETURN(m.backend, make_backend(c.device, c.dtype, threads));
+  TK_ASSIGN_OR_RETURN(m.backend, make_backend(cpu ? DeviceChoice::kCpu : DeviceChoice::kCuda, c.dtype, threads));
   if (m.backend->device() == Device::kCpu && c.dtype != DTypeChoice::kAuto)
     TK_LOG_WARN(std::string("--dtype ") + dtype_choice_name(c.dtype) +
                 " is ignored: the CPU backend computes in float32 (--dtype is for the GPU)");

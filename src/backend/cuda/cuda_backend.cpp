@@ -6,13 +6,22 @@
 
 namespace tk {
 
-Result<std::unique_ptr<Backend>> make_cuda_backend(const CudaBackendOptions& options) {
-  if (cuda_device_count() <= options.device) return unsupported("no CUDA device " + std::to_string(options.device));
-  CUDA_CHECK(cudaSetDevice(options.device));
-  DeviceInfo info = device_info(options.device);
+std::vector<int> cuda_supported_head_dims() {
+  return {kernels::kSupportedHeadDims.begin(), kernels::kSupportedHeadDims.end()};
+}
+
+Status cuda_device_supported(int device) {
+  if (cuda_device_count() <= device) return unsupported("no CUDA device " + std::to_string(device));
+  DeviceInfo info = device_info(device);
   if (info.cc_major != 9 || info.cc_minor != 0)
     return unsupported("this build has GPU kernels for sm_90a (H100/H200) only; the device is " + info.name + " (sm_" +
                        std::to_string(info.cc_major) + std::to_string(info.cc_minor) + ")");
+  return Status::ok_status();
+}
+
+Result<std::unique_ptr<Backend>> make_cuda_backend(const CudaBackendOptions& options) {
+  TK_RETURN_IF_ERROR(cuda_device_supported(options.device));
+  CUDA_CHECK(cudaSetDevice(options.device));
   if (options.dtype != DType::kBF16 && options.dtype != DType::kF16)
     return unsupported(std::string("CUDA backend dtype ") + dtype_name(options.dtype));
   TK_ASSIGN_OR_RETURN(auto gemm, GemmRunner::create());

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <memory>
+#include <vector>
 
 #include "backend/backend.h"
 
@@ -11,6 +12,12 @@ namespace tk {
 
 // GPUs visible to this process; 0 without a driver or device.
 int cuda_device_count();
+
+// What the GPU path can run, asked before a model is loaded (--device auto's choice): the head
+// sizes of the attention, RoPE and q/k-norm kernels, and whether `device` is one the kernels are
+// built for (an error saying why not).
+std::vector<int> cuda_supported_head_dims();
+Status cuda_device_supported(int device = 0);
 
 struct CudaBackendOptions {
   int device = 0;
