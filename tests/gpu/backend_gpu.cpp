@@ -113,7 +113,10 @@ INSTANTIATE_TEST_SUITE_P(
                       MixedCase{{1, 7, 99, 130}, {19, 999, 1100, 2100}, 128, 8, 2, 16},    // a verify-sized query, chunks
                       MixedCase{{1, 1, 64}, {2049, 17, 1088}, 64, 6, 2, 8},                // head_dim 64
                       MixedCase{{3, 989}, {700, 989}, 256, 4, 4, 32},                      // head_dim 256, no GQA
-                      MixedCase{{1, 2, 3, 4, 5, 6, 7, 8, 9}, {9, 40, 99, 300, 5, 6, 700, 8, 19}, 128, 28, 4, 1}));
+                      MixedCase{{1, 2, 3, 4, 5, 6, 7, 8, 9}, {9, 40, 99, 300, 5, 6, 700, 8, 19}, 128, 28, 4, 1},
+                      MixedCase{{1, 3, 99, 130}, {77, 1000, 99, 1500}, 80, 32, 8, 16},   // head_dim 80 (padded rows)
+                      MixedCase{{1, 8, 19, 200}, {2049, 300, 19, 264}, 96, 12, 4, 8},   // head_dim 96
+                      MixedCase{{1, 1, 65}, {33, 999, 65}, 32, 16, 16, 32}));            // head_dim 32, no GQA
 
 }  // namespace
 }  // namespace tk::gpu_test
