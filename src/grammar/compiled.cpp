@@ -12,9 +12,26 @@ namespace tk::grammar {
 const TokenTable& CompiledGrammarImpl::table(int32_t node) const {
   std::call_once(once[node], [&] {
     auto t0 = std::chrono::steady_clock::now();
-    compute_table(fsm, *vocab, stepper_limits, node, tables[node]);
+    std::unique_ptr<SetAutomaton> sets;
+    {
+      std::lock_guard lock(pool_mu);
+      if (!pool.empty()) {
+        sets = std::move(pool.back());
+        pool.pop_back();
+      }
+    }
+    if (!sets) sets = std::make_unique<SetAutomaton>(fsm, table_walk_limits(stepper_limits), 2048);
+    compute_table(fsm, *vocab, *sets, node, tables[node]);
+    bool all_done = tables_done.fetch_add(1, std::memory_order_relaxed) + 1 >= tables_total;
+    {
+      std::lock_guard lock(pool_mu);
+      if (all_done) {
+        pool.clear();
+      } else if (pool.size() < 2) {
+        pool.push_back(std::move(sets));
+      }
+    }
     auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count();
-    tables_done.fetch_add(1, std::memory_order_relaxed);
     uncertain_total.fetch_add(static_cast<int64_t>(tables[node].uncertain.size()), std::memory_order_relaxed);
     table_ns.fetch_add(ns, std::memory_order_relaxed);
   });
@@ -52,6 +69,7 @@ Result<std::shared_ptr<const CompiledGrammar>> CompiledGrammar::compile(const Gr
   size_t n = impl->fsm.nodes.size();
   impl->once = std::make_unique<std::once_flag[]>(n);
   impl->tables = std::make_unique<TokenTable[]>(n);
+  for (const FsmNode& node : impl->fsm.nodes) impl->tables_total += node.bytes_count > 0 ? 1 : 0;
   if (options.precompute) fill_tables(*impl, std::max(1, options.precompute_threads));
   auto out = std::shared_ptr<CompiledGrammar>(new CompiledGrammar());
   out->impl_ = std::move(impl);

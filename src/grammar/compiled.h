@@ -19,6 +19,11 @@ struct CompiledGrammarImpl {
   std::unique_ptr<std::once_flag[]> once;
   std::unique_ptr<TokenTable[]> tables;
   mutable std::atomic<int64_t> tables_done{0}, uncertain_total{0}, table_ns{0};
+  int64_t tables_total = 0;  // nodes with byte edges
+  // Warm walk automata shared by successive table computations (one per concurrent walk, at most
+  // two kept); dropped once every table is done, since they hold a few MB each.
+  mutable std::mutex pool_mu;
+  mutable std::vector<std::unique_ptr<SetAutomaton>> pool;
 
   const TokenTable& table(int32_t node) const;
 };

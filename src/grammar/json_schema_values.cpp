@@ -142,9 +142,11 @@ Result<Expr> SchemaConverter::format(const std::string& name, const std::string&
   if (name == "hostname") return seq({label(20), rep(seq({lit("."), label(20)}), 0, 4)});
   if (name == "uri") {
     Expr scheme = seq({range('a', 'z'), rep(cls({{'a', 'z'}, {'0', '9'}, {'+', '+'}, {'.', '.'}, {'-', '-'}}), 0, 10)});
-    Expr path_char = cls({{'A', 'Z'}, {'a', 'z'}, {'0', '9'}, {'-', '/'}, {'_', '_'}, {'~', '~'}, {':', ':'},
+    // No '/' inside a segment: each '/' starts the next one, so the automaton stays deterministic
+    // (a '/' that could be either would multiply the parses, and the states, per segment).
+    Expr path_char = cls({{'A', 'Z'}, {'a', 'z'}, {'0', '9'}, {'-', '.'}, {'_', '_'}, {'~', '~'}, {':', ':'},
                           {'?', '?'}, {'#', '#'}, {'@', '@'}, {'=', '='}, {'&', '&'}, {'%', '%'}, {'+', '+'}});
-    return seq({scheme, lit("://"), label(30), rep(seq({lit("."), label(30)}), 0, 4), rep(seq({lit("/"), rep(path_char, 0, 60)}), 0, 4)});
+    return seq({scheme, lit("://"), label(30), rep(seq({lit("."), label(30)}), 0, 4), rep(seq({lit("/"), rep(path_char, 0, 60)}), 0, 8)});
   }
   return empty_expr();  // unknown formats are annotations (JSON Schema's default): any string
 }

@@ -10,8 +10,7 @@ namespace {
 
 struct TableBuilder {
   const Vocabulary::Trie& trie;
-  TokenTable& out;
-  std::vector<int32_t> accepted;
+  TokenTable& out;  // out.bits collects the accepted tokens (sized by the caller)
 
   void accept(int32_t node, uint8_t k) {
     for (int32_t t = trie.tok_begin[node]; t < trie.tok_begin[node + 1]; ++t) {
@@ -20,7 +19,8 @@ struct TableBuilder {
         out.kmin[id] = k;
         out.max_k = std::max(out.max_k, k);
       }
-      accepted.push_back(id);
+      out.bits[id >> 5] |= 1u << (id & 31);
+      ++out.accepted;
     }
   }
   void uncertain(int32_t node) {
@@ -31,31 +31,34 @@ struct TableBuilder {
   }
 };
 
+// Few accepted tokens are kept as a list (or-ing a 16 KB mask per step would cost more).
 void finish(const Vocabulary& vocab, TableBuilder& b) {
   TokenTable& out = b.out;
-  out.accepted = static_cast<int64_t>(b.accepted.size());
   bool dense = out.body || out.accepted * 32 >= vocab.mask_size();
-  if (dense) {  // no sort needed: bits are order-free
-    out.bits.assign(vocab.mask_words(), 0);
-    for (int32_t id : b.accepted) out.bits[id >> 5] |= 1u << (id & 31);
-  } else {
-    std::sort(b.accepted.begin(), b.accepted.end());  // id order: the mask words are written in order
-    out.ids = std::move(b.accepted);
+  if (dense) return;
+  out.ids.reserve(static_cast<size_t>(out.accepted));
+  for (size_t w = 0; w < out.bits.size(); ++w) {
+    for (uint32_t x = out.bits[w]; x; x &= x - 1) out.ids.push_back(static_cast<int32_t>(w * 32 + __builtin_ctz(x)));
   }
+  out.bits.clear();
+  out.bits.shrink_to_fit();
 }
 
 }  // namespace
 
-void compute_table(const Fsm& fsm, const Vocabulary& vocab, const StepperLimits& limits, int32_t node,
-                   TokenTable& out) {
+StepperLimits table_walk_limits(const StepperLimits& limits) {
+  StepperLimits walk = limits;
+  walk.max_depth = std::max(limits.max_depth, 4096);  // the real depth is checked at run time
+  return walk;
+}
+
+void compute_table(const Fsm& fsm, const Vocabulary& vocab, SetAutomaton& sets, int32_t node, TokenTable& out) {
   const Vocabulary::Trie& trie = vocab.trie();
   out = TokenTable{};
   out.body = fsm.rule_is_body[fsm.nodes[node].rule] != 0;
   if (out.body) out.kmin.assign(vocab.size(), 255);
-  TableBuilder b{trie, out, {}};
-  StepperLimits walk_limits = limits;
-  walk_limits.max_depth = std::max(limits.max_depth, 4096);  // the real depth is checked at run time
-  SetAutomaton sets(fsm, walk_limits);
+  out.bits.assign(vocab.mask_words(), 0);
+  TableBuilder b{trie, out};
   CfgSet root;
   root.pool.push_back(Elem{node, 0});
   root.cfgs.push_back(Cfg{kUnknown, 0, 1, 0, 0});

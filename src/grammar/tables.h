@@ -25,7 +25,9 @@ struct TokenTable {
   int64_t accepted = 0;
 };
 
-void compute_table(const Fsm& fsm, const Vocabulary& vocab, const StepperLimits& limits, int32_t node,
-                   TokenTable& out);
+// `sets` must have been made for this fsm with table_walk_limits(); it keeps its states, so the
+// next table's walk (often through the same parse sets) starts warm.
+void compute_table(const Fsm& fsm, const Vocabulary& vocab, SetAutomaton& sets, int32_t node, TokenTable& out);
+StepperLimits table_walk_limits(const StepperLimits& limits);
 
 }  // namespace tk::grammar
