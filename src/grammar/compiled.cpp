@@ -78,8 +78,8 @@ Result<std::shared_ptr<const CompiledGrammar>> CompiledGrammar::compile(const Gr
 
 CompiledGrammar::~CompiledGrammar() = default;
 
-void CompiledGrammar::precompute_tables(const std::atomic<bool>* stop) const {
-  fill_tables(*impl_, 1, stop);
+void CompiledGrammar::precompute_tables(const std::atomic<bool>* stop, int threads) const {
+  fill_tables(*impl_, std::max(1, threads), stop);
 }
 
 const Vocabulary& CompiledGrammar::vocabulary() const { return *impl_->vocab; }

@@ -150,8 +150,8 @@ class CompiledGrammar {
   const Vocabulary& vocabulary() const;
   CompileStats stats() const;
   // Fills every token table not yet computed (what CompileOptions::precompute does), on the
-  // calling thread; matchers may run meanwhile. Returns early once *stop is true.
-  void precompute_tables(const std::atomic<bool>* stop = nullptr) const;
+  // calling thread and threads - 1 more; matchers may run meanwhile. Returns early once *stop.
+  void precompute_tables(const std::atomic<bool>* stop = nullptr, int threads = 1) const;
   const CompiledGrammarImpl& impl() const { return *impl_; }
 
  private:
@@ -219,6 +219,7 @@ class GrammarCache {
     size_t max_entries = 256;
     CompileOptions compile;        // precompute there blocks get(); background_tables does not
     bool background_tables = true;
+    int background_threads = 1;    // threads of the worker's table filling (one grammar at a time)
   };
   explicit GrammarCache(std::shared_ptr<const Vocabulary> vocab);
   GrammarCache(std::shared_ptr<const Vocabulary> vocab, Options options);

@@ -95,7 +95,7 @@ struct GrammarCache::State {
         g = queue.front().lock();  // null if it was evicted and every matcher is gone
         queue.pop_front();
       }
-      if (g) g->precompute_tables(&stop);
+      if (g) g->precompute_tables(&stop, options.background_threads);
     }
   }
 };

@@ -44,7 +44,7 @@ struct MatcherState {
 
   explicit MatcherState(const CompiledGrammarImpl& impl)
       : g(impl), stepper(impl.fsm, impl.stepper_limits),
-        sets(impl.fsm, impl.stepper_limits), level(std::max(1, impl.vocab->trie().max_depth) + 1) {
+        sets(impl.fsm, impl.stepper_limits, 1024), level(std::max(1, impl.vocab->trie().max_depth) + 1) {
     stepper.set_frames(&frames);
     sets.set_frames(&frames);
   }
