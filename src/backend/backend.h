@@ -88,10 +88,49 @@ struct KvCacheTensors {
   int page_size() const { return static_cast<int>(k.at(0).dim(2)); }
 };
 
-// A weight matrix as the GEMMs see it: [out, in] plus an optional bias (later: scales).
+// FP8 (W8A8) quantization of one Linear, as the checkpoint or --quantization fp8 asks for it.
+// Weights: w[n, k] = fp8[n, k] * scale, the scale per tensor, per output channel or per 128x128
+// block. Inputs: x is quantized to fp8 before the product (x ~ fp8 * scale, the scale static per
+// tensor, or the amax of each token or of each 1x128 group of a token / 448); kNone leaves the
+// input in the compute dtype (weight-only FP8, dequantized at load).
+enum class WeightScale : uint8_t {
+  kNone,     // not FP8
+  kTensor,   // weight_scale [1]
+  kChannel,  // weight_scale [out]
+  kBlock,    // weight_scale [ceil(out / 128), ceil(in / 128)]
+};
+enum class InputQuant : uint8_t {
+  kNone,
+  kStaticTensor,   // input_scale [1] from the checkpoint
+  kDynamicToken,   // one scale per row, amax / 448 (amax clamped to input_scale_ub when > 0)
+  kDynamicGroup,   // one scale per row and 128 columns
+};
+constexpr int kFp8BlockSize = 128;
+const char* weight_scale_name(WeightScale s);
+const char* input_quant_name(InputQuant q);
+
+struct Fp8Scheme {
+  WeightScale weight = WeightScale::kNone;
+  InputQuant input = InputQuant::kNone;
+  float input_scale_ub = 0.f;  // kDynamicToken: fbgemm's activation_scale_ub (0: none)
+  bool operator==(const Fp8Scheme& o) const {
+    return weight == o.weight && input == o.input && input_scale_ub == o.input_scale_ub;
+  }
+};
+
+// The smallest dynamic scale (vLLM's): an all-zero row quantizes to zeros, never divides by 0.
+constexpr float kFp8MinScale = 1.f / (448.f * 512.f);
+
+// A weight matrix as the GEMMs see it: [out, in] plus an optional bias and, for FP8, scales.
+// A backend that runs FP8 GEMMs keeps `weight` in fp8 with its `weight_scale`; one that does not
+// (the CPU) holds it dequantized in the compute dtype with scheme.weight = kNone, and still
+// quantizes the input as scheme.input says, so both compute the same products.
 struct Linear {
-  Tensor weight;  // [out_features, in_features]
-  Tensor bias;    // [out_features] or undefined
+  Tensor weight;        // [out_features, in_features]: compute dtype, or fp8 e4m3
+  Tensor bias;          // [out_features] or undefined
+  Tensor weight_scale;  // fp32, shaped as scheme.weight says; undefined when not fp8
+  Tensor input_scale;   // [1] fp32 (kStaticTensor), else undefined
+  Fp8Scheme scheme;
   int64_t out_features() const { return weight.dim(0); }
   int64_t in_features() const { return weight.dim(1); }
 };
@@ -100,8 +139,33 @@ struct Linear {
 // output tokens, presence/frequency over output tokens only; both read the sequence's row of the
 // token-history table.
 struct SamplingSpec : SamplingDraw {
+  bool quantizes_input() const { return scheme.input != InputQuant::kNone; }
+};
+
+// An FP8 weight as a checkpoint holds it, on the host: what Backend::upload_fp8_linear takes
+// (a bias is uploaded on its own).
+struct Fp8HostLinear {
+  Tensor weight;            // [out, in] fp8 e4m3
+  Tensor weight_scale;      // fp32, shaped as scheme.weight says
+  float input_scale = 0.f;  // kStaticTensor
+  Fp8Scheme scheme;
   int history_row = -1;            // row of the history table (penalised rows only)
   int num_prompt_tokens = 0;       // the row holds the prompt, then the output so far
+// Host-side FP8 arithmetic, the reference every FP8 kernel is checked against.
+namespace fp8 {
+// w[n, k] = fp8[n, k] * scale as `s` says: [out, in] fp32.
+void dequantize_weight(const uint8_t* q, const float* scale, WeightScale s, int64_t out, int64_t in, float* w);
+// Per-channel quantization of an fp32 [out, in] weight (--quantization fp8): scale[n] =
+// max(amax(w[n]) / 448, kFp8MinScale), q = fp8(w / scale).
+void quantize_weight_per_channel(const float* w, int64_t out, int64_t in, uint8_t* q, float* scale);
+// Quantizes the rows of x [rows, cols] (row stride ld) as `scheme.input` says: q [rows, cols],
+// scales [rows] (token; static: the static scale repeated) or [rows, ceil(cols / 128)] (group).
+void quantize_input(const float* x, int64_t rows, int64_t cols, int64_t ld, const Fp8Scheme& scheme,
+                    float static_scale, uint8_t* q, float* scales);
+// The number of input scales per row quantize_input writes.
+int64_t input_scales_per_row(InputQuant q, int64_t cols);
+}  // namespace fp8
+
   int num_output_tokens = 0;
   bool want_logprob = false;       // log-probability of the chosen token under the raw logits
 };
@@ -128,6 +192,20 @@ class Backend {
   // Ops report failures here (sticky, like cudaGetLastError): the first error of a step, which
   // Model::forward returns. Reading it clears it.
   virtual Status take_error() { return Status::ok_status(); }
+  // ---- FP8 linears
+  // An FP8 checkpoint's weight: kept in fp8 where the backend has FP8 GEMMs for its scheme,
+  // otherwise (the default, the CPU) dequantized into compute_dtype() with the input quantization
+  // kept.
+  virtual Result<Linear> upload_fp8_linear(const Fp8HostLinear& host);
+  // --quantization fp8: quantizes a loaded weight per output channel, its input per token.
+  virtual Status quantize_linear_fp8(Linear& w);
+  // Sizes the scratch that quantized inputs need for up to max_tokens rows of max_in columns
+  // (before any step: captured graphs refer to it).
+  virtual Status reserve_fp8_inputs(int64_t max_tokens, int64_t max_in) {
+    (void)max_tokens, (void)max_in;
+    return Status::ok_status();
+  }
+
 
   // ---- memory
   virtual Result<Tensor> alloc(DType dtype, Shape shape) = 0;

@@ -29,6 +29,9 @@ void add_engine_flags(CLI::App& app, EngineConfig& c, unsigned which) {
                            {"half", DTypeChoice::kFloat16}},
                           "GPU weights and activations; auto = bfloat16 (the CPU computes in float32)")
       ->default_str(dtype_choice_name(c.dtype));
+  add_choice<bool>(app, "--quantization", c.quantize_fp8, {{"fp8", true}},
+                   "fp8: quantize a bf16 checkpoint's layers to FP8 at load (per-channel weights, per-token "
+                   "inputs; lm_head and embeddings stay); FP8 checkpoints need no flag");
   if (which & kSizingFlags) {
     add_int(app, (which & kLlamaAliases) ? "--max-model-len,-c,--ctx-size" : "--max-model-len", c.max_model_len,
             "context length: prompt + generated tokens (default: the model's max_position_embeddings)", 0);

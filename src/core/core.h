@@ -120,7 +120,8 @@ void Result<T>::check_not_ok() const {
 // ---------------------------------------------------------------------------------------------
 // Data types.
 
-enum class DType : uint8_t { kF32, kF16, kBF16, kI32, kI64, kU8, kF64, kI8, kI16, kBool };
+// kF8E4M3: OCP FP8 e4m3fn (no infinities, max 448), as FP8 checkpoints store weights.
+enum class DType : uint8_t { kF32, kF16, kBF16, kI32, kI64, kU8, kF64, kI8, kI16, kBool, kF8E4M3 };
 
 size_t dtype_size(DType dtype);
 const char* dtype_name(DType dtype);
@@ -133,7 +134,12 @@ float bf16_to_f32(uint16_t bits);
 uint16_t f32_to_bf16(float value);  // round to nearest even, NaN kept NaN
 float f16_to_f32(uint16_t bits);
 uint16_t f32_to_f16(float value);   // round to nearest even
-// Converts `count` elements of `src_dtype` (f32/f16/bf16) to fp32.
+// FP8 e4m3fn. The conversion rounds to nearest even and saturates to +-448 (the largest finite
+// value; e4m3fn has no infinity), as cuda_fp8.h's __NV_SATFINITE does; NaN stays NaN.
+constexpr float kFp8E4M3Max = 448.f;
+float fp8_e4m3_to_f32(uint8_t bits);
+uint8_t f32_to_fp8_e4m3(float value);
+// Converts `count` elements of `src_dtype` (f32/f16/bf16/fp8 e4m3) to fp32.
 void convert_to_f32(const void* src, DType src_dtype, float* dst, size_t count);
 
 // ---------------------------------------------------------------------------------------------

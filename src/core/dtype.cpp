@@ -1,4 +1,8 @@
 // Data types and the host-side conversions between the float formats checkpoints use.
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
 #include "core/core.h"
 
 namespace tk {
@@ -8,7 +12,7 @@ size_t dtype_size(DType dtype) {
     case DType::kF32: case DType::kI32: return 4;
     case DType::kF16: case DType::kBF16: case DType::kI16: return 2;
     case DType::kI64: case DType::kF64: return 8;
-    case DType::kU8: case DType::kI8: case DType::kBool: return 1;
+    case DType::kU8: case DType::kI8: case DType::kBool: case DType::kF8E4M3: return 1;
   }
   return 0;
 }
@@ -25,6 +29,7 @@ const char* dtype_name(DType dtype) {
     case DType::kI8: return "int8";
     case DType::kI16: return "int16";
     case DType::kBool: return "bool";
+    case DType::kF8E4M3: return "float8_e4m3fn";
   }
   return "?";
 }
@@ -40,6 +45,7 @@ std::optional<DType> dtype_from_safetensors(std::string_view n) {
   if (n == "I8") return DType::kI8;
   if (n == "I16") return DType::kI16;
   if (n == "BOOL") return DType::kBool;
+  if (n == "F8_E4M3") return DType::kF8E4M3;
   return std::nullopt;
 }
 
@@ -113,6 +119,37 @@ uint16_t f32_to_f16(float value) {
   return static_cast<uint16_t>(sign | ((r - 0x38000000u) >> 13));
 }
 
+// e4m3fn: 1 sign, 4 exponent (bias 7), 3 mantissa bits; exponent 0 is subnormal (m * 2^-9);
+// S.1111.111 is NaN, so S.1111.110 = 448 is the largest finite value.
+float fp8_e4m3_to_f32(uint8_t bits) {
+  const int exp = (bits >> 3) & 0xf, mant = bits & 0x7;
+  const float sign = (bits & 0x80) ? -1.f : 1.f;
+  if (exp == 0xf && mant == 0x7) return std::numeric_limits<float>::quiet_NaN();
+  if (exp == 0) return sign * std::ldexp(static_cast<float>(mant), -9);
+  return sign * std::ldexp(static_cast<float>(8 + mant), exp - 10);
+}
+
+uint8_t f32_to_fp8_e4m3(float value) {
+  if (std::isnan(value)) return 0x7f;
+  const uint8_t sign = std::signbit(value) ? 0x80 : 0;
+  float a = std::fabs(value);
+  if (a >= kFp8E4M3Max) return static_cast<uint8_t>(sign | 0x7e);
+  // The quantum at a's binade (2^(e-3) for normals, 2^-9 below 2^-6); nearbyint rounds to even
+  // under the default rounding mode, and a / quantum is exact in fp32.
+  int e = 0;
+  std::frexp(a, &e);  // a = f * 2^e, f in [0.5, 1): a's binade is 2^(e-1)
+  const int quantum_exp = std::max(e - 1, -6) - 3;
+  const float q = std::nearbyint(std::ldexp(a, -quantum_exp));  // integer mantissa in the quantum
+  const float r = std::ldexp(q, quantum_exp);
+  if (r >= kFp8E4M3Max) return static_cast<uint8_t>(sign | 0x7e);
+  if (r == 0.f) return sign;
+  int re = 0;
+  std::frexp(r, &re);
+  if (re - 1 < -6) return static_cast<uint8_t>(sign | static_cast<int>(q));  // subnormal: q in [1, 8)
+  const int mant = static_cast<int>(std::ldexp(r, -(re - 1) + 3)) - 8;       // r = (8 + mant) * 2^(re-4)
+  return static_cast<uint8_t>(sign | ((re - 1 + 7) << 3) | mant);
+}
+
 void convert_to_f32(const void* src, DType src_dtype, float* dst, size_t count) {
   switch (src_dtype) {
     case DType::kF32:
@@ -126,6 +163,11 @@ void convert_to_f32(const void* src, DType src_dtype, float* dst, size_t count) 
     case DType::kF16: {
       const auto* s = static_cast<const uint16_t*>(src);
       for (size_t i = 0; i < count; ++i) dst[i] = f16_to_f32(s[i]);
+      return;
+    }
+    case DType::kF8E4M3: {
+      const auto* s = static_cast<const uint8_t*>(src);
+      for (size_t i = 0; i < count; ++i) dst[i] = fp8_e4m3_to_f32(s[i]);
       return;
     }
     default:

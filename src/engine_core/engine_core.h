@@ -36,6 +36,7 @@ struct EngineConfig {
   uint64_t random_weights_seed = 1234;
   DeviceChoice device = DeviceChoice::kAuto;
   DTypeChoice dtype = DTypeChoice::kAuto;
+  bool quantize_fp8 = false;      // --quantization fp8: FP8 weights (per channel) and inputs (per token)
   int max_model_len = 0;          // 0: the model's max_position_embeddings
   int max_num_seqs = 256;         // sequences in one step
   int max_num_batched_tokens = 2048;  // tokens in one step

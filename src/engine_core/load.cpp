@@ -21,9 +21,10 @@ std::vector<int32_t> collect_eos_ids(const GenerationConfig& generation, const M
 }
 
 Result<std::unique_ptr<Model>> make_model(const EngineConfig& c, Backend& backend, const LoadProgress& progress) {
-  if (!c.model.empty()) return Model::load(c.model, backend, progress);
+  if (!c.model.empty()) return Model::load(c.model, backend, progress, c.quantize_fp8);
   TK_ASSIGN_OR_RETURN(ModelConfig config, builtin_model_config(c.model_config));
   TK_ASSIGN_OR_RETURN(ModelWeights weights, random_weights(config, backend, c.random_weights_seed));
+  if (c.quantize_fp8) TK_RETURN_IF_ERROR(quantize_weights_fp8(weights, backend));
   return std::make_unique<Model>(config, std::move(weights), backend);
 }
 

@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "json_fields.h"
+#include "quantization.h"
 #include "model/model.h"
 
 namespace tk {
@@ -207,6 +208,7 @@ Result<ModelConfig> parse_model_config(const std::string& json_text, const std::
     TK_RETURN_IF_ERROR(read_sizes(j, source, c));
     TK_RETURN_IF_ERROR(read_rope(j, source, c));
     TK_RETURN_IF_ERROR(read_flags(j, source, c));
+    TK_RETURN_IF_ERROR(model_detail::parse_quantization_config(j, source, c.quantization));
     return c;
   } catch (const std::exception& e) {
     return invalid_argument(source + ": " + e.what());

@@ -1,6 +1,7 @@
 // The decoder forward, written once against the backend ops. Reads top to bottom like the
 // Llama paper: embed; per layer attention and MLP with pre-norms (the residual add is fused into
 // the next norm); final norm; logits for the rows the engine asked for.
+#include <algorithm>
 #include <cmath>
 
 #include "model/model.h"
@@ -8,11 +9,20 @@
 namespace tk {
 
 Result<std::unique_ptr<Model>> Model::load(const std::string& model_dir, Backend& backend,
-                                           const LoadProgress& progress) {
+                                           const LoadProgress& progress, bool quantize_fp8) {
   TK_ASSIGN_OR_RETURN(ModelConfig config, load_model_config(model_dir));
   TK_ASSIGN_OR_RETURN(auto checkpoint, Checkpoint::open(model_dir));
   TK_ASSIGN_OR_RETURN(ModelWeights weights, load_weights(config, *checkpoint, backend, progress));
+  if (quantize_fp8) TK_RETURN_IF_ERROR(quantize_weights_fp8(weights, backend));
   return std::make_unique<Model>(std::move(config), std::move(weights), backend);
+}
+
+Status quantize_weights_fp8(ModelWeights& weights, Backend& backend) {
+  for (LayerWeights& l : weights.layers)
+    for (Linear* w : {&l.qkv, &l.o_proj, &l.gate_up, &l.down})
+      if (w->scheme.weight == WeightScale::kNone && !w->quantizes_input())
+        TK_RETURN_IF_ERROR(backend.quantize_linear_fp8(*w));
+  return Status::ok_status();
 }
 
 Model::Model(ModelConfig config, ModelWeights weights, Backend& backend)
@@ -43,8 +53,22 @@ Status Model::reserve(int64_t max_tokens, int64_t max_logits) {
   TK_ASSIGN_OR_RETURN(a.mlp, backend_.alloc(dt, {max_tokens, c.intermediate_size}));
   TK_ASSIGN_OR_RETURN(a.last, backend_.alloc(dt, {max_logits, c.hidden_size}));
   TK_ASSIGN_OR_RETURN(a.logits, backend_.alloc(DType::kF32, {max_logits, c.vocab_size}));
+  TK_RETURN_IF_ERROR(reserve_fp8_inputs(max_tokens, max_logits));
   act_ = std::move(a);
   return Status::ok_status();
+}
+
+// The widest input any FP8 linear quantizes, for the backend's quantized-input scratch.
+Status Model::reserve_fp8_inputs(int64_t max_tokens, int64_t max_logits) {
+  int64_t max_in = 0;
+  for (const LayerWeights& l : weights_.layers)
+    for (const Linear* w : {&l.qkv, &l.o_proj, &l.gate_up, &l.down})
+      if (w->quantizes_input()) max_in = std::max(max_in, w->in_features());
+  if (weights_.lm_head.quantizes_input()) {
+    max_in = std::max(max_in, weights_.lm_head.in_features());
+    max_tokens = std::max(max_tokens, max_logits);
+  }
+  return max_in > 0 ? backend_.reserve_fp8_inputs(max_tokens, max_in) : Status::ok_status();
 }
 
 void Model::attention_block(const StepPlan& plan, int layer, int64_t t, KvCacheTensors& cache) {

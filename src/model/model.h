@@ -28,6 +28,25 @@ struct RopeScaling {
   int64_t original_max_position_embeddings = 8192;
 };
 
+// FP8 quantization as config.json's quantization_config (or the older compression_config)
+// describes it: compressed-tensors (float-/naive-quantized), fp8, fbgemm_fp8. One scheme for
+// every quantized Linear; the `ignore` list keeps modules in the checkpoint's float dtype.
+struct QuantizationConfig {
+  enum class Method { kNone, kCompressedTensors, kFp8, kFbgemmFp8 };
+  Method method = Method::kNone;
+  std::string key;            // "quantization_config" or "compression_config", for messages
+  Fp8Scheme scheme;
+  // The checkpoint's name of the weight scale beside "<module>.weight": "weight_scale", or
+  // "weight_scale_inv" (fp8 with weight_block_size; the name says inverse but it multiplies).
+  std::string weight_scale_name = "weight_scale";
+  // compressed-tensors: module names or "re:" regexes (full match); fp8 / fbgemm_fp8: names of
+  // which any substring of a module's name skips it (as transformers matches them).
+  std::vector<std::string> ignore;
+  bool quantized() const { return method != Method::kNone; }
+  // Is "<module>.weight" FP8 in the checkpoint? module: e.g. "model.layers.0.self_attn.q_proj".
+  bool quantizes(const std::string& module) const;
+};
+
 struct ModelConfig {
   Architecture architecture = Architecture::kLlama;
   std::string architecture_string;  // as written, e.g. "LlamaForCausalLM"
@@ -48,6 +67,7 @@ struct ModelConfig {
   bool qk_norm = false;             // per-head RMSNorm on q and k (Qwen3)
   std::vector<int32_t> eos_token_ids;  // from config.json, when present
   std::optional<int32_t> bos_token_id;
+  QuantizationConfig quantization;  // none unless config.json quantizes the checkpoint
 };
 
 // Parses config.json text. `source` names the file in error messages.
@@ -147,6 +167,10 @@ struct ModelWeights {
 Result<ModelWeights> load_weights(const ModelConfig& config, const Checkpoint& checkpoint,
                                   Backend& backend, const LoadProgress& progress = nullptr);
 
+// --quantization fp8: quantizes every layer Linear the checkpoint holds in a float dtype (per
+// output channel; inputs dynamic per token) through the backend; lm_head and the embedding stay.
+Status quantize_weights_fp8(ModelWeights& weights, Backend& backend);
+
 // Named configurations of published models, for benchmarks that need no checkpoint:
 // "llama-3-8b", "mistral-7b" (v0.3), "qwen2.5-7b".
 Result<ModelConfig> builtin_model_config(const std::string& name);
@@ -176,8 +200,9 @@ struct Activations {
 class Model {
  public:
   // Loads config, checkpoint and weights from a Hugging Face model directory.
+  // quantize_fp8: --quantization fp8 (quantize_weights_fp8 after loading).
   static Result<std::unique_ptr<Model>> load(const std::string& model_dir, Backend& backend,
-                                             const LoadProgress& progress = nullptr);
+                                             const LoadProgress& progress = nullptr, bool quantize_fp8 = false);
   // Builds a model around weights made elsewhere (random weights for benchmarks, tests).
   Model(ModelConfig config, ModelWeights weights, Backend& backend);
 
@@ -197,6 +222,7 @@ class Model {
  private:
   void attention_block(const StepPlan& plan, int layer, int64_t num_tokens, KvCacheTensors& cache);
   void mlp_block(int layer, int64_t num_tokens);
+  Status reserve_fp8_inputs(int64_t max_tokens, int64_t max_logits);
 
   ModelConfig config_;
   ModelWeights weights_;

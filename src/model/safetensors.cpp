@@ -23,7 +23,7 @@ using json_fields::json;
 constexpr uint64_t kMaxHeaderBytes = 100'000'000;
 
 // Dtypes the format defines that tokamak has no DType for: a valid file, an unsupported one.
-constexpr const char* kOtherSafetensorsDtypes[] = {"F8_E4M3", "F8_E5M2", "U16", "U32", "U64",
+constexpr const char* kOtherSafetensorsDtypes[] = {"F8_E5M2", "U16", "U32", "U64",
                                                    "F8_E8M0", "F4", "F6_E2M3", "F6_E3M2", "C64"};
 
 struct Entry {

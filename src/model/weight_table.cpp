@@ -9,11 +9,15 @@ constexpr float kProjectionStd = 0.02f;
 constexpr float kNormStd = 0.05f;  // norms near 1
 
 WeightSpec norm(const std::string& name, int64_t size, Tensor* dest) {
-  return {{{name, {size}}}, dest, 1.f, kNormStd, false};
+  return {{{name, {size}}}, dest, nullptr, 1.f, kNormStd, false};
 }
 
 WeightSpec projection(std::vector<WeightPart> parts, Tensor* dest) {
-  return {std::move(parts), dest, 0.f, kProjectionStd, false};
+  return {std::move(parts), dest, nullptr, 0.f, kProjectionStd, false};
+}
+
+WeightSpec linear(std::vector<WeightPart> parts, Linear* l) {
+  return {std::move(parts), &l->weight, l, 0.f, kProjectionStd, false};
 }
 
 void add_layer(const ModelConfig& c, int64_t i, LayerWeights& l, std::vector<WeightSpec>& t) {
@@ -22,9 +26,9 @@ void add_layer(const ModelConfig& c, int64_t i, LayerWeights& l, std::vector<Wei
   const int64_t inter = c.intermediate_size;
   const std::string attn = p + "self_attn.", mlp = p + "mlp.";
   t.push_back(norm(p + "input_layernorm.weight", h, &l.input_norm));
-  t.push_back(projection({{attn + "q_proj.weight", {q, h}}, {attn + "k_proj.weight", {kv, h}},
-                          {attn + "v_proj.weight", {kv, h}}},
-                         &l.qkv.weight));
+  t.push_back(linear({{attn + "q_proj.weight", {q, h}}, {attn + "k_proj.weight", {kv, h}},
+                      {attn + "v_proj.weight", {kv, h}}},
+                     &l.qkv));
   if (c.attention_bias)
     t.push_back(projection({{attn + "q_proj.bias", {q}}, {attn + "k_proj.bias", {kv}}, {attn + "v_proj.bias", {kv}}},
                            &l.qkv.bias));
@@ -32,11 +36,10 @@ void add_layer(const ModelConfig& c, int64_t i, LayerWeights& l, std::vector<Wei
     t.push_back(norm(attn + "q_norm.weight", d, &l.q_norm));
     t.push_back(norm(attn + "k_norm.weight", d, &l.k_norm));
   }
-  t.push_back(projection({{attn + "o_proj.weight", {h, q}}}, &l.o_proj.weight));
+  t.push_back(linear({{attn + "o_proj.weight", {h, q}}}, &l.o_proj));
   t.push_back(norm(p + "post_attention_layernorm.weight", h, &l.post_attn_norm));
-  t.push_back(projection({{mlp + "gate_proj.weight", {inter, h}}, {mlp + "up_proj.weight", {inter, h}}},
-                         &l.gate_up.weight));
-  t.push_back(projection({{mlp + "down_proj.weight", {h, inter}}}, &l.down.weight));
+  t.push_back(linear({{mlp + "gate_proj.weight", {inter, h}}, {mlp + "up_proj.weight", {inter, h}}}, &l.gate_up));
+  t.push_back(linear({{mlp + "down_proj.weight", {h, inter}}}, &l.down));
 }
 
 }  // namespace
@@ -47,13 +50,19 @@ Shape WeightSpec::shape() const {
   return s;
 }
 
+std::string WeightSpec::module(size_t i) const {
+  const std::string& n = parts.at(i).name;
+  const size_t dot = n.rfind('.');
+  return dot == std::string::npos ? n : n.substr(0, dot);
+}
+
 std::vector<WeightSpec> weight_table(const ModelConfig& c, ModelWeights& w) {
   w.layers.resize(static_cast<size_t>(c.num_layers));
   std::vector<WeightSpec> t;
   t.push_back(projection({{"model.embed_tokens.weight", {c.vocab_size, c.hidden_size}}}, &w.embed));
   for (int64_t i = 0; i < c.num_layers; ++i) add_layer(c, i, w.layers[i], t);
   t.push_back(norm("model.norm.weight", c.hidden_size, &w.final_norm));
-  WeightSpec head = projection({{"lm_head.weight", {c.vocab_size, c.hidden_size}}}, &w.lm_head.weight);
+  WeightSpec head = linear({{"lm_head.weight", {c.vocab_size, c.hidden_size}}}, &w.lm_head);
   head.tied_to_embedding = c.tie_word_embeddings;
   t.push_back(head);
   return t;

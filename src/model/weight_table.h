@@ -20,12 +20,16 @@ struct WeightPart {
 struct WeightSpec {
   std::vector<WeightPart> parts;  // stacked along dim 0, in order
   Tensor* dest = nullptr;         // inside the ModelWeights being built
+  // The weight of a Linear (dest == &linear->weight): what an FP8 checkpoint may quantize.
+  Linear* linear = nullptr;
   float init_mean = 0.f;          // random weights: mean + std * N(0, 1)
   float init_std = 0.02f;
   // lm_head of a model with tied embeddings: shares the embedding's storage when the checkpoint
   // has no tensor of its own (always, for random weights).
   bool tied_to_embedding = false;
   Shape shape() const;            // the fused shape
+  // The module of part i: its name without ".weight", e.g. "model.layers.0.self_attn.q_proj".
+  std::string module(size_t i) const;
 };
 
 // Sizes `w.layers` and returns the table whose dest pointers point into `w`.

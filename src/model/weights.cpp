@@ -1,5 +1,7 @@
 // Weight loading: safetensors (memory-mapped) -> backend tensors, with q/k/v and gate/up fused
 // into one matrix each so every layer runs two fewer GEMMs.
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 
 #include "weight_table.h"
@@ -52,6 +54,166 @@ class WeightLoader {
     return host;
   }
 
+ public:
+  // The FP8 weight of a Linear (q/k/v or gate/up fused) with its scales, as `q` describes them.
+  Result<Linear> fp8_linear(const model_detail::WeightSpec& spec, const QuantizationConfig& q) {
+    std::vector<Fp8Part> parts;
+    for (size_t i = 0; i < spec.parts.size(); ++i) {
+      TK_ASSIGN_OR_RETURN(Fp8Part p, fp8_part(spec, i, q));
+      parts.push_back(std::move(p));
+    }
+    TK_ASSIGN_OR_RETURN(Linear l, fuse(parts, q.scheme, spec));
+    for (const Fp8Part& p : parts)
+      for (const TensorInfo* t : {&p.weight, &p.scale_info}) report(*t);
+    return l;
+  }
+
+ private:
+  // One checkpoint module's FP8 weight, its scales in fp32 and its static input scale.
+  struct Fp8Part {
+    TensorInfo weight, scale_info;
+    std::vector<float> scale;
+    float input_scale = 0.f;
+  };
+
+  // The scale shape a scheme implies for a weight of `out` x `in` (per tensor: any shape of one
+  // element; per channel: [out] or [out, 1]).
+  static bool scale_shape_ok(WeightScale s, const Shape& shape, int64_t out, int64_t in) {
+    const int64_t b = kFp8BlockSize;
+    switch (s) {
+      case WeightScale::kTensor: return shape.numel() == 1 && shape.rank <= 2;
+      case WeightScale::kChannel: return shape == Shape{out} || shape == Shape{out, 1};
+      case WeightScale::kBlock: return shape == Shape{(out + b - 1) / b, (in + b - 1) / b};
+      case WeightScale::kNone: return false;
+    }
+    return false;
+  }
+
+  static std::string scale_shape_text(WeightScale s, int64_t out, int64_t in) {
+    const int64_t b = kFp8BlockSize;
+    switch (s) {
+      case WeightScale::kTensor: return "one element";
+      case WeightScale::kChannel: return Shape{out, 1}.to_string() + " or " + Shape{out}.to_string();
+      case WeightScale::kBlock: return Shape{(out + b - 1) / b, (in + b - 1) / b}.to_string();
+      case WeightScale::kNone: break;
+    }
+    return "?";
+  }
+
+  // A scale tensor in fp32: float storage, every value finite and >= 0 (static input scales > 0).
+  Result<std::vector<float>> read_scale(const TensorInfo& t, bool positive) {
+    if (t.dtype != DType::kF32 && t.dtype != DType::kF16 && t.dtype != DType::kBF16)
+      return unsupported(t.file + ": tensor '" + t.name + "' has dtype " + dtype_name(t.dtype) +
+                         "; FP8 scales must be float32, float16 or bfloat16");
+    std::vector<float> v(static_cast<size_t>(t.shape.numel()));
+    convert_to_f32(t.data, t.dtype, v.data(), v.size());
+    for (size_t i = 0; i < v.size(); ++i)
+      if (!std::isfinite(v[i]) || v[i] < 0.f || (positive && v[i] == 0.f))
+        return corrupt(t.file + ": tensor '" + t.name + "' holds the scale " + std::to_string(v[i]) + " at element " +
+                       std::to_string(i) + "; scales must be finite and " + (positive ? "positive" : "non-negative"));
+    return v;
+  }
+
+  Result<Fp8Part> fp8_part(const model_detail::WeightSpec& spec, size_t i, const QuantizationConfig& q) {
+    const model_detail::WeightPart& part = spec.parts[i];
+    const std::string module = spec.module(i);
+    const std::string method = q.key + " (" + quant_method_name(q.method) + ")";
+    Fp8Part p;
+    TK_ASSIGN_OR_RETURN(p.weight, ckpt_.get(part.name, part.shape));
+    if (p.weight.dtype != DType::kF8E4M3)
+      return unsupported(p.weight.file + ": tensor '" + part.name + "' has dtype " + dtype_name(p.weight.dtype) + "; " +
+                         method + " makes it FP8 (F8_E4M3)");
+    const int64_t out = part.shape[0], in = part.shape[1];
+    TK_ASSIGN_OR_RETURN(p.scale_info, ckpt_.get(module + "." + q.weight_scale_name));
+    if (!scale_shape_ok(q.scheme.weight, p.scale_info.shape, out, in))
+      return corrupt(p.scale_info.file + ": tensor '" + p.scale_info.name + "' has shape " +
+                     p.scale_info.shape.to_string() + " but " + method + " " + weight_scale_name(q.scheme.weight) +
+                     " scales of a " + part.shape.to_string() + " weight need " +
+                     scale_shape_text(q.scheme.weight, out, in));
+    TK_ASSIGN_OR_RETURN(p.scale, read_scale(p.scale_info, /*positive=*/false));
+    if (q.scheme.input == InputQuant::kStaticTensor) {
+      TK_ASSIGN_OR_RETURN(TensorInfo in_scale, ckpt_.get(module + ".input_scale"));
+      if (in_scale.shape.numel() != 1 || in_scale.shape.rank > 2)
+        return corrupt(in_scale.file + ": tensor '" + in_scale.name + "' has shape " + in_scale.shape.to_string() +
+                       " but a static per-tensor input scale is one element");
+      TK_ASSIGN_OR_RETURN(std::vector<float> v, read_scale(in_scale, /*positive=*/true));
+      p.input_scale = v[0];
+      report(in_scale);
+    }
+    return p;
+  }
+
+  static const char* quant_method_name(QuantizationConfig::Method m) {
+    switch (m) {
+      case QuantizationConfig::Method::kCompressedTensors: return "compressed-tensors";
+      case QuantizationConfig::Method::kFp8: return "fp8";
+      case QuantizationConfig::Method::kFbgemmFp8: return "fbgemm_fp8";
+      case QuantizationConfig::Method::kNone: break;
+    }
+    return "none";
+  }
+
+  // Stacks the parts into one FP8 weight. Per-tensor scales that differ are unified to the
+  // largest: each part's values are requantized, fp8(q * s_i / s_max), as vLLM does (one
+  // rounding of a value that only shrinks, so nothing saturates); the static input scale is the
+  // largest of the parts' (they all quantize the same input). Per-channel and block scales
+  // stack like the weights, blocks only when every part but the last fills whole 128-row blocks;
+  // otherwise the parts are dequantized on the host and the Linear holds them in the compute
+  // dtype (its input still quantized as the scheme says).
+  Result<Linear> fuse(const std::vector<Fp8Part>& parts, const Fp8Scheme& scheme, const model_detail::WeightSpec& spec) {
+    const Shape shape = spec.shape();
+    const int64_t out = shape[0], in = shape[1];
+    Fp8HostLinear h;
+    h.scheme = scheme;
+    for (const Fp8Part& p : parts) h.input_scale = std::max(h.input_scale, p.input_scale);
+    bool aligned = true;
+    for (size_t i = 0; i + 1 < parts.size(); ++i) aligned = aligned && parts[i].weight.shape[0] % kFp8BlockSize == 0;
+    if (scheme.weight == WeightScale::kBlock && !aligned) return dequantized_parts(parts, h, out, in);
+    h.weight = Tensor::empty_cpu(DType::kF8E4M3, shape);
+    uint8_t* dst = h.weight.data_as<uint8_t>();
+    std::vector<float> scales;
+    float s_max = 0.f;
+    for (const Fp8Part& p : parts) s_max = std::max(s_max, p.scale[0]);
+    for (const Fp8Part& p : parts) {
+      const uint8_t* src = static_cast<const uint8_t*>(p.weight.data);
+      const size_t n = p.weight.nbytes;
+      if (scheme.weight == WeightScale::kTensor && p.scale[0] != s_max) {
+        const float ratio = s_max > 0.f ? p.scale[0] / s_max : 0.f;
+        for (size_t e = 0; e < n; ++e) dst[e] = f32_to_fp8_e4m3(fp8_e4m3_to_f32(src[e]) * ratio);
+      } else {
+        std::memcpy(dst, src, n);
+      }
+      dst += n;
+      if (scheme.weight != WeightScale::kTensor) scales.insert(scales.end(), p.scale.begin(), p.scale.end());
+    }
+    if (scheme.weight == WeightScale::kTensor) scales = {s_max};
+    const int64_t rows = scheme.weight == WeightScale::kBlock ? static_cast<int64_t>(scales.size()) / ((in + kFp8BlockSize - 1) / kFp8BlockSize) : static_cast<int64_t>(scales.size());
+    h.weight_scale = Tensor::empty_cpu(DType::kF32, scheme.weight == WeightScale::kBlock
+                                                        ? Shape{rows, (in + kFp8BlockSize - 1) / kFp8BlockSize}
+                                                        : Shape{rows});
+    std::memcpy(h.weight_scale.data(), scales.data(), scales.size() * sizeof(float));
+    (void)out;
+    return backend_.upload_fp8_linear(h);
+  }
+
+  // Block-scaled parts that cannot share one block grid: dequantized part by part, held in the
+  // compute dtype.
+  Result<Linear> dequantized_parts(const std::vector<Fp8Part>& parts, const Fp8HostLinear& h, int64_t out, int64_t in) {
+    Tensor w = Tensor::empty_cpu(DType::kF32, {out, in});
+    float* dst = w.data_as<float>();
+    for (const Fp8Part& p : parts) {
+      const int64_t rows = p.weight.shape[0];
+      fp8::dequantize_weight(static_cast<const uint8_t*>(p.weight.data), p.scale.data(), WeightScale::kBlock, rows, in,
+                             dst);
+      dst += rows * in;
+    }
+    Linear l;
+    TK_ASSIGN_OR_RETURN(l.weight, backend_.upload(w));
+    l.scheme = h.scheme;
+    l.scheme.weight = WeightScale::kNone;
+    return l;
+  }
+
   void report(const TensorInfo& info) {
     done_ += info.nbytes;
     if (progress_) progress_(done_, total_, info.file);
@@ -64,6 +226,18 @@ class WeightLoader {
   size_t done_ = 0;
 };
 
+// Whether the checkpoint holds this weight in FP8: a Linear the quantization config does not
+// ignore. Fused parts must agree.
+Result<bool> quantized_in_checkpoint(const QuantizationConfig& q, const model_detail::WeightSpec& spec) {
+  if (spec.linear == nullptr || !q.quantized()) return false;
+  const bool first = q.quantizes(spec.module(0));
+  for (size_t i = 1; i < spec.parts.size(); ++i)
+    if (q.quantizes(spec.module(i)) != first)
+      return unsupported(q.key + ": '" + spec.module(0) + "' is " + (first ? "quantized" : "ignored") + " but '" +
+                         spec.module(i) + "', fused with it, is " + (first ? "ignored" : "quantized"));
+  return first;
+}
+
 }  // namespace
 
 Result<ModelWeights> load_weights(const ModelConfig& c, const Checkpoint& ckpt, Backend& backend,
@@ -73,6 +247,11 @@ Result<ModelWeights> load_weights(const ModelConfig& c, const Checkpoint& ckpt, 
   for (const model_detail::WeightSpec& spec : model_detail::weight_table(c, w)) {
     if (spec.tied_to_embedding && !ckpt.contains(spec.parts[0].name)) {
       *spec.dest = w.embed;
+      continue;
+    }
+    TK_ASSIGN_OR_RETURN(const bool fp8, quantized_in_checkpoint(c.quantization, spec));
+    if (fp8) {
+      TK_ASSIGN_OR_RETURN(*spec.linear, loader.fp8_linear(spec, c.quantization));
       continue;
     }
     TK_ASSIGN_OR_RETURN(*spec.dest, loader.stacked(spec.parts));

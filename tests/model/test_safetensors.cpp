@@ -170,7 +170,7 @@ TEST_F(SafetensorsTest, UnknownDtype) {
 }
 
 TEST_F(SafetensorsTest, KnownButUnsupportedDtype) {
-  expect_error(with_data({{"w", "F8_E4M3", {2}, 0, 2}}, 2), StatusCode::kUnsupported, "dtype F8_E4M3 is not supported");
+  expect_error(with_data({{"w", "F8_E5M2", {2}, 0, 2}}, 2), StatusCode::kUnsupported, "dtype F8_E5M2 is not supported");
 }
 
 TEST_F(SafetensorsTest, RankAboveFour) {

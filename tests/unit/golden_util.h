@@ -111,8 +111,9 @@ inline std::vector<float> score_window(Engine& engine, const std::vector<int32_t
 // A model, its KV cache and a runner, driven step by step with chosen chunks and logit rows
 // (teacher forcing against the goldens).
 struct TeacherForcing {
-  TeacherForcing(Backend& backend, const std::string& dir, int page_size, int num_pages) : pool(num_pages) {
-    auto m = Model::load(dir, backend);
+  TeacherForcing(Backend& backend, const std::string& dir, int page_size, int num_pages, bool quantize_fp8 = false)
+      : pool(num_pages) {
+    auto m = Model::load(dir, backend, nullptr, quantize_fp8);
     EXPECT_TRUE(m.ok()) << m.status().to_string();
     model = std::move(*m);
     const ModelConfig& c = model->config();

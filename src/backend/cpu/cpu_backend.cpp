@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <random>
+#include <vector>
 
 #include "backend_cpu/cpu_backend.h"
 #include "ref/ref.h"
@@ -81,6 +82,22 @@ class CpuBackend final : public Backend {
     return Status::ok_status();
   }
 
+  // x as an FP8 GEMM sees it: quantized as the linear's scheme says, then dequantized, [M, in].
+  const float* fp8_input(const Tensor& x, const Linear& w) {
+    const int64_t m = x.dim(0), k = x.dim(1), per_row = fp8::input_scales_per_row(w.scheme.input, k);
+    fp8_q_.resize(static_cast<size_t>(m * k));
+    fp8_scales_.resize(static_cast<size_t>(m * per_row));
+    fp8_x_.resize(static_cast<size_t>(m * k));
+    const float static_scale = w.input_scale.defined() ? f32(w.input_scale)[0] : 0.f;
+    fp8::quantize_input(f32(x), m, k, x.stride(0), w.scheme, static_scale, fp8_q_.data(), fp8_scales_.data());
+    for (int64_t r = 0; r < m; ++r)
+      for (int64_t c = 0; c < k; ++c) {
+        const int64_t group = per_row > 1 ? c / kFp8BlockSize : 0;
+        fp8_x_[r * k + c] = fp8_e4m3_to_f32(fp8_q_[r * k + c]) * fp8_scales_[r * per_row + group];
+      }
+    return fp8_x_.data();
+  }
+
   size_t free_memory() const override { return sysconf_bytes(_SC_AVPHYS_PAGES); }
   size_t total_memory() const override { return sysconf_bytes(_SC_PHYS_PAGES); }
 
@@ -107,7 +124,10 @@ class CpuBackend final : public Backend {
   }
   void matmul(const Tensor& x, const Linear& w, Tensor& out) override {
     TK_CHECK(x.dim(1) == w.in_features() && out.dim(0) == x.dim(0) && out.dim(1) == w.out_features());
-    ref::matmul(f32(x), f32(w.weight), w.bias.defined() ? f32(w.bias) : nullptr, x.dim(0), w.out_features(),
+    TK_CHECK_MSG(w.scheme.weight == WeightScale::kNone, "CPU linears hold dequantized weights");
+    const float* input = f32(x);
+    if (w.quantizes_input()) input = fp8_input(x, w);
+    ref::matmul(input, f32(w.weight), w.bias.defined() ? f32(w.bias) : nullptr, x.dim(0), w.out_features(),
                 w.in_features(), f32(out));
   }
   void qk_norm(Tensor& qkv, const Tensor& qw, const Tensor& kw, float eps, const AttentionShape& s) override {
@@ -214,3 +234,6 @@ class CpuBackend final : public Backend {
 std::unique_ptr<Backend> make_cpu_backend(int num_threads) { return std::make_unique<CpuBackend>(num_threads); }
 
 }  // namespace tk
+
+  std::vector<uint8_t> fp8_q_;  // scratch of fp8_input
+  std::vector<float> fp8_scales_, fp8_x_;
