@@ -3,6 +3,7 @@
 // every cached K and V byte once and does ~1 FLOP per byte, so it is reported as TB/s of K+V
 // bytes against the copy ceiling; the 1x4096 row is a latency bar. Caches are random (never
 // zeros), pages scattered over the pool, and several caches rotate so L2 does not serve them.
+// A head-size sweep (32, 64, 80, 96, 256 at the same head counts) closes the table.
 #include <algorithm>
 #include <cmath>
 #include <numeric>
@@ -18,12 +19,13 @@
 namespace tk::bench {
 namespace {
 
-constexpr int kHq = 32, kHkv = 8, kHeadDim = 128, kPage = 16;
+constexpr int kHq = 32, kHkv = 8, kPage = 16;
 
 struct DecodeShape {
   int batch, context, query_len;
   const char* bar;
   bool graph;  // also time a CUDA-graph replay (what the engine runs: no launch gaps)
+  int head_dim = 128;
 };
 
 // Everything one shape needs on the device; `sets` copies of the cache in one pool.
@@ -36,20 +38,21 @@ struct DecodeInputs {
 
 Result<DecodeInputs> make_inputs(const Context& ctx, const DecodeShape& s) {
   DecodeInputs in;
-  const int64_t kv_elems_per_set = static_cast<int64_t>(s.batch) * s.context * kHkv * kHeadDim;
+  const int d = s.head_dim;
+  const int64_t kv_elems_per_set = static_cast<int64_t>(s.batch) * s.context * kHkv * d;
   in.sets = rotation_sets(ctx, 2 * kv_elems_per_set * 2);
   in.pages_per_seq = (s.context + kPage - 1) / kPage;
   const int64_t pages_per_set = static_cast<int64_t>(s.batch) * in.pages_per_seq;
-  const int64_t pool_elems = in.sets * pages_per_set * kHkv * kPage * kHeadDim;
+  const int64_t pool_elems = in.sets * pages_per_set * kHkv * kPage * d;
   const int num_tokens = s.batch * s.query_len;
   TK_ASSIGN_OR_RETURN(in.k, DeviceBuffer::allocate(pool_elems * 2));
   TK_ASSIGN_OR_RETURN(in.v, DeviceBuffer::allocate(pool_elems * 2));
-  TK_ASSIGN_OR_RETURN(in.q, DeviceBuffer::allocate(static_cast<size_t>(num_tokens) * kHq * kHeadDim * 2));
-  TK_ASSIGN_OR_RETURN(in.out, DeviceBuffer::allocate(static_cast<size_t>(num_tokens) * kHq * kHeadDim * 2));
+  TK_ASSIGN_OR_RETURN(in.q, DeviceBuffer::allocate(static_cast<size_t>(num_tokens) * kHq * d * 2));
+  TK_ASSIGN_OR_RETURN(in.out, DeviceBuffer::allocate(static_cast<size_t>(num_tokens) * kHq * d * 2));
   TK_RETURN_IF_ERROR(kernels::fill_random(in.k.data(), DType::kBF16, pool_elems, 21, 0.f, 1.f, ctx.stream));
   TK_RETURN_IF_ERROR(kernels::fill_random(in.v.data(), DType::kBF16, pool_elems, 22, 0.f, 1.f, ctx.stream));
   TK_RETURN_IF_ERROR(
-      kernels::fill_random(in.q.data(), DType::kBF16, int64_t{num_tokens} * kHq * kHeadDim, 23, 0.f, 1.f, ctx.stream));
+      kernels::fill_random(in.q.data(), DType::kBF16, int64_t{num_tokens} * kHq * d, 23, 0.f, 1.f, ctx.stream));
 
   // Set i's sequences own a shuffled slice of the pool's pages.
   std::vector<int32_t> tables(static_cast<size_t>(in.sets) * pages_per_set);
@@ -69,13 +72,13 @@ Result<DecodeInputs> make_inputs(const Context& ctx, const DecodeShape& s) {
   CUDA_CHECK(cudaMemcpy(in.context_lens.data(), lens.data(), lens.size() * 4, cudaMemcpyHostToDevice));
 
   kernels::PagedAttentionParams& p = in.params;
-  p.q = in.q.data(), p.q_stride = kHq * kHeadDim, p.out = in.out.data();
+  p.q = in.q.data(), p.q_stride = kHq * d, p.out = in.out.data();
   p.query_start = static_cast<const int32_t*>(in.query_start.data());
   p.context_lens = static_cast<const int32_t*>(in.context_lens.data());
   p.max_pages_per_seq = in.pages_per_seq;
   p.num_seqs = s.batch, p.num_tokens = num_tokens, p.max_query_len = s.query_len, p.max_context_len = s.context;
-  p.page_size = kPage, p.num_q_heads = kHq, p.num_kv_heads = kHkv, p.head_dim = kHeadDim;
-  p.scale = 1.f / std::sqrt(static_cast<float>(kHeadDim)), p.dtype = DType::kBF16;
+  p.page_size = kPage, p.num_q_heads = kHq, p.num_kv_heads = kHkv, p.head_dim = d;
+  p.scale = 1.f / std::sqrt(static_cast<float>(d)), p.dtype = DType::kBF16;
   in.plan = kernels::plan_decode(s.batch, s.context, s.query_len, kHkv, kPage, ctx.sm_count);
   TK_ASSIGN_OR_RETURN(in.workspace, DeviceBuffer::allocate(std::max<size_t>(in.plan.workspace_bytes, 16)));
   return std::move(in);
@@ -128,13 +131,14 @@ Result<double> graph_batch_us(const Context& ctx, DecodeInputs& in) {
 }
 
 Row make_row(const DecodeShape& s, const DecodeInputs& in, double us, const char* how) {
+  const int d = s.head_dim;
   Row r;
   r.kernel = std::string("decode_attention") + how;
   r.shape = "bf16 " + std::to_string(s.batch) + "x" + std::to_string(s.context) +
-            (s.query_len > 1 ? " L=" + std::to_string(s.query_len) : "") + " 32/8 d128";
+            (s.query_len > 1 ? " L=" + std::to_string(s.query_len) : "") + " 32/8 d" + std::to_string(d);
   r.us = us;
-  r.bytes = 2.0 * s.batch * s.context * kHkv * kHeadDim * 2;  // K + V, bf16
-  r.flops = 4.0 * s.batch * s.query_len * s.context * kHq * kHeadDim;
+  r.bytes = 2.0 * s.batch * s.context * kHkv * d * 2;  // K + V, bf16
+  r.flops = 4.0 * s.batch * s.query_len * s.context * kHq * d;
   r.note = std::string(s.bar) + "; splits " + std::to_string(in.plan.num_splits) + "x" +
            std::to_string(in.plan.split_tokens);
   return r;
@@ -148,7 +152,7 @@ Status sweep_splits(const Context& ctx, const DecodeShape& s, DecodeInputs& in, 
     const int split_tokens = ((s.context + splits - 1) / splits + kPage - 1) / kPage * kPage;
     if (splits == chosen.num_splits || (s.context + split_tokens - 1) / split_tokens != splits) continue;
     in.plan.num_splits = splits, in.plan.split_tokens = split_tokens;
-    in.plan.workspace_bytes = static_cast<size_t>(splits) * s.batch * kHq * (kHeadDim + 1) * sizeof(float);
+    in.plan.workspace_bytes = static_cast<size_t>(splits) * s.batch * kHq * (s.head_dim + 1) * sizeof(float);
     DeviceBuffer ws;
     TK_ASSIGN_OR_RETURN(ws, DeviceBuffer::allocate(std::max<size_t>(in.plan.workspace_bytes, 16)));
     Status st;
@@ -180,6 +184,11 @@ Status bench_decode_attention(const Context& ctx, std::vector<Row>& rows) {
       {64, 2048, 1, "bar >= 3.8 TB/s", false},  {8, 16384, 1, "bar >= 3.8 TB/s", false},
       {128, 1024, 1, "bar >= 3.8 TB/s", false}, {16, 4096, 4, "speculative L=4 (no bar)", false},
       {1, 1024, 1, "planner data (no bar)", true}, {1, 2048, 1, "planner data (no bar)", true},
+      {1, 4096, 1, "head-size sweep (no bar)", true, 32},   {16, 4096, 1, "head-size sweep (no bar)", false, 32},
+      {1, 4096, 1, "head-size sweep (no bar)", true, 64},   {16, 4096, 1, "head-size sweep (no bar)", false, 64},
+      {1, 4096, 1, "head-size sweep (no bar)", true, 80},   {16, 4096, 1, "head-size sweep (no bar)", false, 80},
+      {1, 4096, 1, "head-size sweep (no bar)", true, 96},   {16, 4096, 1, "head-size sweep (no bar)", false, 96},
+      {1, 4096, 1, "head-size sweep (no bar)", true, 256},  {16, 4096, 1, "head-size sweep (no bar)", false, 256},
   };
   for (const DecodeShape& s : shapes) {
     TK_ASSIGN_OR_RETURN(DecodeInputs in, make_inputs(ctx, s));
@@ -196,7 +205,7 @@ Status bench_decode_attention(const Context& ctx, std::vector<Row>& rows) {
       TK_ASSIGN_OR_RETURN(double bus, graph_batch_us(ctx, in));
       rows.push_back(make_row(s, in, bus, " (graph x20)"));
     }
-    if (s.batch <= 16 && s.query_len == 1) TK_RETURN_IF_ERROR(sweep_splits(ctx, s, in, rows));
+    if (s.batch <= 16 && s.query_len == 1 && s.head_dim == 128) TK_RETURN_IF_ERROR(sweep_splits(ctx, s, in, rows));
   }
   return Status::ok_status();
 }

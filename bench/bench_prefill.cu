@@ -1,6 +1,7 @@
 // Prefill attention at the bar shapes: causal, Llama-3-8B heads (32 q / 8 kv, head_dim 128),
 // bf16, q read from inside the fused qkv rows, K/V from a paged cache (page 16, pages scattered).
-// Compute-bound: reported as TFLOP/s of causal FLOPs, 4 * sum(L^2 / 2) * Hq * d.
+// Compute-bound: reported as TFLOP/s of causal FLOPs, 4 * sum(L^2 / 2) * Hq * d. A head-size sweep
+// (32, 64, 80, 96, 256 at 4x4096, the same head counts) closes the table.
 #include <algorithm>
 #include <cmath>
 #include <numeric>
@@ -15,18 +16,18 @@
 namespace tk::bench {
 namespace {
 
-constexpr int kHq = 32, kHkv = 8, kD = 128, kPage = 16;
+constexpr int kHq = 32, kHkv = 8, kPage = 16;
 
 // One input set: qkv activations, the paged cache and the page table of `seqs` sequences of `len`.
 struct PrefillSet {
   DeviceBuffer qkv, k, v, page_table;
 };
 
-Result<PrefillSet> make_set(int seqs, int len, uint64_t seed, cudaStream_t stream) {
+Result<PrefillSet> make_set(int seqs, int len, int d, uint64_t seed, cudaStream_t stream) {
   const int64_t tokens = static_cast<int64_t>(seqs) * len;
-  const int64_t qkv_width = (kHq + 2 * kHkv) * kD;
+  const int64_t qkv_width = (kHq + 2 * kHkv) * d;
   const int pages_per_seq = (len + kPage - 1) / kPage, num_pages = seqs * pages_per_seq;
-  const int64_t cache_elems = static_cast<int64_t>(num_pages) * kHkv * kPage * kD;
+  const int64_t cache_elems = static_cast<int64_t>(num_pages) * kHkv * kPage * d;
   PrefillSet s;
   TK_ASSIGN_OR_RETURN(s.qkv, DeviceBuffer::allocate(tokens * qkv_width * 2));
   TK_ASSIGN_OR_RETURN(s.k, DeviceBuffer::allocate(cache_elems * 2));
@@ -45,34 +46,36 @@ Result<PrefillSet> make_set(int seqs, int len, uint64_t seed, cudaStream_t strea
   return Result<PrefillSet>(std::move(s));
 }
 
-Status bench_shape(const Context& ctx, int seqs, int len, std::vector<Row>& rows) {
+// d: the head size. Head sizes other than 128 have only the mma.sync kernel (kAuto picks it).
+Status bench_shape(const Context& ctx, int seqs, int len, std::vector<Row>& rows, int d = 128) {
   const int64_t tokens = static_cast<int64_t>(seqs) * len;
-  const double qo_bytes = 2.0 * tokens * kHq * kD * 2, kv_bytes = 2.0 * tokens * kHkv * kD * 2;
+  const double qo_bytes = 2.0 * tokens * kHq * d * 2, kv_bytes = 2.0 * tokens * kHkv * d * 2;
   const int sets = rotation_sets(ctx, static_cast<size_t>(qo_bytes + kv_bytes), 8);
   std::vector<PrefillSet> in;
   for (int i = 0; i < sets; ++i) {
-    TK_ASSIGN_OR_RETURN(PrefillSet s, make_set(seqs, len, 1000 + 10 * i, ctx.stream));
+    TK_ASSIGN_OR_RETURN(PrefillSet s, make_set(seqs, len, d, 1000 + 10 * i, ctx.stream));
     in.push_back(std::move(s));
   }
   std::vector<int32_t> starts(seqs + 1), lens(seqs, len);
   for (int s = 0; s <= seqs; ++s) starts[s] = s * len;
   TK_ASSIGN_OR_RETURN(DeviceBuffer starts_d, DeviceBuffer::allocate(starts.size() * 4));
   TK_ASSIGN_OR_RETURN(DeviceBuffer lens_d, DeviceBuffer::allocate(lens.size() * 4));
-  TK_ASSIGN_OR_RETURN(DeviceBuffer out, DeviceBuffer::allocate(static_cast<size_t>(tokens) * kHq * kD * 2));
+  TK_ASSIGN_OR_RETURN(DeviceBuffer out, DeviceBuffer::allocate(static_cast<size_t>(tokens) * kHq * d * 2));
   CUDA_CHECK(cudaMemcpy(starts_d.data(), starts.data(), starts.size() * 4, cudaMemcpyHostToDevice));
   CUDA_CHECK(cudaMemcpy(lens_d.data(), lens.data(), lens.size() * 4, cudaMemcpyHostToDevice));
 
   kernels::PagedAttentionParams p;
-  p.q_stride = (kHq + 2 * kHkv) * kD;
+  p.q_stride = (kHq + 2 * kHkv) * d;
   p.out = out.data();
   p.query_start = static_cast<const int32_t*>(starts_d.data());
   p.context_lens = static_cast<const int32_t*>(lens_d.data());
   p.max_pages_per_seq = (len + kPage - 1) / kPage;
   p.num_seqs = seqs, p.num_tokens = static_cast<int>(tokens), p.max_query_len = len, p.max_context_len = len;
-  p.page_size = kPage, p.num_q_heads = kHq, p.num_kv_heads = kHkv, p.head_dim = kD;
-  p.scale = 1.f / std::sqrt(static_cast<float>(kD)), p.dtype = DType::kBF16;
+  p.page_size = kPage, p.num_q_heads = kHq, p.num_kv_heads = kHkv, p.head_dim = d;
+  p.scale = 1.f / std::sqrt(static_cast<float>(d)), p.dtype = DType::kBF16;
   // The default (wgmma on Hopper) and the portable mma.sync kernel side by side.
   for (auto impl : {kernels::PrefillImpl::kAuto, kernels::PrefillImpl::kMmaSync}) {
+    if (d != 128 && impl == kernels::PrefillImpl::kAuto) continue;  // the same kernel as kMmaSync
     Status st;
     const double us = median_us(ctx, [&](int i) {
       const PrefillSet& s = in[i % sets];
@@ -83,10 +86,11 @@ Status bench_shape(const Context& ctx, int seqs, int len, std::vector<Row>& rows
     TK_RETURN_IF_ERROR(st);
     Row r;
     r.kernel = impl == kernels::PrefillImpl::kAuto ? "prefill_attention" : "prefill_attention mma.sync";
-    r.shape = std::to_string(seqs) + "x" + std::to_string(len) + " Hq=32 Hkv=8 d=128 bf16 causal";
+    r.shape =
+        std::to_string(seqs) + "x" + std::to_string(len) + " Hq=32 Hkv=8 d=" + std::to_string(d) + " bf16 causal";
     r.us = us;
     r.bytes = qo_bytes + kv_bytes;
-    r.flops = 4.0 * seqs * (static_cast<double>(len) * len / 2) * kHq * kD;
+    r.flops = 4.0 * seqs * (static_cast<double>(len) * len / 2) * kHq * d;
     r.note = impl == kernels::PrefillImpl::kAuto ? "bar >= 350 TFLOP/s (PyTorch FA2 265/322/341, cuDNN 441/540/581)"
                                                  : "FA2 kernel, for comparison";
     rows.push_back(r);
@@ -100,6 +104,7 @@ Status bench_prefill_attention(const Context& ctx, std::vector<Row>& rows) {
   TK_RETURN_IF_ERROR(bench_shape(ctx, 16, 1024, rows));
   TK_RETURN_IF_ERROR(bench_shape(ctx, 4, 4096, rows));
   TK_RETURN_IF_ERROR(bench_shape(ctx, 1, 16384, rows));
+  for (int d : {32, 64, 80, 96, 256}) TK_RETURN_IF_ERROR(bench_shape(ctx, 4, 4096, rows, d));
   return Status::ok_status();
 }
 

@@ -124,7 +124,8 @@ Status validate(const RopeKvStoreParams& p) {
     return invalid_argument("rope_kv_store: num_kv_heads " + std::to_string(h.num_kv_heads) +
                             " does not divide num_q_heads " + std::to_string(h.num_q_heads));
   if (!is_supported_head_dim(h.head_dim))
-    return unsupported("rope_kv_store: head_dim " + std::to_string(h.head_dim) + " (" + supported_head_dims_text() + ")");
+    return unsupported("rope_kv_store: head_dim " + std::to_string(h.head_dim) + " (" + supported_head_dims_text() +
+                       ")");
   if (h.qkv_stride < static_cast<int64_t>(h.num_q_heads + 2 * h.num_kv_heads) * h.head_dim)
     return invalid_argument("rope_kv_store: qkv_stride " + std::to_string(h.qkv_stride) +
                             " is shorter than a qkv row");

@@ -234,7 +234,8 @@ TEST_P(HeadDimModelTest, GpuMatchesCpuBackend) {
       continue;
     }
     EXPECT_TRUE(near_tie(&want[k][i * vocab], vocab, cpu_tokens[i][k], gpu_tokens[i][k]))
-        << "prompt " << i << " diverges at step " << k << ": " << gpu_tokens[i][k] << " instead of " << cpu_tokens[i][k];
+        << "prompt " << i << " diverges at step " << k << ": " << gpu_tokens[i][k] << " instead of "
+        << cpu_tokens[i][k];
     std::printf("%s prompt %zu: argmax near-tie at step %zu\n", c.name.c_str(), i, k);
   }
   std::printf("%s: worst logit row rel L2 %.4f (bar %.0e); greedy tokens equal for %d of %zu prompts\n",
