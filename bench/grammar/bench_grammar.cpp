@@ -163,7 +163,7 @@ int main(int argc, char** argv) {
     grammars.push_back({j.value("name", "?"), g.value(), spec});
     ++n;
   }
-  std::vector<double> compile_ms, lazy_all, cold_all, warm_all, precompute_ms, served_all, get_ms;
+  std::vector<double> compile_ms, lazy_all, cold_all, warm_all, precompute_ms, served_all, get_ms, table_mb;
   std::printf("%-28s %8s %8s %8s %8s %8s %8s %6s %6s %6s %8s %9s\n", "grammar", "build_ms", "full_ms", "lazy_us", "cold_us",
               "warm_us", "warm_p99", "tokens", "done", "tables", "table_ms", "uncertain");
   uint32_t seed = 1234;
@@ -209,6 +209,8 @@ int main(int argc, char** argv) {
     served_all.insert(served_all.end(), served.mask_us.begin(), served.mask_us.end());
     compile_ms.push_back(cms);
     precompute_ms.push_back(pms);
+    table_mb.push_back(gp.value()->stats().table_bytes / 1e6);
+    if (table_mb.back() > 20) std::printf("%s: tables hold %.1f MB (%lld tables)\n", name.c_str(), table_mb.back(), static_cast<long long>(gp.value()->stats().tables));
     lazy_all.insert(lazy_all.end(), lazy.mask_us.begin(), lazy.mask_us.end());
     cold_all.insert(cold_all.end(), cold.mask_us.begin(), cold.mask_us.end());
     warm_all.insert(warm_all.end(), warm.mask_us.begin(), warm.mask_us.end());
@@ -224,6 +226,7 @@ int main(int argc, char** argv) {
   };
   std::printf("\nover %zu grammars (%s clock):\n", compile_ms.size(), g_clock == CLOCK_MONOTONIC ? "wall" : "cpu");
   std::printf("  compile (automaton, lazy tables)             median %.2f ms  p99 %.2f ms\n", percentile(compile_ms, 0.5), percentile(compile_ms, 0.99));
+  std::printf("  memory of every table                         median %.1f MB  p99 %.1f MB  max %.1f MB\n", percentile(table_mb, 0.5), percentile(table_mb, 0.99), percentile(table_mb, 1.0));
   std::printf("  compile with every table (%d thread%s)         median %.1f ms  p99 %.1f ms\n", o.threads, o.threads == 1 ? "" : "s", percentile(precompute_ms, 0.5), percentile(precompute_ms, 0.99));
   summary("mask, lazy tables, first sequence", lazy_all);
   summary("mask, every table, first sequence (cold)", cold_all);

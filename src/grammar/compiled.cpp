@@ -32,7 +32,10 @@ const TokenTable& CompiledGrammarImpl::table(int32_t node) const {
       }
     }
     auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count();
-    uncertain_total.fetch_add(static_cast<int64_t>(tables[node].uncertain.size()), std::memory_order_relaxed);
+    const TokenTable& t = tables[node];
+    uncertain_total.fetch_add(static_cast<int64_t>(t.uncertain.size()), std::memory_order_relaxed);
+    table_bytes.fetch_add(static_cast<int64_t>(4 * (t.bits.size() + t.ids.size() + t.uncertain.size()) + t.kmin.size()),
+                          std::memory_order_relaxed);
     table_ns.fetch_add(ns, std::memory_order_relaxed);
   });
   return tables[node];
@@ -94,6 +97,7 @@ CompileStats CompiledGrammar::stats() const {
   s.tables = impl_->tables_done.load();
   s.uncertain_tokens = impl_->uncertain_total.load();
   s.table_ms = impl_->table_ns.load() * 1e-6;
+  s.table_bytes = impl_->table_bytes.load();
   return s;
 }
 

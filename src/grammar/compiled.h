@@ -18,7 +18,7 @@ struct CompiledGrammarImpl {
   StepperLimits stepper_limits;
   std::unique_ptr<std::once_flag[]> once;
   std::unique_ptr<TokenTable[]> tables;
-  mutable std::atomic<int64_t> tables_done{0}, uncertain_total{0}, table_ns{0};
+  mutable std::atomic<int64_t> tables_done{0}, uncertain_total{0}, table_ns{0}, table_bytes{0};
   int64_t tables_total = 0;  // nodes with byte edges
   // Warm walk automata shared by successive table computations (one per concurrent walk, at most
   // two kept); dropped once every table is done, since they hold a few MB each.

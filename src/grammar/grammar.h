@@ -2,8 +2,8 @@
 // JSON schema, a choice list) is compiled against a model's vocabulary once; a Matcher per
 // sequence then gives, before each step, the bitmask of token ids that can continue the grammar
 // (applied to the logits by the GPU sampler) and advances by the sampled token. Host only: the
-// mask is computed while the device runs the forward. The algorithm is described in compile.h
-// and docs/ARCHITECTURE.md.
+// mask is computed while the device runs the forward. The algorithm is described in tables.h,
+// set_automaton.h and docs/ARCHITECTURE.md.
 #pragma once
 
 #include <atomic>
@@ -137,6 +137,7 @@ struct CompileStats {
   int64_t tables = 0;            // token tables computed so far
   int64_t uncertain_tokens = 0;  // tokens left to the run-time check, summed over the tables
   double table_ms = 0;           // time spent computing them
+  int64_t table_bytes = 0;       // memory they hold
 };
 
 // Immutable and thread-safe: any number of matchers on any threads share it (token tables are
@@ -217,6 +218,9 @@ class GrammarCache {
  public:
   struct Options {
     size_t max_entries = 256;
+    // Token tables grow as they fill (a large schema's reach tens of MB): past this total, the
+    // least recently used grammars go first, checked at each get().
+    int64_t max_table_bytes = int64_t{2} << 30;
     CompileOptions compile;        // precompute there blocks get(); background_tables does not
     bool background_tables = true;
     int background_threads = 1;    // threads of the worker's table filling (one grammar at a time)
@@ -231,6 +235,7 @@ class GrammarCache {
 
   struct Stats {
     int64_t hits = 0, misses = 0, evictions = 0, entries = 0;
+    int64_t table_bytes = 0;  // over the entries
   };
   Stats stats() const;
 

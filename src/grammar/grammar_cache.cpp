@@ -77,12 +77,23 @@ struct GrammarCache::State {
   std::atomic<bool> stop{false};
   std::thread worker;
 
+  int64_t table_bytes_locked() const {
+    int64_t total = 0;
+    for (const auto& [key, e] : entries) {
+      if (e->ready && e->result.ok()) total += e->result.value()->stats().table_bytes;
+    }
+    return total;
+  }
+
   void evict_locked() {
-    while (entries.size() > options.max_entries && !lru.empty()) {
+    auto drop_oldest = [&] {
       entries.erase(lru.back());  // waiters hold their own reference to the entry
       lru.pop_back();
       ++stats.evictions;
-    }
+    };
+    while (entries.size() > options.max_entries && !lru.empty()) drop_oldest();
+    // The newest entry (front) stays whatever its size: it is the one being asked for.
+    while (lru.size() > 1 && table_bytes_locked() > options.max_table_bytes) drop_oldest();
   }
 
   void work() {
@@ -169,6 +180,7 @@ GrammarCache::Stats GrammarCache::stats() const {
   std::lock_guard lock(state_->mu);
   Stats out = state_->stats;
   out.entries = static_cast<int64_t>(state_->entries.size());
+  out.table_bytes = state_->table_bytes_locked();
   return out;
 }
 

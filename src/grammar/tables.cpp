@@ -34,6 +34,10 @@ struct TableBuilder {
 // Few accepted tokens are kept as a list (or-ing a 16 KB mask per step would cost more).
 void finish(const Vocabulary& vocab, TableBuilder& b) {
   TokenTable& out = b.out;
+  if (out.body && out.max_k == 0) {  // no accepted token starts another iteration: every count allows
+    out.body = false;                // them all, so the 128 KB of kmin would say nothing
+    out.kmin = {};
+  }
   bool dense = out.body || out.accepted * 32 >= vocab.mask_size();
   if (dense) return;
   out.ids.reserve(static_cast<size_t>(out.accepted));

@@ -80,6 +80,19 @@ TEST(GrammarCache, BoundedLeastRecentlyUsedFirst) {
   EXPECT_EQ(cache.stats().hits, 2);  // 1 was gone: compiled again
 }
 
+TEST(GrammarCache, BoundedByTableMemory) {
+  GrammarCache::Options opt;
+  opt.background_tables = false;
+  opt.compile.precompute = true;  // tables at once: their size is known at the next get()
+  opt.max_table_bytes = 1;        // any table is too much: only the newest entry stays
+  GrammarCache cache(small_vocab(), opt);
+  ASSERT_TRUE(cache.get(schema(kSchema)).ok());
+  EXPECT_GT(cache.stats().table_bytes, 1);
+  ASSERT_TRUE(cache.get(schema(kSchema, true)).ok());
+  EXPECT_EQ(cache.stats().entries, 1);
+  EXPECT_EQ(cache.stats().evictions, 1);
+}
+
 TEST(GrammarCache, ConcurrentRequestsCompileOnce) {
   GrammarCache cache(small_vocab());
   std::vector<std::thread> threads;
