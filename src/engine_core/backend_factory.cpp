@@ -1,4 +1,5 @@
-// Picks the backend a user named: cpu, cuda, or auto (the GPU when one is present).
+// Makes the backend a user named (cpu or cuda; load_model resolves auto with pick_device first), and
+// reports what the GPU path can run (gpu_capabilities).
 #include "backend_cpu/cpu_backend.h"
 #include "engine_core/engine_core.h"
 #ifdef TOKAMAK_WITH_CUDA

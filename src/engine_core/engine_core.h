@@ -24,7 +24,7 @@ namespace tk {
 // ---------------------------------------------------------------------------------------------
 // Configuration: one plain struct, filled by the CLI (or a test), validated once, then const.
 
-enum class DeviceChoice { kAuto, kCpu, kCuda };   // auto: the GPU when one is present
+enum class DeviceChoice { kAuto, kCpu, kCuda };   // auto: the GPU when it can run the model (pick_device)
 enum class DTypeChoice { kAuto, kBFloat16, kFloat16 };  // GPU weights and activations; auto = bfloat16
 const char* device_choice_name(DeviceChoice d);
 const char* dtype_choice_name(DTypeChoice d);
