@@ -133,12 +133,6 @@ struct Linear {
   Fp8Scheme scheme;
   int64_t out_features() const { return weight.dim(0); }
   int64_t in_features() const { return weight.dim(1); }
-};
-
-// What the sampler needs of one sequence. Penalties follow vLLM: repetition over prompt and
-// output tokens, presence/frequency over output tokens only; both read the sequence's row of the
-// token-history table.
-struct SamplingSpec : SamplingDraw {
   bool quantizes_input() const { return scheme.input != InputQuant::kNone; }
 };
 
@@ -149,8 +143,8 @@ struct Fp8HostLinear {
   Tensor weight_scale;      // fp32, shaped as scheme.weight says
   float input_scale = 0.f;  // kStaticTensor
   Fp8Scheme scheme;
-  int history_row = -1;            // row of the history table (penalised rows only)
-  int num_prompt_tokens = 0;       // the row holds the prompt, then the output so far
+};
+
 // Host-side FP8 arithmetic, the reference every FP8 kernel is checked against.
 namespace fp8 {
 // w[n, k] = fp8[n, k] * scale as `s` says: [out, in] fp32.
@@ -166,6 +160,12 @@ void quantize_input(const float* x, int64_t rows, int64_t cols, int64_t ld, cons
 int64_t input_scales_per_row(InputQuant q, int64_t cols);
 }  // namespace fp8
 
+// What the sampler needs of one sequence. Penalties follow vLLM: repetition over prompt and
+// output tokens, presence/frequency over output tokens only; both read the sequence's row of the
+// token-history table.
+struct SamplingSpec : SamplingDraw {
+  int history_row = -1;            // row of the history table (penalised rows only)
+  int num_prompt_tokens = 0;       // the row holds the prompt, then the output so far
   int num_output_tokens = 0;
   bool want_logprob = false;       // log-probability of the chosen token under the raw logits
 };
@@ -186,12 +186,6 @@ class Backend {
   // Makes the backend's device current on the calling thread (the engine loop's thread).
   virtual void bind_to_current_thread() {}
 
-  // Checks once, at load, that this backend can run the model's attention shape and page size
-  // (an error naming what it cannot).
-  virtual Status configure(const AttentionShape& shape, int page_size) = 0;
-  // Ops report failures here (sticky, like cudaGetLastError): the first error of a step, which
-  // Model::forward returns. Reading it clears it.
-  virtual Status take_error() { return Status::ok_status(); }
   // ---- FP8 linears
   // An FP8 checkpoint's weight: kept in fp8 where the backend has FP8 GEMMs for its scheme,
   // otherwise (the default, the CPU) dequantized into compute_dtype() with the input quantization
@@ -206,6 +200,12 @@ class Backend {
     return Status::ok_status();
   }
 
+  // Checks once, at load, that this backend can run the model's attention shape and page size
+  // (an error naming what it cannot).
+  virtual Status configure(const AttentionShape& shape, int page_size) = 0;
+  // Ops report failures here (sticky, like cudaGetLastError): the first error of a step, which
+  // Model::forward returns. Reading it clears it.
+  virtual Status take_error() { return Status::ok_status(); }
 
   // ---- memory
   virtual Result<Tensor> alloc(DType dtype, Shape shape) = 0;
