@@ -49,6 +49,12 @@ struct StepBatch {
   // Writes into the sampler's token-history table this step: history[index[i]] = token[i].
   std::vector<int32_t> history_index;   // [num_history]
   std::vector<int32_t> history_tokens;  // [num_history]
+  // Overlap scheduling: tokens the last sample()/sample_async() drew that the host does not hold
+  // yet. Row r of that sampling writes its token to token_ids[last_sample_to_token[r]] and to
+  // history_tokens[last_sample_to_history[r]] (-1: nowhere) on the device, after the upload and
+  // before any op reads them. Both empty, or both [rows of the last sampling].
+  std::vector<int32_t> last_sample_to_token;
+  std::vector<int32_t> last_sample_to_history;
 
   int num_seqs() const { return static_cast<int>(context_lens.size()); }
   int num_tokens() const { return static_cast<int>(token_ids.size()); }
@@ -261,6 +267,19 @@ class Backend {
   virtual Status sample(const Tensor& logits /*[R, vocab] fp32*/, const std::vector<SamplingSpec>& specs,
                         const Tensor& history, std::vector<int32_t>& tokens /*[R]*/,
                         std::vector<float>& logprobs /*[R]*/) = 0;
+  // Overlap scheduling: sample() without waiting. The ids stay on the device for the next
+  // begin_step (StepBatch::last_sample_*) and come back, with the log-probs, through
+  // wait_sampled(slot) while the host prepares the next step. Two slots: a step's ids can be on
+  // their way back while the next step is sampled into the other one.
+  virtual Status sample_async(const Tensor& logits /*[R, vocab] fp32*/, const std::vector<SamplingSpec>& specs,
+                              const Tensor& history, int slot) = 0;
+  struct SampledIds {
+    std::vector<int32_t> tokens;  // [R]
+    std::vector<float> logprobs;  // [R]
+    // The step on the device's clock, from its begin_step to its ids' copy (0: not timed).
+    double device_seconds = 0;
+  };
+  virtual Status wait_sampled(int slot, SampledIds& out) = 0;
   // logits[index[i]] += bias[i] (index into the flattened [R, vocab] logits): logit_bias and
   // min_tokens' masks, before sampling.
   virtual Status add_logit_bias(Tensor& logits /*[R, vocab] fp32*/, const std::vector<int64_t>& index,

@@ -57,6 +57,13 @@ Status StepBatch::validate(int page_size, int num_pages) const {
   }
   for (int r : logit_rows)
     if (r < 0 || r >= tokens) return fail("logit row out of range");
+  if (last_sample_to_token.size() != last_sample_to_history.size())
+    return fail("last_sample_to_token and last_sample_to_history differ in length");
+  for (size_t r = 0; r < last_sample_to_token.size(); ++r) {
+    if (last_sample_to_token[r] < -1 || last_sample_to_token[r] >= tokens) return fail("last_sample_to_token out of range");
+    if (last_sample_to_history[r] < -1 || last_sample_to_history[r] >= static_cast<int>(history_tokens.size()))
+      return fail("last_sample_to_history out of range");
+  }
   return Status::ok_status();
 }
 

@@ -186,6 +186,7 @@ void EngineLoop::run() {
       }
     }
     if (stopping) {
+      core_->drain(outputs);  // the step still out: its sequences that ended report as ended
       std::vector<int64_t> ids;
       for (auto& [id, s] : streams_) ids.push_back(id);
       for (int64_t id : ids) core_->abort(id, -1, outputs);

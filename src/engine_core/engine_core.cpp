@@ -151,7 +151,10 @@ void EngineCore::report_ended(int64_t request_id, std::vector<RequestOutput>& ou
   bool all = true;
   for (size_t i = 0; i < r.seqs.size(); ++i) {
     const Sequence& seq = *r.seqs[i];
-    if (!seq.finished()) {
+    // Overlap scheduling: a sequence that ended on a token still on the device is reported with
+    // that token, when it comes back (an aborted one at once: its pending token is dropped).
+    const bool natural = seq.finish == FinishReason::kStop || seq.finish == FinishReason::kLength;
+    if (!seq.finished() || (natural && !seq.output.empty() && seq.output.back() == kPendingToken)) {
       all = false;
       continue;
     }
@@ -163,10 +166,12 @@ void EngineCore::report_ended(int64_t request_id, std::vector<RequestOutput>& ou
     o.arrival_time = seq.arrival_time, o.scheduled_time = seq.scheduled_time;
     o.first_token_time = seq.first_token_time, o.finished_time = seq.finished_time;
     o.error = seq.error;  // a grammar's dead end (fail_step's errors come with its outputs)
-    // A sequence that finished this step already has an output: its final fields go there.
+    // A sequence that finished this step already has an output: its final fields go there (the
+    // last one: an overlapped step's outputs may precede a synchronous step's in `outputs`).
     auto same = [&](const RequestOutput& x) { return x.request_id == request_id && x.index == seq.index; };
-    auto prev = std::find_if(outputs.begin(), outputs.end(), same);
-    if (prev != outputs.end()) {
+    auto last = std::find_if(outputs.rbegin(), outputs.rend(), same);
+    if (last != outputs.rend()) {
+      auto prev = std::prev(last.base());
       o.token_ids = std::move(prev->token_ids), o.logprobs = std::move(prev->logprobs);
       o.top_logprobs = std::move(prev->top_logprobs), o.prompt_logprobs = std::move(prev->prompt_logprobs);
       o.prompt_top_logprobs = std::move(prev->prompt_top_logprobs);
@@ -176,7 +181,10 @@ void EngineCore::report_ended(int64_t request_id, std::vector<RequestOutput>& ou
       outputs.push_back(std::move(o));
     }
   }
-  if (all) requests_.erase(it);
+  if (!all) return;
+  // A launched step may still name its sequences (overlap scheduling): they outlive it.
+  if (config_.async_scheduling) retired_.push_back(std::move(it->second));
+  requests_.erase(it);
 }
 
 void EngineCore::abort(int64_t request_id, int index, std::vector<RequestOutput>& outputs) {
@@ -198,40 +206,6 @@ void EngineCore::fail_step(const ScheduledStep& step, const Status& error, std::
     ids.push_back(s.seq->request_id);
   }
   for (int64_t id : ids) report_ended(id, outputs);
-}
-
-std::vector<RequestOutput> EngineCore::step() {
-  std::vector<RequestOutput> outputs;
-  const double start = now_seconds();
-  ScheduledStep step = scheduler_->schedule();
-  if (step.empty()) return outputs;
-  const double scheduled = now_seconds();
-  Result<StepResult> result = runner_->run(step);
-  const double ran = now_seconds();
-  counters_.steps += 1;
-  counters_.sequences_scheduled += static_cast<int64_t>(step.seqs.size());
-  counters_.tokens_computed += step.num_tokens();
-  if (!result.ok()) {
-    fail_step(step, result.status(), outputs);
-    return outputs;
-  }
-  std::vector<int64_t> touched;
-  for (SeqUpdate& u : scheduler_->update(step, *result)) {
-    RequestOutput o;
-    o.request_id = u.seq->request_id, o.index = u.seq->index;
-    if (u.token) {
-      o.token_ids.push_back(u.token->token);
-      if (u.seq->params->logprobs >= 0) o.logprobs.push_back(u.token->logprob);
-      if (u.seq->params->logprobs > 0) o.top_logprobs.push_back(std::move(u.token->top));
-    }
-    o.prompt_logprobs = std::move(u.prompt_logprobs);
-    o.prompt_top_logprobs = std::move(u.prompt_top);
-    outputs.push_back(std::move(o));
-    if (u.seq->finished()) touched.push_back(u.seq->request_id);
-  }
-  for (int64_t id : touched) report_ended(id, outputs);
-  counters_.step_host_seconds += (scheduled - start) + (now_seconds() - ran);
-  return outputs;
 }
 
 EngineStats EngineCore::stats() const {

@@ -48,6 +48,11 @@ struct EngineConfig {
   int num_threads = 0;            // CPU backend threads; 0 = all cores
   bool enable_prefix_caching = true;
   bool enforce_eager = false;     // never replay CUDA graphs
+  // Overlap scheduling (--no-async-scheduling turns it off): step N+1 is scheduled and launched
+  // while the device runs step N, its decode inputs read from N's ids in device memory. Costs one
+  // step of stop detection: a sequence ending on an eos or stop token at N is in N+1 already
+  // (its token there is dropped, never emitted) and its pages come back a step later.
+  bool async_scheduling = true;
   Status validate() const;
 };
 
@@ -127,7 +132,16 @@ struct EngineStats {
   int64_t steps = 0;
   int64_t sequences_scheduled = 0;  // summed over steps: the mean batch is this / steps
   int64_t tokens_computed = 0;  // tokens the runner ran (prefill and decode)
-  double step_host_seconds = 0;  // total host time of steps outside the runner
+  // The engine thread's busy time in steps — scheduling, inputs, launches, updates, outputs — not
+  // its waits for the device; and the steps' time on the device's clock, from their inputs'
+  // upload to their ids' copy (0 where the backend does not time it: the CPU).
+  double step_host_seconds = 0;
+  double step_device_seconds = 0;
+  // The same for decode-only steps (one new token per sequence): the batch-size figures.
+  int64_t decode_steps = 0;
+  int64_t decode_sequences = 0;
+  double decode_host_seconds = 0, decode_device_seconds = 0;
+  int64_t overlapped_steps = 0;  // launched before the step before them was collected
   int64_t grammar_masks = 0;        // structured output: token masks filled (one per constrained row and step)
   double grammar_mask_seconds = 0;  // host time filling them (overlapped with the forward on a GPU)
 };
@@ -147,7 +161,9 @@ class EngineCore {
   void abort(int64_t request_id, int index, std::vector<RequestOutput>& outputs);
   // One step: outputs for every sequence that produced something or finished.
   std::vector<RequestOutput> step();
-  bool has_work() const { return scheduler_->has_work(); }
+  bool has_work() const { return scheduler_->has_work() || in_flight_.has_value(); }
+  // Overlap scheduling: waits for the step still out and reports its outputs (before shutdown).
+  void drain(std::vector<RequestOutput>& outputs);
   EngineStats stats() const;
 
   const EngineConfig& config() const { return config_; }  // max_model_len resolved
@@ -168,6 +184,25 @@ class EngineCore {
   // sequences all ended.
   void report_ended(int64_t request_id, std::vector<RequestOutput>& outputs);
   void fail_step(const ScheduledStep& step, const Status& error, std::vector<RequestOutput>& outputs);
+  // The step pipeline (engine_step.cpp).
+  void run_now(ScheduledStep& step, std::vector<RequestOutput>& outputs);
+  void launch_overlapped(ScheduledStep& step, std::vector<RequestOutput>& outputs);
+  void finish_in_flight(std::vector<RequestOutput>& outputs);
+  void emit(std::vector<SeqUpdate>& updates, std::vector<RequestOutput>& outputs);
+  void drop_finished(ScheduledStep& step) const;
+  void count_launch(const ScheduledStep& step);
+  // Overlap scheduling: the step launched and not yet collected, with what update() made of it
+  // (kPendingToken for every sampled token).
+  struct InFlight {
+    int ticket = 0;
+    bool decode_only = false;
+    std::vector<SeqUpdate> updates;  // one per sample row whose sequence was still running
+    std::vector<int> sample_rows;    // the launched sample row of each update
+  };
+  std::optional<InFlight> in_flight_;
+  // Requests whose sequences all ended while a launched step may still name them: freed once
+  // the step after their end is collected.
+  std::vector<ActiveRequest> retired_;
 
   EngineConfig config_;
   LoadedModel model_;

@@ -118,6 +118,7 @@ Status ModelRunner::prepare_history(const ScheduledStep& step, StepBatch& b) {
     for (int t = s.start; t < s.start + s.num_new; ++t) {
       b.history_index.push_back(static_cast<int32_t>(row * len + t));
       b.history_tokens.push_back(seq.token_at(t));
+      if (b.history_tokens.back() == kPendingToken) defer_pending(seq.uid, static_cast<int>(b.history_tokens.size()) - 1, true, b);
     }
     row_filled_[row] = s.start + s.num_new;
   }
@@ -187,10 +188,13 @@ Status ModelRunner::warm_up() {
   return Status::ok_status();
 }
 
-Result<StepResult> ModelRunner::run(const ScheduledStep& step) {
+Result<int> ModelRunner::launch(const ScheduledStep& step) {
+  const int ticket = next_ticket_;
+  if (launched_[ticket].active) return internal_error("launch: two steps are already out");
   const int pad_to = graph_batch_size(step);
   StepBatch batch = build_batch(step);
   if (pad_to > 0) add_padding(batch, pad_to);  // pure decode: no prompt log-prob rows to keep last
+  defer_pending_inputs(step, batch);
   TK_RETURN_IF_ERROR(prepare_history(step, batch));
   TK_RETURN_IF_ERROR(batch.validate(cache_.page_size(), cache_.num_pages()));
   Backend& backend = model_.backend();
@@ -200,30 +204,89 @@ Result<StepResult> ModelRunner::run(const ScheduledStep& step) {
   // NOTE: the forward was only launched (on a GPU): the grammar masks are filled meanwhile.
   GrammarMasks masks;
   TK_RETURN_IF_ERROR(fill_grammar_masks(step, masks));
-  StepResult result;
+  Launched& out = launched_[ticket];
+  out.result = StepResult();
+  StepResult& result = out.result;
   const std::vector<SamplingSpec> specs = sampling_specs(step);
   const int num_sampled = static_cast<int>(specs.size());
   const int first_logprob_row = pad_to > 0 ? pad_to : num_sampled;
   Tensor logits = model_.logits(batch.num_logits());
   if (num_sampled > 0) {
-    std::vector<int32_t> tokens;
-    std::vector<float> logprobs;
     // The mask first: sampling, log-probs and top log-probs all see the masked logits (vLLM).
     TK_RETURN_IF_ERROR(apply_grammar_masks(masks, logits));
     TK_RETURN_IF_ERROR(apply_logit_bias(step, logits));
-    TK_RETURN_IF_ERROR(backend.sample(logits.slice_rows(0, num_sampled), specs, history_, tokens, logprobs));
-    for (int i = 0; i < num_sampled; ++i) result.sampled.push_back({tokens[i], logprobs[i], {}, false});
+    // The ids come back in collect(); they stay on the device for the next step's inputs.
+    TK_RETURN_IF_ERROR(backend.sample_async(logits.slice_rows(0, num_sampled), specs, history_, ticket));
+    result.sampled.resize(num_sampled);
     for (size_t i = 0; i < masks.dead_end.size(); ++i) result.sampled[i].grammar_dead_end = masks.dead_end[i];
   }
+  // From here on the step is out: collect() takes its ids, whatever fails below.
+  out.active = true, out.num_sampled = num_sampled;
+  next_ticket_ ^= 1;
+  last_sample_rows_.clear();
+  int row = 0;
+  for (const ScheduledSeq& s : step.seqs)
+    if (s.sample) last_sample_rows_[s.seq->uid] = row++;
   if (batch.num_logits() > first_logprob_row) {
     std::vector<int32_t> targets;
     for (const ScheduledSeq& s : step.seqs)
       for (int p = s.logprob_begin; p < s.logprob_end; ++p) targets.push_back(s.seq->token_at(p + 1));
-    TK_RETURN_IF_ERROR(backend.token_logprobs(logits.slice_rows(first_logprob_row, batch.num_logits()), targets,
-                                              result.prompt_logprobs));
+    Status s = backend.token_logprobs(logits.slice_rows(first_logprob_row, batch.num_logits()), targets,
+                                      result.prompt_logprobs);
+    if (!s.ok()) return fail_launched(ticket, s);
   }
-  TK_RETURN_IF_ERROR(add_top_logprobs(step, logits, first_logprob_row, result));
+  Status s = add_top_logprobs(step, logits, first_logprob_row, result);
+  if (!s.ok()) return fail_launched(ticket, s);
+  return ticket;
+}
+
+// A launched step that failed after its sampling went out: its ids are taken and dropped, so the
+// ticket is free again.
+Status ModelRunner::fail_launched(int ticket, const Status& error) {
+  (void)collect(ticket);
+  return error;
+}
+
+Result<StepResult> ModelRunner::collect(int ticket) {
+  TK_CHECK(ticket == 0 || ticket == 1);
+  Launched& l = launched_[ticket];
+  if (!l.active) return internal_error("collect: no step is out under ticket " + std::to_string(ticket));
+  l.active = false;
+  StepResult result = std::move(l.result);
+  if (l.num_sampled == 0) return result;
+  Backend::SampledIds ids;
+  const double start = now_seconds();
+  TK_RETURN_IF_ERROR(model_.backend().wait_sampled(ticket, ids));
+  times_.wait_seconds += now_seconds() - start;
+  times_.device_seconds += ids.device_seconds, times_.last_device_seconds = ids.device_seconds;
+  TK_CHECK(static_cast<int>(ids.tokens.size()) == l.num_sampled && static_cast<int>(result.sampled.size()) == l.num_sampled);
+  for (int i = 0; i < l.num_sampled; ++i) result.sampled[i].token = ids.tokens[i], result.sampled[i].logprob = ids.logprobs[i];
   return result;
+}
+
+Result<StepResult> ModelRunner::run(const ScheduledStep& step) {
+  TK_ASSIGN_OR_RETURN(const int ticket, launch(step));
+  return collect(ticket);
+}
+
+// Overlap scheduling: the step's inputs that the last launched step sampled are kPendingToken on
+// the host; the backend writes them in from its device copy of that sampling.
+void ModelRunner::defer_pending_inputs(const ScheduledStep& step, StepBatch& b) const {
+  for (size_t i = 0; i < step.seqs.size(); ++i)
+    for (int row = b.query_start[i]; row < b.query_start[i + 1]; ++row)
+      if (b.token_ids[row] == kPendingToken) defer_pending(step.seqs[i].seq->uid, row, false, b);
+}
+
+void ModelRunner::defer_pending(uint64_t uid, int at, bool history, StepBatch& b) const {
+  auto it = last_sample_rows_.find(uid);
+  TK_CHECK_MSG(it != last_sample_rows_.end(), "a pending token the last launched step did not sample");
+  if (b.last_sample_to_token.empty()) {
+    b.last_sample_to_token.assign(last_sample_rows_.size(), -1);
+    b.last_sample_to_history.assign(last_sample_rows_.size(), -1);
+  }
+  std::vector<int32_t>& tokens = history ? b.history_tokens : b.token_ids;
+  (history ? b.last_sample_to_history : b.last_sample_to_token)[it->second] = at;
+  tokens[at] = 0;  // any id: the backend overwrites it
 }
 
 // logit_bias, and min_tokens' mask over eos and stop tokens, on the sample rows.

@@ -8,6 +8,7 @@
 #include <array>
 #include <map>
 #include <memory>
+#include <unordered_map>
 #include <vector>
 
 #include "backend/backend.h"
@@ -46,7 +47,19 @@ class ModelRunner final : public StepRunner {
   static Result<std::unique_ptr<ModelRunner>> create(Model& model, KvCacheTensors& cache, const RunnerConfig& config);
   // Captures the decode graphs of every batch size (no-op on backends without graphs); logs the time.
   Status warm_up();
-  Result<StepResult> run(const ScheduledStep& step) override;
+  Result<StepResult> run(const ScheduledStep& step) override;  // launch(), then collect()
+  // Overlap scheduling: launch() enqueues a step — forward and sampling — and returns a ticket
+  // without waiting for the device; collect(ticket) waits for its sampled ids. A step may be
+  // launched while the one before it is out (two at most): the tokens of its sequences that the
+  // host holds as kPendingToken are the last launched step's samples, read from device memory.
+  Result<int> launch(const ScheduledStep& step);
+  Result<StepResult> collect(int ticket);
+  struct Times {
+    double wait_seconds = 0;         // the host blocked in collect()
+    double device_seconds = 0;       // the steps' time on the device's clock (0 where not timed)
+    double last_device_seconds = 0;  // the last collected step's
+  };
+  const Times& times() const { return times_; }
   // Builds and plans `batch`, then runs the forward: logits of batch.logit_rows land in
   // model().logits(). For tests that read logits directly.
   Status forward(const StepBatch& batch);
@@ -61,6 +74,9 @@ class ModelRunner final : public StepRunner {
   int graph_batch_size(const ScheduledStep& step) const;
   Status run_forward(bool capturable);
   Status prepare_history(const ScheduledStep& step, StepBatch& batch);
+  void defer_pending_inputs(const ScheduledStep& step, StepBatch& batch) const;
+  void defer_pending(uint64_t uid, int at, bool history, StepBatch& batch) const;
+  Status fail_launched(int ticket, const Status& error);
   void add_padding(StepBatch& batch, int pad_to) const;
   std::vector<SamplingSpec> sampling_specs(const ScheduledStep& step) const;
   // Structured output (runner_grammar.cpp): the masks of the sample rows whose sequence has a
@@ -88,6 +104,17 @@ class ModelRunner final : public StepRunner {
   Tensor history_;
   std::vector<uint64_t> row_owner_;
   std::vector<int> row_filled_;
+  // Overlap scheduling: steps launched and not collected, by ticket, and the row of each sequence
+  // (by uid) in the last launched step's sampling.
+  struct Launched {
+    bool active = false;
+    int num_sampled = 0;
+    StepResult result;  // all but the sampled ids and their log-probs
+  };
+  Launched launched_[2];
+  int next_ticket_ = 0;
+  std::unordered_map<uint64_t, int> last_sample_rows_;
+  Times times_;
   GrammarMaskStats mask_stats_;
 };
 

@@ -276,6 +276,34 @@ std::vector<SeqUpdate> Scheduler::update(const ScheduledStep& step, const StepRe
   return updates;
 }
 
+bool Scheduler::resolve_pending_token(Sequence* seq, std::optional<int32_t> token) {
+  TK_CHECK(!seq->output.empty() && seq->output.back() == kPendingToken);
+  const FinishReason before = seq->finish;  // kLength: update() already ended it at this token
+  if (before == FinishReason::kAbort || before == FinishReason::kError) {
+    if (token) seq->output.back() = *token;
+    else seq->output.pop_back();
+    return false;
+  }
+  if (!token) {
+    seq->output.pop_back();
+    if (before == FinishReason::kNone) end(seq, FinishReason::kError);
+    else seq->finish = FinishReason::kError;
+    return true;
+  }
+  seq->output.back() = *token;
+  if (seq->output.size() == 1) seq->first_token_time = now_seconds();
+  seq->finish = FinishReason::kNone;
+  if (!check_finished(seq)) return true;  // eos and stop tokens first, as update() checks them
+  if (before == FinishReason::kNone) {
+    const FinishReason reason = seq->finish;
+    seq->finish = FinishReason::kNone;
+    end(seq, reason);  // also when it waits, preempted by the step after this token's
+  } else {
+    seq->finished_time = now_seconds();
+  }
+  return true;
+}
+
 void Scheduler::end(Sequence* seq, FinishReason reason) {
   if (seq->finished()) return;
   seq->finish = reason;

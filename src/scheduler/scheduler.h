@@ -129,6 +129,11 @@ struct ScheduledStep {
   bool needs_host_tokens() const;
 };
 
+// Overlap scheduling: the token update() appends for one still on its way back from the device
+// (the runner feeds it to the next step from device memory); resolve_pending_token puts the real
+// one in its place.
+constexpr int32_t kPendingToken = -1;
+
 struct SampledToken {
   int32_t token = 0;
   float logprob = 0.f;
@@ -181,6 +186,12 @@ class Scheduler {
   std::vector<SeqUpdate> update(const ScheduledStep& step, const StepResult& result);
   // Ends a sequence early (abort, or a failed step): frees its pages and forgets it.
   void end(Sequence* seq, FinishReason reason);
+  // Overlap scheduling: update() ran with kPendingToken as the sequence's last token. This puts the
+  // real token in (nullopt: its step failed, the sequence ends with kError) and finishes the
+  // sequence on an eos or stop token as update() would have, even when it is already part of a
+  // later step (whose token for it the engine drops). A sequence aborted meanwhile only gets its
+  // token. True when the token's output is due: the sequence is not aborted.
+  bool resolve_pending_token(Sequence* seq, std::optional<int32_t> token);
 
   bool has_work() const { return !waiting_.empty() || !running_.empty(); }
   int num_running() const { return static_cast<int>(running_.size()); }

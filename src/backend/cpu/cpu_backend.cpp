@@ -106,6 +106,7 @@ class CpuBackend final : public Backend {
   Status begin_step(const StepBatch& batch, StepPlan& plan) override {
     CpuStepPlan& p = static_cast<CpuStepPlan&>(plan);
     p.batch = batch;
+    apply_last_sample(p.batch);
     p.num_tokens = batch.num_tokens(), p.num_seqs = batch.num_seqs(), p.num_logits = batch.num_logits();
     p.max_query_len = batch.max_query_len(), p.max_context_len = batch.max_context_len();
     return Status::ok_status();
@@ -180,7 +181,30 @@ class CpuBackend final : public Backend {
       tokens[r] = ref::sample_row(row, vocab, to_ref(specs[r], history), scratch);
       if (specs[r].want_logprob) logprobs[r] = ref::token_logprob(row, vocab, tokens[r]);
     }
+    last_sampled_ = tokens;
     return Status::ok_status();
+  }
+
+  // The CPU samples at once; the slot keeps the ids until they are asked for, and the next
+  // begin_step reads them from last_sampled_ as the GPU reads them from device memory.
+  Status sample_async(const Tensor& logits, const std::vector<SamplingSpec>& specs, const Tensor& history,
+                      int slot) override {
+    TK_CHECK(slot == 0 || slot == 1);
+    SampledIds& out = slots_[slot];
+    return sample(logits, specs, history, out.tokens, out.logprobs);
+  }
+  Status wait_sampled(int slot, SampledIds& out) override {
+    TK_CHECK(slot == 0 || slot == 1);
+    out = std::move(slots_[slot]);
+    slots_[slot] = SampledIds();
+    return Status::ok_status();
+  }
+  void apply_last_sample(StepBatch& b) const {
+    TK_CHECK(b.last_sample_to_token.empty() || b.last_sample_to_token.size() == last_sampled_.size());
+    for (size_t r = 0; r < b.last_sample_to_token.size(); ++r) {
+      if (b.last_sample_to_token[r] >= 0) b.token_ids[b.last_sample_to_token[r]] = last_sampled_[r];
+      if (b.last_sample_to_history[r] >= 0) b.history_tokens[b.last_sample_to_history[r]] = last_sampled_[r];
+    }
   }
 
   Status add_logit_bias(Tensor& logits, const std::vector<int64_t>& index, const std::vector<float>& bias) override {
@@ -227,6 +251,11 @@ class CpuBackend final : public Backend {
     long pages = sysconf(name), page = sysconf(_SC_PAGESIZE);
     return pages > 0 && page > 0 ? static_cast<size_t>(pages) * static_cast<size_t>(page) : 0;
   }
+
+  std::vector<uint8_t> fp8_q_;  // scratch of fp8_input
+  std::vector<float> fp8_scales_, fp8_x_;
+  std::vector<int32_t> last_sampled_;  // the last sampling's ids: the next step's pending inputs
+  SampledIds slots_[2];                // sample_async's results until wait_sampled takes them
 };
 
 }  // namespace
@@ -234,6 +263,3 @@ class CpuBackend final : public Backend {
 std::unique_ptr<Backend> make_cpu_backend(int num_threads) { return std::make_unique<CpuBackend>(num_threads); }
 
 }  // namespace tk
-
-  std::vector<uint8_t> fp8_q_;  // scratch of fp8_input
-  std::vector<float> fp8_scales_, fp8_x_;

@@ -35,7 +35,7 @@ CudaBackend::CudaBackend(const CudaBackendOptions& options, std::unique_ptr<Gemm
       stream_(stream) {}
 
 CudaBackend::~CudaBackend() {
-  if (sample_host_) cudaFreeHost(sample_host_);
+  free_sampling_host();
   if (stream_) cudaStreamDestroy(stream_);
 }
 

@@ -20,7 +20,10 @@ class CudaStepPlan final : public StepPlan {
   int32_t* host = nullptr;       // pinned mirror of `device`
   int32_t *token_ids = nullptr, *positions = nullptr, *slot_mapping = nullptr, *logit_rows = nullptr;
   int32_t *query_start = nullptr, *context_lens = nullptr, *history_index = nullptr, *history_tokens = nullptr;
+  // Overlap scheduling: where row r of the last sampling goes, as offsets into `device` (-1: nowhere).
+  int32_t *last_to_token = nullptr, *last_to_history = nullptr;  // [max_seqs] each
   int32_t* page_table = nullptr;  // last: [num_seqs, page_stride], only the rows a step uses are copied
+  size_t num_ints = 0;            // int32 entries of `device`
   int page_stride = 0;            // this step's page-table row length (a power of two)
   int num_history = 0;
   cudaEvent_t uploaded = nullptr;  // the last upload has left the pinned mirror
@@ -68,6 +71,9 @@ class CudaBackend final : public Backend {
   void write_history(const StepPlan& plan, Tensor& history) override;
   Status sample(const Tensor& logits, const std::vector<SamplingSpec>& specs, const Tensor& history,
                 std::vector<int32_t>& tokens, std::vector<float>& logprobs) override;
+  Status sample_async(const Tensor& logits, const std::vector<SamplingSpec>& specs, const Tensor& history,
+                      int slot) override;
+  Status wait_sampled(int slot, SampledIds& out) override;
   Status reserve_sampling(int rows, int64_t vocab) override;
   Status add_logit_bias(Tensor& logits, const std::vector<int64_t>& index, const std::vector<float>& bias) override;
   Status top_logprobs(const Tensor& logits, const std::vector<int>& rows, int k,
@@ -86,6 +92,8 @@ class CudaBackend final : public Backend {
     if (!s.ok() && error_.ok()) error_ = s;
   }
   Status ensure_bytes(DeviceBuffer& buf, size_t bytes);
+  void ensure_events();
+  Status scatter_last_sample(const StepBatch& b, CudaStepPlan& m);
   static HeadLayout layout(const Tensor& qkv, const AttentionShape& s);
 
   int device_;
@@ -97,10 +105,26 @@ class CudaBackend final : public Backend {
   // Recorded by configure(): decode split plans depend on the KV heads and the page size.
   AttentionShape attn_shape_;
   int page_size_ = kDefaultPageSize;
-  // Sampling staging: rows up (pinned), tokens and logprobs down.
+  // Sampling staging (cuda_sampling.cpp): rows up, tokens and logprobs down, through pinned
+  // memory per slot so that one step's ids come back while the next step is sampled.
   DeviceBuffer sample_in_, sample_out_, sample_workspace_, bias_in_, mask_in_;
-  int32_t* sample_host_ = nullptr;  // pinned
-  size_t sample_host_bytes_ = 0;
+  DeviceBuffer sampled_;  // [rows] ids then [rows] logprobs of the last sampling; only sample_async writes it
+  int last_sampled_rows_ = 0;
+  struct SampleSlot {
+    void* rows_host = nullptr;  // pinned SamplingRows
+    size_t rows_bytes = 0;
+    void* ids_host = nullptr;   // pinned [rows] ids then [rows] logprobs
+    size_t ids_bytes = 0;
+    cudaEvent_t rows_sent = nullptr;  // rows_host may be written again
+    cudaEvent_t ids_ready = nullptr;  // ids_host holds the ids (timed: the step's end)
+    cudaEvent_t started = nullptr;    // the step's begin_step (timed), or null
+    int rows = 0;
+    bool pending = false;
+  };
+  SampleSlot slots_[2];
+  cudaEvent_t step_started_[2] = {nullptr, nullptr};  // begin_step's, alternating
+  int next_start_ = 0, last_start_ = -1;
+  void free_sampling_host();
 };
 
 }  // namespace tk

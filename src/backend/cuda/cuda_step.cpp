@@ -71,7 +71,7 @@ std::unique_ptr<StepPlan> CudaBackend::new_step_plan(const StepCapacity& cap) {
   const size_t tokens = std::max(cap.max_tokens, 1), seqs = std::max(cap.max_seqs, 1);
   const size_t history = std::max(cap.max_history, 1);
   const size_t pages = next_pow2(std::max(cap.max_pages_per_seq, kMinPageStride));
-  const size_t count = 4 * tokens + 2 * seqs + 1 + 2 * history + seqs * pages;
+  const size_t count = 4 * tokens + 2 * seqs + 1 + 2 * history + 2 * seqs + seqs * pages;
   auto dev = DeviceBuffer::allocate(count * 4);
   TK_CHECK_MSG(dev.ok(), "step metadata: " + dev.status().message());
   p->device = std::move(*dev);
@@ -86,7 +86,10 @@ std::unique_ptr<StepPlan> CudaBackend::new_step_plan(const StepCapacity& cap) {
   p->context_lens = d, d += seqs;
   p->history_index = d, d += history;
   p->history_tokens = d, d += history;
+  p->last_to_token = d, d += seqs;
+  p->last_to_history = d, d += seqs;
   p->page_table = d;
+  p->num_ints = count;
   return p;
 }
 
@@ -94,8 +97,10 @@ Status CudaBackend::begin_step(const StepBatch& b, StepPlan& plan) {
   CudaStepPlan& m = static_cast<CudaStepPlan&>(plan);
   const StepCapacity& cap = m.capacity;
   if (b.num_tokens() > cap.max_tokens || b.num_seqs() > cap.max_seqs || b.max_pages_per_seq > cap.max_pages_per_seq ||
-      static_cast<int>(b.history_index.size()) > cap.max_history || b.num_logits() > cap.max_tokens)
+      static_cast<int>(b.history_index.size()) > cap.max_history || b.num_logits() > cap.max_tokens ||
+      static_cast<int>(b.last_sample_to_token.size()) > std::max(cap.max_seqs, 1))
     return internal_error("begin_step: the batch exceeds the plan's capacity");
+  ensure_events();
   CUDA_CHECK(cudaEventSynchronize(m.uploaded));  // the pinned mirror may still feed the last copy
   int32_t* base = static_cast<int32_t*>(m.device.data());
   auto put = [&](int32_t* dev, const std::vector<int32_t>& v) { std::copy(v.begin(), v.end(), m.host + (dev - base)); };
@@ -107,6 +112,13 @@ Status CudaBackend::begin_step(const StepBatch& b, StepPlan& plan) {
   put(m.context_lens, b.context_lens);
   put(m.history_index, b.history_index);
   put(m.history_tokens, b.history_tokens);
+  // Offsets into the metadata for scatter_last_sample (-1 stays -1: the scatter skips it).
+  auto put_offsets = [&](int32_t* dev, const std::vector<int32_t>& rows, const int32_t* region) {
+    int32_t* h = m.host + (dev - base);
+    for (size_t r = 0; r < rows.size(); ++r) h[r] = rows[r] < 0 ? -1 : static_cast<int32_t>(region - base) + rows[r];
+  };
+  put_offsets(m.last_to_token, b.last_sample_to_token, m.token_ids);
+  put_offsets(m.last_to_history, b.last_sample_to_history, m.history_tokens);
   m.page_stride = next_pow2(std::max(b.max_pages_per_seq, kMinPageStride));
   int32_t* table = m.host + (m.page_table - base);
   for (int s = 0; s < b.num_seqs(); ++s) {
@@ -115,8 +127,12 @@ Status CudaBackend::begin_step(const StepBatch& b, StepPlan& plan) {
     std::copy_n(b.page_table.begin() + static_cast<size_t>(s) * b.max_pages_per_seq, b.max_pages_per_seq, row);
   }
   const size_t used = static_cast<size_t>(m.page_table - base) + static_cast<size_t>(b.num_seqs()) * m.page_stride;
+  // The step's start on the device's clock (wait_sampled reports the span to its ids' copy).
+  last_start_ = next_start_, next_start_ ^= 1;
+  CUDA_CHECK(cudaEventRecord(step_started_[last_start_], stream_));
   CUDA_CHECK(cudaMemcpyAsync(base, m.host, used * 4, cudaMemcpyHostToDevice, stream_));
   CUDA_CHECK(cudaEventRecord(m.uploaded, stream_));
+  TK_RETURN_IF_ERROR(scatter_last_sample(b, m));
   m.num_tokens = b.num_tokens(), m.num_seqs = b.num_seqs(), m.num_logits = b.num_logits();
   m.max_query_len = b.max_query_len(), m.max_context_len = b.max_context_len();
   m.num_history = static_cast<int>(b.history_index.size());
@@ -143,49 +159,6 @@ void CudaBackend::write_history(const StepPlan& plan, Tensor& history) {
   if (m.num_history == 0) return;
   record(kernels::scatter_int32(history.data_as<int32_t>(), m.history_index, m.history_tokens, m.num_history,
                                 history.numel(), stream_));
-}
-
-Status CudaBackend::sample(const Tensor& logits, const std::vector<SamplingSpec>& specs, const Tensor& history,
-                           std::vector<int32_t>& tokens, std::vector<float>& logprobs) {
-  const int rows = static_cast<int>(specs.size());
-  const int64_t vocab = logits.dim(1);
-  const size_t row_bytes = rows * sizeof(kernels::SamplingRow);
-  if (sample_host_bytes_ < row_bytes) {
-    if (sample_host_) CUDA_CHECK(cudaFreeHost(sample_host_));
-    sample_host_bytes_ = row_bytes * 2;
-    CUDA_CHECK(cudaMallocHost(&sample_host_, sample_host_bytes_));
-  }
-  auto* rs = reinterpret_cast<kernels::SamplingRow*>(sample_host_);
-  for (int r = 0; r < rows; ++r) {
-    const SamplingSpec& s = specs[r];
-    kernels::SamplingRow k;
-    static_cast<SamplingDraw&>(k) = s;
-    k.want_logprob = s.want_logprob;
-    if (s.history_row >= 0) {  // histories are read only when a penalty needs them
-      TK_CHECK(history.defined());
-      k.history_offset = static_cast<int64_t>(s.history_row) * history.dim(1);
-      k.num_prompt_tokens = s.num_prompt_tokens, k.num_output_tokens = s.num_output_tokens;
-    }
-    rs[r] = k;
-  }
-  TK_RETURN_IF_ERROR(ensure_bytes(sample_in_, row_bytes));
-  TK_RETURN_IF_ERROR(ensure_bytes(sample_out_, static_cast<size_t>(rows) * 8));
-  TK_RETURN_IF_ERROR(ensure_bytes(sample_workspace_, kernels::sample_workspace_bytes(rows, vocab)));
-  CUDA_CHECK(cudaMemcpyAsync(sample_in_.data(), sample_host_, row_bytes, cudaMemcpyHostToDevice, stream_));
-  kernels::SampleParams p;
-  p.logits = logits.data_as<float>();
-  p.rows = static_cast<const kernels::SamplingRow*>(sample_in_.data());
-  p.history = history.defined() ? history.data_as<int32_t>() : nullptr;
-  p.num_rows = rows, p.vocab = vocab;
-  p.out_tokens = static_cast<int32_t*>(sample_out_.data());
-  p.out_logprobs = reinterpret_cast<float*>(p.out_tokens + rows);
-  TK_RETURN_IF_ERROR(kernels::sample(p, sample_workspace_.data(), stream_));
-  tokens.resize(rows);
-  logprobs.resize(rows);
-  CUDA_CHECK(cudaMemcpyAsync(tokens.data(), p.out_tokens, rows * 4, cudaMemcpyDeviceToHost, stream_));
-  CUDA_CHECK(cudaMemcpyAsync(logprobs.data(), p.out_logprobs, rows * 4, cudaMemcpyDeviceToHost, stream_));
-  CUDA_CHECK(cudaStreamSynchronize(stream_));
-  return Status::ok_status();
 }
 
 Status CudaBackend::add_logit_bias(Tensor& logits, const std::vector<int64_t>& index, const std::vector<float>& bias) {
@@ -236,6 +209,7 @@ Status CudaBackend::top_logprobs(const Tensor& logits, const std::vector<int>& r
 Status CudaBackend::reserve_sampling(int rows, int64_t vocab) {
   TK_RETURN_IF_ERROR(ensure_bytes(sample_in_, std::max(rows * sizeof(kernels::SamplingRow), static_cast<size_t>(rows) * 4)));
   TK_RETURN_IF_ERROR(ensure_bytes(sample_out_, static_cast<size_t>(rows) * 8));
+  TK_RETURN_IF_ERROR(ensure_bytes(sampled_, static_cast<size_t>(rows) * 8));
   return ensure_bytes(sample_workspace_, kernels::sample_workspace_bytes(rows, vocab));
 }
 
