@@ -16,7 +16,8 @@
 namespace tk::grammar {
 
 struct TokenTable {
-  bool body = false;                // node inside a counted repetition's body: use kmin
+  bool body = false;                // node inside a counted repetition's body whose tokens may start
+                                    // further iterations: use kmin (false when none does)
   std::vector<uint32_t> bits;       // accepted tokens as a mask (body: every kmin < 255)
   std::vector<int32_t> ids;         // accepted tokens as a sorted list, when few (bits empty)
   std::vector<uint8_t> kmin;        // body: further iterations token t starts; 255 = not accepted
