@@ -25,11 +25,14 @@ struct LatencyFlags {
   EngineConfig engine;
   bool random_weights = false;
   int prompt_len = 128, gen_len = 256, batch = 1, iters = 2, prefix_len = 0;
+  std::string json_schema;  // a file: every sequence decodes under this schema (structured output)
+  std::shared_ptr<const grammar::CompiledGrammar> grammar;
 };
 
 struct LatencyResult {
   double ttft_s = 0, decode_s = 0;
   int decode_tokens = 0;
+  int decode_steps = 0;  // the longest sequence's decode tokens (a grammar may end others earlier)
 };
 
 // A batch of random prompts (sharing their first prefix_len tokens) through the engine loop:
@@ -38,6 +41,7 @@ Result<LatencyResult> run_once(Engine& engine, const LatencyFlags& f, const std:
   std::mt19937 rng(seed);
   SamplingParams greedy;
   greedy.temperature = 0.f, greedy.max_tokens = f.gen_len, greedy.ignore_eos = true;
+  greedy.grammar = f.grammar;  // a complete grammar ends its sequence, ignore_eos or not
   const int64_t vocab = engine.model_config().vocab_size;
   std::vector<EngineLoop::NewRequest> requests;
   for (int b = 0; b < f.batch; ++b) {
@@ -49,14 +53,17 @@ Result<LatencyResult> run_once(Engine& engine, const LatencyFlags& f, const std:
   TK_ASSIGN_OR_RETURN(auto streams, engine.loop().add_all(std::move(requests)));
   LatencyResult r;
   double first = 0;  // the last first token of the batch (the engine's timestamps)
-  for (auto& stream : streams)
+  for (auto& stream : streams) {
+    int tokens = 0;
     for (std::vector<RequestOutput> outs; !(outs = stream->next()).empty();)
       for (const RequestOutput& o : outs) {
         if (o.finish == FinishReason::kError) return internal_error(o.error);
-        r.decode_tokens += static_cast<int>(o.token_ids.size());
+        tokens += static_cast<int>(o.token_ids.size());
         if (o.finished()) first = std::max(first, o.first_token_time);
       }
-  r.decode_tokens -= f.batch;  // each sequence's first token came with the prefill
+    r.decode_tokens += tokens - 1;  // each sequence's first token came with the prefill
+    r.decode_steps = std::max(r.decode_steps, tokens - 1);
+  }
   r.ttft_s = first - start;
   r.decode_s = now_seconds() - first;
   return r;
@@ -105,6 +112,18 @@ Status run_latency(LatencyFlags f) {
   for (const char* derived : {"--max-num-seqs ", "--max-num-batched-tokens ", "--max-model-len ", "kv_cache_tokens "})
     if (error.rfind(derived, 0) == 0) return loaded.status().with_context(sizing);
   TK_ASSIGN_OR_RETURN(auto engine, std::move(loaded));
+  double compile_ms = 0;
+  if (!f.json_schema.empty()) {
+    if (!engine->has_tokenizer()) return invalid_argument("--json-schema needs the model's tokenizer (--tokenizer DIR)");
+    TK_ASSIGN_OR_RETURN(std::string schema, read_text_file(f.json_schema));
+    TK_ASSIGN_OR_RETURN(auto vocab, grammar_vocabulary(engine->tokenizer(), engine->eos_token_ids(),
+                                                       engine->model_config().vocab_size));
+    const double t0 = now_seconds();
+    auto g = grammar::json_schema_to_grammar(schema);
+    if (!g.ok()) return g.status().with_context("--json-schema " + f.json_schema);
+    TK_ASSIGN_OR_RETURN(f.grammar, grammar::CompiledGrammar::compile(*g, vocab));
+    compile_ms = (now_seconds() - t0) * 1e3;
+  }
   std::mt19937 rng(99);
   std::vector<int32_t> prefix(f.prefix_len);
   for (int32_t& t : prefix) t = static_cast<int32_t>(rng() % engine->model_config().vocab_size);
@@ -122,8 +141,18 @@ Status run_latency(LatencyFlags f) {
                 "%s %s: batch %d, prompt %d, generated %d: time to first token %.2f ms, decode %.1f tokens/s "
                 "(%.2f ms/step)\n",
                 c.model.empty() ? c.model_config.c_str() : c.model.c_str(), engine->backend_name().c_str(), f.batch,
-                f.prompt_len, f.gen_len, best.ttft_s * 1e3, tps, best.decode_s / (best.decode_tokens / f.batch) * 1e3);
+                f.prompt_len, f.gen_len, best.ttft_s * 1e3, tps, best.decode_s / std::max(1, best.decode_steps) * 1e3);
   TK_RETURN_IF_ERROR(write_stdout(line));
+  if (f.grammar) {
+    // Sequences end when the schema's JSON is complete: ms/step is over the longest one's steps.
+    std::snprintf(line, sizeof(line),
+                  "json schema %s: compiled in %.2f ms; %.1f decode tokens per sequence (longest %d); mask %.1f us "
+                  "per token on average (%lld masks, host time overlapped with the forward)\n",
+                  f.json_schema.c_str(), compile_ms, static_cast<double>(best.decode_tokens) / f.batch, best.decode_steps,
+                  stats.grammar_masks > 0 ? stats.grammar_mask_seconds / static_cast<double>(stats.grammar_masks) * 1e6 : 0.0,
+                  static_cast<long long>(stats.grammar_masks));
+    TK_RETURN_IF_ERROR(write_stdout(line));
+  }
   if (f.prefix_len > 0) {
     std::snprintf(line, sizeof(line), "prefix %d tokens, prefix caching %s: %lld of %lld prompt tokens served from the cache\n",
                   f.prefix_len, c.enable_prefix_caching ? "on" : "off", static_cast<long long>(stats.prefix_cache.hits),
@@ -169,6 +198,9 @@ Command add_bench(CLI::App& parent) {
   add_int(*latency, "--prefix-len", lf->prefix_len, "leading prompt tokens shared by every request (prefix cache)", 0)
       ->default_str(std::to_string(lf->prefix_len));
   add_int(*latency, "--iters", lf->iters, "timed runs after the warm-up run", 1, 100)->default_str(std::to_string(lf->iters));
+  latency->add_option("--json-schema", lf->json_schema,
+                      "decode every sequence under this JSON schema (structured output; needs the tokenizer)")
+      ->type_name("FILE");
   const Command throughput = add_bench_throughput(*app), serve = add_bench_serve(*app);
   return {app, [=]() -> Status {
             if (kernels->parsed()) return run_kernels(kf->first, kf->second);

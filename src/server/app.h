@@ -19,6 +19,7 @@
 #include "http/http.h"
 #include "jinja/jinja.h"
 #include "metrics.h"
+#include "grammar/grammar.h"
 #include "server/server.h"
 
 namespace tk::server {
@@ -146,6 +147,19 @@ struct App {
   std::string new_id(const char* prefix);
   // Opens the SSE stream (when streaming) and queues the engine requests of a checked request.
   void start_generation(const std::shared_ptr<class Generation>& g, bool stream);
+
+  // Structured output (structured.cpp): the model's vocabulary, built once at start-up (null,
+  // with the reason, when the model has no tokenizer), and the compiled grammars.
+  std::shared_ptr<const grammar::Vocabulary> grammar_vocab;
+  std::string grammar_vocab_error;
+  std::unique_ptr<grammar::GrammarCache> grammar_cache;  // bounded; token tables filled in the background
+  // Compiles (or finds in the cache) the grammar of a request, in the calling handler. The hook
+  // for features that constrain output themselves (tool_choice required / named): put the result
+  // in SamplingParams::grammar (a request with response_format too is a 400).
+  Result<std::shared_ptr<const grammar::CompiledGrammar>> compile_grammar(const grammar::GrammarSpec& spec);
+  // The same for a grammar made in code: compiled on every call (not cached); prefer a GrammarSpec.
+  Result<std::shared_ptr<const grammar::CompiledGrammar>> compile_grammar(
+      const std::string& key, const std::function<Result<grammar::Grammar>()>& make);
 
  private:
   std::atomic<uint64_t> next_id_{1};

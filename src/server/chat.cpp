@@ -12,7 +12,9 @@ const std::vector<std::string> kKnownFields = {
     "stop_token_ids", "seed", "presence_penalty", "frequency_penalty", "repetition_penalty", "logit_bias", "logprobs",
     "top_logprobs", "ignore_eos", "min_tokens", "skip_special_tokens", "include_stop_str_in_output", "stream",
     "stream_options", "user", "tools", "tool_choice", "chat_template_kwargs", "add_generation_prompt",
-    "continue_final_message", "cache_salt", "parallel_tool_calls", "response_format", "prompt_logprobs"};
+    "continue_final_message", "cache_salt", "parallel_tool_calls", "response_format", "prompt_logprobs",
+    "structured_outputs", "guided_json", "guided_regex", "guided_choice", "guided_grammar", "guided_decoding_backend",
+    "guided_whitespace_pattern"};
 
 Json chat_logprob(const Tokenizer& tok, int32_t id, float logprob, const std::vector<TokenLogprob>* top) {
   Json e = Json::object();
@@ -228,6 +230,8 @@ void App::chat_completions(const http::Request& request, std::shared_ptr<http::R
   if (f.has("top_logprobs") && !logprobs) f.fail("when using `top_logprobs`, `logprobs` must be set to true.", "top_logprobs");
   read_stream_options(f, stream, include_usage);
   if (f.error) return fail(*f.error);
+  // Structured output: response_format or vLLM's fields, compiled here (off the engine thread).
+  if (auto e = read_structured_output(*this, body, p)) return fail(*e);
   Result<std::string> text = render_chat(body, f);
   if (f.error) return fail(*f.error);
   if (!text.ok()) return fail(bad_request(text.status().message(), "messages"));

@@ -10,7 +10,8 @@ const std::vector<std::string> kKnownFields = {
     "model", "prompt", "max_tokens", "temperature", "top_p", "top_k", "min_p", "n", "stop", "stop_token_ids", "seed",
     "presence_penalty", "frequency_penalty", "repetition_penalty", "logit_bias", "logprobs", "echo", "prompt_logprobs",
     "ignore_eos", "min_tokens", "skip_special_tokens", "include_stop_str_in_output", "stream", "stream_options", "user",
-    "cache_salt", "best_of", "suffix"};
+    "cache_salt", "best_of", "suffix", "response_format", "structured_outputs", "guided_json", "guided_regex",
+    "guided_choice", "guided_grammar", "guided_decoding_backend", "guided_whitespace_pattern"};
 
 // The legacy logprobs object of one choice, built token by token.
 struct LegacyLogprobs {
@@ -226,6 +227,7 @@ void App::completions(const http::Request& request, std::shared_ptr<http::Respon
   f.boolean("echo", echo);
   read_stream_options(f, stream, include_usage);
   if (f.error) return fail(*f.error);
+  if (auto e = read_structured_output(*this, body, p)) return fail(*e);
   std::vector<PromptInput> prompts;
   if (auto e = read_prompts(body, engine.tokenizer(), prompts)) return fail(*e);
   const int max_len = engine.config().max_model_len;

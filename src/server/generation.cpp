@@ -110,7 +110,10 @@ void Generation::take(int prompt, RequestOutput& o) {
   }
   if (c.done) return;  // a stop string ended it; the engine was catching up
   if (o.finish == FinishReason::kError) {
-    error_ = ApiError{500, "generation failed: " + o.error, ""};
+    // A grammar that leaves no token to sample is the request's fault (the engine's message
+    // starts so), not the server's.
+    const bool grammar = o.error.rfind("structured output", 0) == 0;
+    error_ = grammar ? bad_request(o.error) : ApiError{500, "generation failed: " + o.error, ""};
     c.done = true, c.finish = FinishReason::kError;
     return;
   }

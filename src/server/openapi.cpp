@@ -57,6 +57,37 @@ Json any_of(std::initializer_list<Json> schemas) {
   return Json{{"anyOf", std::move(list)}};
 }
 
+// Structured output: response_format, vLLM's structured_outputs and the older guided_* fields (at
+// most one constraint per request; a schema or grammar the grammar engine rejects is a 400).
+void add_structured_output_properties(Json& p) {
+  const Json schema = any_of({type("object"), type("boolean"), type("string")});
+  auto kind = [](const char* k) { return Json{{"type", Json{{"type", "string"}, {"enum", Json::array({k})}}}}; };
+  Json json_schema = object_schema(Json{{"name", nullable(type("string"))}, {"description", nullable(type("string"))},
+                                        {"schema", nullable(schema)}, {"strict", nullable(type("boolean"))}},
+                                   Json::array());
+  Json with_schema = kind("json_schema");
+  with_schema["json_schema"] = json_schema;
+  p["response_format"] = nullable(described(
+      any_of({object_schema(kind("text"), Json::array({"type"})), object_schema(kind("json_object"), Json::array({"type"})),
+              object_schema(with_schema, Json::array({"type", "json_schema"}))}),
+      "json_object: any JSON object; json_schema: output valid against json_schema.schema (unsaid "
+      "additionalProperties mean none unless strict is false); whitespace between JSON tokens is bounded"));
+  const Json choices = array_of(type("string"), 1);
+  p["structured_outputs"] = nullable(described(
+      object_schema(Json{{"json", nullable(schema)}, {"regex", nullable(type("string"))}, {"choice", nullable(choices)},
+                         {"grammar", nullable(described(type("string"), "GBNF (llama.cpp's), root rule 'root'"))},
+                         {"json_object", nullable(type("boolean"))},
+                         {"disable_any_whitespace", nullable(described(type("boolean"), "compact JSON"))},
+                         {"disable_additional_properties", nullable(type("boolean"))}},
+                    Json::array()),
+      "vLLM's: exactly one of json, regex, choice, grammar, json_object"));
+  p["guided_json"] = nullable(schema);
+  p["guided_regex"] = nullable(type("string"));
+  p["guided_choice"] = nullable(choices);
+  p["guided_grammar"] = nullable(type("string"));
+  p["guided_decoding_backend"] = nullable(described(type("string"), "accepted and ignored"));
+}
+
 // The request fields both generation endpoints accept; null is the same as leaving a field out.
 Json sampling_properties() {
   Json p = Json::object();
@@ -86,6 +117,7 @@ Json sampling_properties() {
                                            "only with stream: true"));
   p["user"] = nullable(type("string"));
   p["cache_salt"] = nullable(type("string"));
+  add_structured_output_properties(p);
   return p;
 }
 

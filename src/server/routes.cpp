@@ -71,6 +71,17 @@ App::App(Engine& engine, ServerConfig config)
       pool(this->config.worker_threads > 0 ? this->config.worker_threads
                                            : static_cast<int>(std::min(4u, std::max(1u, std::thread::hardware_concurrency())))) {
   defaults = this->config.use_generation_config ? engine.default_sampling_params() : SamplingParams{};
+  // Structured output's vocabulary, once per model (grammars are compiled against it per request).
+  if (!engine.has_tokenizer()) {
+    grammar_vocab_error = "structured output needs the model's tokenizer (--tokenizer)";
+  } else if (auto v = grammar_vocabulary(engine.tokenizer(), engine.eos_token_ids(), engine.model_config().vocab_size);
+             v.ok()) {
+    grammar_vocab = std::move(*v);
+    grammar_cache = std::make_unique<grammar::GrammarCache>(grammar_vocab);
+  } else {
+    grammar_vocab_error = v.status().message();
+    TK_LOG_WARN("structured output is off: " + grammar_vocab_error);
+  }
 }
 
 std::string App::new_id(const char* prefix) {

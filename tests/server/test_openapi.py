@@ -71,7 +71,10 @@ def narrowed(doc):
         p["logit_bias"] = nullable({"type": "object", "maxProperties": 4, "propertyNames": {"pattern": "^[0-9]{1,3}$"},
                                     "additionalProperties": {"type": "number", "minimum": -100, "maximum": 100}})
         for field in ("stream_options", "min_tokens", "top_logprobs", "continue_final_message", "chat_template_kwargs",
-                      "max_completion_tokens"):
+                      "max_completion_tokens",
+                      # a valid request holds at most one constraint, and a schema the grammar engine takes
+                      "response_format", "structured_outputs", "guided_json", "guided_regex", "guided_choice",
+                      "guided_grammar", "guided_decoding_backend"):
             p.pop(field, None)
         p["model"] = {"type": "string", "enum": [MODEL[0]]}
         s[name]["required"] = sorted(set(s[name]["required"]) | {"max_tokens"})
