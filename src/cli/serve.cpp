@@ -58,6 +58,8 @@ Status run_serve(ServeFlags f) {
   sc.served_model_names = f.served_model_names;
   sc.use_generation_config = f.generation_config == "auto";
   TK_ASSIGN_OR_RETURN(sc.allowed_origins, parse_origins(f.allowed_origins));
+  if (sc.enable_auto_tool_choice && sc.tool_call_parser.empty())
+    return invalid_argument("--enable-auto-tool-choice requires --tool-call-parser");
   if (!f.chat_template_file.empty()) {
     TK_ASSIGN_OR_RETURN(sc.chat_template, read_text_file(f.chat_template_file));
   }
@@ -106,6 +108,13 @@ Command add_serve(CLI::App& parent) {
   add_int(*app, "--max-waiting-requests", f->server.max_waiting_requests,
           "requests queued beyond --max-num-seqs before new ones get 503", 0, 10'000'000)
       ->default_str(std::to_string(f->server.max_waiting_requests));
+  app->add_flag("--enable-auto-tool-choice", f->server.enable_auto_tool_choice,
+                "let the model call tools when a request's tool_choice is auto (needs --tool-call-parser)");
+  app->add_option("--tool-call-parser", f->server.tool_call_parser, "how the model writes tool calls")
+      ->check(CLI::IsMember({"llama3_json", "hermes", "mistral", "qwen3_coder"}));
+  app->add_option("--reasoning-parser", f->server.reasoning_parser,
+                  "split <think>...</think> into reasoning_content")
+      ->check(CLI::IsMember({"qwen3", "deepseek_r1"}));
   app->add_flag("--disable-log-requests{false},--enable-log-requests{true}", f->server.access_log,
                 "one access-log line per request (default: on)");
   return {app, [f] { return run_serve(*f); }};

@@ -1,6 +1,9 @@
 // POST /v1/chat/completions: messages rendered by the chat template (the checkpoint's, or
 // --chat-template), tools and chat_template_kwargs passed to it, the assistant's text streamed as
 // deltas the openai client reassembles, log-probs in the chat API's shape.
+#include <random>
+
+#include "chat_tools.h"
 #include "generation.h"
 #include "sampling.h"
 
@@ -35,10 +38,13 @@ Json chat_logprob(const Tokenizer& tok, int32_t id, float logprob, const std::ve
 
 class ChatFormatter final : public Formatter {
  public:
-  ChatFormatter(bool stream, bool include_usage, bool logprobs, int top) : stream_(stream), include_usage_(include_usage), logprobs_(logprobs), top_(top) {}
+  ChatFormatter(bool stream, bool include_usage, bool logprobs, int top, ChatTools tools)
+      : stream_(stream), include_usage_(include_usage), logprobs_(logprobs), top_(top), tools_(std::move(tools)) {}
   void bind(Generation* g) {
     g_ = g;
     lp_.assign(g->prompts().size() * g->params().n, Json::array());
+    std::random_device seed;  // call ids
+    for (size_t i = 0; i < lp_.size(); ++i) out_.emplace_back(tools_, (uint64_t{seed()} << 32) ^ seed());
   }
 
   void on_delta(Choice& c, const Delta& d) override {
@@ -55,15 +61,16 @@ class ChatFormatter final : public Formatter {
       delta["role"] = "assistant", delta["content"] = "";
       write_chunk(c.index, delta, nullptr, nullptr, nullptr);
     }
-    if (d.text.empty() && !d.finished && new_lp.empty()) return;
-    Json delta = Json::object();
-    delta["content"] = d.text;
+    // Content, reasoning and tool-call pieces as the parsers (chat_tools.h) cut them.
+    Json delta = out_[c.index].stream(d.text, d.finished);
+    if (delta.empty() && !d.finished && new_lp.empty()) return;
+    if (delta.empty()) delta["content"] = "";
     Json logprobs = nullptr;
     if (logprobs_) {
       logprobs = Json::object();
       logprobs["content"] = new_lp;
     }
-    write_chunk(c.index, delta, logprobs, d.finished ? Json(finish_reason_json(c.finish)) : Json(nullptr),
+    write_chunk(c.index, delta, logprobs, d.finished ? out_[c.index].finish_reason(c.finish) : Json(nullptr),
                 d.finished ? c.stop_reason : Json(nullptr));
   }
 
@@ -89,6 +96,7 @@ class ChatFormatter final : public Formatter {
       message["role"] = "assistant", message["content"] = c.full_text, message["refusal"] = nullptr;
       message["annotations"] = nullptr, message["audio"] = nullptr, message["function_call"] = nullptr;
       message["tool_calls"] = Json::array(), message["reasoning_content"] = nullptr;
+      out_[c.index].whole(c.full_text, message);
       Json choice = Json::object();
       choice["index"] = c.index, choice["message"] = message;
       if (logprobs_) {
@@ -98,7 +106,7 @@ class ChatFormatter final : public Formatter {
       } else {
         choice["logprobs"] = nullptr;
       }
-      choice["finish_reason"] = finish_reason_json(c.finish);
+      choice["finish_reason"] = out_[c.index].finish_reason(c.finish);
       choice["stop_reason"] = c.stop_reason;
       list.push_back(choice);
     }
@@ -128,6 +136,8 @@ class ChatFormatter final : public Formatter {
   bool stream_, include_usage_, logprobs_;
   int top_;
   std::vector<Json> lp_;
+  ChatTools tools_;
+  std::vector<ChatOutput> out_;  // per choice
 };
 
 // Objects handed to the chat template are rebuilt key by key (each insert a linear search), so
@@ -185,6 +195,10 @@ Result<std::string> App::render_chat(const Json& body, Fields& f) const {
     f.fail(e->message, "messages");
     return invalid_argument(e->message);
   }
+  if (std::string e = tools::prepare_tool_messages(in.messages); !e.empty()) {
+    f.fail(e, "messages");
+    return invalid_argument(e);
+  }
   in.add_generation_prompt = true;
   f.boolean("add_generation_prompt", in.add_generation_prompt);
   f.boolean("continue_final_message", in.continue_final_message);
@@ -232,9 +246,16 @@ void App::chat_completions(const http::Request& request, std::shared_ptr<http::R
   if (f.error) return fail(*f.error);
   // Structured output: response_format or vLLM's fields, compiled here (off the engine thread).
   if (auto e = read_structured_output(*this, body, p)) return fail(*e);
+  // Tool calling and reasoning (chat_tools.h): a forced tool choice is a grammar too.
+  ChatTools chat_tools;
+  if (auto e = read_chat_tools(*this, body, chat_tools)) return fail(*e);
+  if (auto e = constrain_tool_choice(*this, chat_tools, p)) return fail(*e);
+  // Mistral's [TOOL_CALLS] is a control token: the parser must see it (vLLM's adjust_request).
+  if (chat_tools.parser == tools::ToolParserKind::kMistral) p.skip_special_tokens = false;
   Result<std::string> text = render_chat(body, f);
   if (f.error) return fail(*f.error);
   if (!text.ok()) return fail(bad_request(text.status().message(), "messages"));
+  chat_tools.prompt_opened_think = tools::prompt_opens_think(*text);
   auto ids = engine.tokenizer().encode(*text, /*add_special_tokens=*/false);
   if (!ids.ok()) return fail(bad_request(ids.status().message(), "messages"));
   const int max_len = engine.config().max_model_len, len = static_cast<int>(ids->size());
@@ -246,7 +267,7 @@ void App::chat_completions(const http::Request& request, std::shared_ptr<http::R
   if (Status st = engine.loop().core().validate(*ids, p); !st.ok()) return fail(bad_request(st.message()));
   std::vector<PromptInput> prompts;
   prompts.push_back({std::move(*ids), std::move(*text)});
-  auto formatter = std::make_unique<ChatFormatter>(stream, include_usage, logprobs, top);
+  auto formatter = std::make_unique<ChatFormatter>(stream, include_usage, logprobs, top, std::move(chat_tools));
   ChatFormatter* fmt = formatter.get();
   auto g = std::make_shared<Generation>(*this, responder, std::move(prompts), std::move(p), std::move(formatter));
   g->set_id(new_id("chatcmpl-"));

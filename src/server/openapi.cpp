@@ -153,11 +153,17 @@ Json chat_request() {
   p["logprobs"] = nullable(type("boolean"));
   p["top_logprobs"] = nullable(described(integer(0, kMaxTopLogprobs), "only with logprobs: true"));
   Json function = object_schema(Json{{"name", type("string")}, {"description", nullable(type("string"))},
-                                     {"parameters", nullable(type("object"))}},
+                                     {"parameters", nullable(type("object"))}, {"strict", nullable(type("boolean"))}},
                                 Json::array({"name"}));
   Json tool = object_schema(Json{{"type", Json{{"type", "string"}, {"enum", Json::array({"function"})}}}, {"function", function}},
                             Json::array({"function"}));
   p["tools"] = nullable(array_of(tool));
+  Json named = object_schema(Json{{"type", Json{{"type", "string"}, {"enum", Json::array({"function"})}}},
+                                  {"function", object_schema(Json{{"name", type("string")}}, Json::array({"name"}))}},
+                             Json::array({"function"}));
+  p["tool_choice"] = nullable(described(any_of({Json{{"type", "string"}, {"enum", Json::array({"none", "auto", "required"})}}, named}),
+                                        "auto needs --enable-auto-tool-choice; required and named need tools"));
+  p["parallel_tool_calls"] = nullable(type("boolean"));
   p["chat_template_kwargs"] = nullable(Json{{"type", "object"}, {"maxProperties", 256}});
   p["add_generation_prompt"] = nullable(type("boolean"));
   p["continue_final_message"] = nullable(described(type("boolean"), "not with add_generation_prompt: true"));
@@ -173,7 +179,7 @@ Json usage_schema() {
 }
 
 Json finish_reason() {
-  return nullable(Json{{"type", "string"}, {"enum", Json::array({"stop", "length", "abort", "error"})}});
+  return nullable(Json{{"type", "string"}, {"enum", Json::array({"stop", "length", "abort", "error", "tool_calls"})}});
 }
 
 Json response_head(const char* object, Json choice) {
@@ -207,7 +213,13 @@ Json chat_response() {
                            Json::array({"token", "logprob"}));
   Json entry = top;
   entry["properties"]["top_logprobs"] = array_of(top);
-  Json message = object_schema(Json{{"role", type("string")}, {"content", nullable(type("string"))}}, Json::array({"role"}));
+  Json call = object_schema(Json{{"id", type("string")}, {"type", type("string")},
+                                  {"function", object_schema(Json{{"name", type("string")}, {"arguments", type("string")}},
+                                                             Json::array({"name", "arguments"}))}},
+                             Json::array({"id", "type", "function"}));
+  Json message = object_schema(Json{{"role", type("string")}, {"content", nullable(type("string"))},
+                                    {"tool_calls", nullable(array_of(call))}, {"reasoning_content", nullable(type("string"))}},
+                               Json::array({"role"}));
   Json choice = object_schema(Json{{"index", type("integer")},
                                    {"message", message},
                                    {"logprobs", nullable(object_schema(Json{{"content", nullable(array_of(entry))}}, Json::array()))},

@@ -26,6 +26,10 @@ struct ServerConfig {
   int worker_threads = 0;                    // 0: min(4, cores)
   size_t max_body_bytes = 32 << 20;
   bool access_log = true;                    // one line per request
+  // Tool calling and reasoning output (vLLM's flags): tool_choice auto needs both of the first two.
+  bool enable_auto_tool_choice = false;      // --enable-auto-tool-choice
+  std::string tool_call_parser;              // --tool-call-parser: llama3_json, hermes, mistral, qwen3_coder
+  std::string reasoning_parser;              // --reasoning-parser: qwen3, deepseek_r1
 };
 
 class Server {

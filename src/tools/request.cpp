@@ -111,6 +111,9 @@ std::string prepare_tool_messages(Json& messages) {
     if (m["role"] == "tool" && m.contains("tool_call_id") && !m["tool_call_id"].is_string() && !m["tool_call_id"].is_null())
       return at + ".tool_call_id: Input should be a valid string";
     if (!m.contains("tool_calls") || m["tool_calls"].is_null()) continue;
+    // The openai client sends content null beside tool calls; templates test the content as a
+    // string (Qwen3's `'</think>' in content`), and vLLM hands them "".
+    if (m.contains("content") && m["content"].is_null()) m["content"] = "";
     Json& calls = m["tool_calls"];
     if (!calls.is_array()) return at + ".tool_calls: Input should be a valid list";
     for (size_t k = 0; k < calls.size(); ++k) {
