@@ -133,7 +133,8 @@ Status run_kernel_benchmarks(const std::string& filter, bool json, std::ostream&
   const Suite suites[] = {{"rowwise", bench_rowwise},
                           {"decode", bench_decode_attention},
                           {"prefill", bench_prefill_attention},
-                          {"gemm", bench_gemm}};
+                          {"gemm", bench_gemm},
+                          {"fp8_gemm", bench_fp8_gemm}};
   std::vector<Row> rows;
   for (const Suite& s : suites) {
     if (!filter.empty() && std::string(s.name).find(filter) == std::string::npos) continue;

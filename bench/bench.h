@@ -73,6 +73,7 @@ Status bench_rowwise(const Context& ctx, std::vector<Row>& rows);           // b
 Status bench_decode_attention(const Context& ctx, std::vector<Row>& rows);  // bench_decode.cu
 Status bench_prefill_attention(const Context& ctx, std::vector<Row>& rows); // bench_prefill.cu
 Status bench_gemm(const Context& ctx, std::vector<Row>& rows);              // bench_gemm.cu
+Status bench_fp8_gemm(const Context& ctx, std::vector<Row>& rows);          // bench_fp8_gemm.cu
 
 // Runs every suite (or those whose name contains `filter`) and prints the table (or JSON).
 Status run_kernel_benchmarks(const std::string& filter, bool json, std::ostream& out);

@@ -20,11 +20,13 @@ cudaDataType_t cuda_type(DType d) {
   switch (d) {
     case DType::kBF16: return CUDA_R_16BF;
     case DType::kF16: return CUDA_R_16F;
+    case DType::kF8E4M3: return CUDA_R_8F_E4M3;
     default: return CUDA_R_32F;
   }
 }
 
-using PlanKey = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int, int, bool>;
+// m, n, k, ldx, ldo, in dtype, out dtype, bias, scale mode (0: none, 1: FP8 scalars, 2: FP8 outer vectors)
+using PlanKey = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int, int, bool, int>;
 
 struct Plan {
   cublasLtMatmulDesc_t op = nullptr;
@@ -62,8 +64,11 @@ struct GemmRunner::Impl {
     if (handle) cublasLtDestroy(handle);
   }
 
-  Result<Plan*> plan_for(const GemmArgs& g, int64_t ldx, int64_t ldo) {
-    PlanKey key{g.m, g.n, g.k, ldx, ldo, static_cast<int>(g.in_dtype), static_cast<int>(g.out_dtype), g.bias != nullptr};
+  // scale_mode: 0 none, 1 FP8 per-tensor scalars, 2 FP8 outer vectors (A: per row of w, B: per
+  // row of x).
+  Result<Plan*> plan_for(const GemmArgs& g, int64_t ldx, int64_t ldo, int scale_mode = 0) {
+    PlanKey key{g.m,  g.n, g.k, ldx, ldo, static_cast<int>(g.in_dtype), static_cast<int>(g.out_dtype), g.bias != nullptr,
+                scale_mode};
     auto it = plans.find(key);
     if (it != plans.end()) return it->second.get();
     auto p = std::make_unique<Plan>();
@@ -71,6 +76,11 @@ struct GemmRunner::Impl {
     cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
     LT_CHECK(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof(ta)));
     LT_CHECK(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof(tb)));
+    if (scale_mode == 2) {
+      cublasLtMatmulMatrixScale_t vec = CUBLASLT_MATMUL_MATRIX_SCALE_OUTER_VEC_32F;
+      LT_CHECK(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_A_SCALE_MODE, &vec, sizeof(vec)));
+      LT_CHECK(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_B_SCALE_MODE, &vec, sizeof(vec)));
+    }
     if (g.bias) {
       cublasLtEpilogue_t epi = CUBLASLT_EPILOGUE_BIAS;
       cudaDataType_t bias_type = cuda_type(g.out_dtype);
@@ -89,7 +99,8 @@ struct GemmRunner::Impl {
     cublasStatus_t s = cublasLtMatmulAlgoGetHeuristic(handle, p->op, p->a, p->b, p->c, p->c, pref, 1, &result, &found);
     cublasLtMatmulPreferenceDestroy(pref);
     if (s != CUBLAS_STATUS_SUCCESS || found == 0)
-      return unsupported("gemm: cuBLASLt has no algorithm for m=" + std::to_string(g.m) + " n=" + std::to_string(g.n) +
+      return unsupported(std::string("gemm: cuBLASLt has no ") + (scale_mode == 2 ? "FP8 outer-vector-scaled " : scale_mode == 1 ? "FP8 " : "") +
+                         "algorithm for m=" + std::to_string(g.m) + " n=" + std::to_string(g.n) +
                          " k=" + std::to_string(g.k));
     p->algo = result.algo;
     Plan* raw = p.get();
@@ -117,6 +128,29 @@ Status GemmRunner::matmul(const GemmArgs& g, cudaStream_t stream) {
   if (g.bias) LT_CHECK(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &g.bias, sizeof(g.bias)));
   const float alpha = 1.f, beta = 0.f;
   LT_CHECK(cublasLtMatmul(impl_->handle, p->op, &alpha, g.w, p->a, g.x, p->b, &beta, g.out, p->c, g.out, p->c, &p->algo,
+                          impl_->workspace.data(), impl_->workspace.size(), stream));
+  return Status::ok_status();
+}
+
+// The A/B scale pointers are set per call like the bias pointer: a plan is shared by every
+// weight of its shape.
+Status GemmRunner::matmul_fp8(const Fp8GemmArgs& f, cudaStream_t stream) {
+  if (!f.x || !f.w || !f.out || !f.x_scale || !f.w_scale) return invalid_argument("gemm fp8: null pointer");
+  if (f.m <= 0 || f.n <= 0 || f.k <= 0) return invalid_argument("gemm fp8: empty shape");
+  if (f.k % 16 != 0) return unsupported("gemm fp8: k must be a multiple of 16, got " + std::to_string(f.k));
+  if (f.out_dtype != DType::kBF16 && f.out_dtype != DType::kF16 && f.out_dtype != DType::kF32)
+    return unsupported(std::string("gemm fp8: output dtype ") + dtype_name(f.out_dtype));
+  if (f.bias && f.out_dtype == DType::kF32) return unsupported("gemm fp8: bias with an fp32 output");
+  GemmArgs g;
+  g.x = f.x, g.w = f.w, g.bias = f.bias, g.out = f.out, g.m = f.m, g.n = f.n, g.k = f.k;
+  g.in_dtype = DType::kF8E4M3, g.out_dtype = f.out_dtype;
+  const int64_t ldo = f.ldo ? f.ldo : f.n;
+  TK_ASSIGN_OR_RETURN(Plan * p, impl_->plan_for(g, f.k, ldo, f.per_row_scales ? 2 : 1));
+  if (f.bias) LT_CHECK(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &f.bias, sizeof(f.bias)));
+  LT_CHECK(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, &f.w_scale, sizeof(f.w_scale)));
+  LT_CHECK(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, &f.x_scale, sizeof(f.x_scale)));
+  const float alpha = 1.f, beta = 0.f;
+  LT_CHECK(cublasLtMatmul(impl_->handle, p->op, &alpha, f.w, p->a, f.x, p->b, &beta, f.out, p->c, f.out, p->c, &p->algo,
                           impl_->workspace.data(), impl_->workspace.size(), stream));
   return Status::ok_status();
 }

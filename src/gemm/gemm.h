@@ -1,5 +1,5 @@
 // tokamak gemm: matrix products through cuBLASLt. Every product in the model is
-// out[M, N] = x[M, K] @ w[N, K]^T (+ bias[N]) with bf16/fp16 inputs and fp32 accumulation; the
+// out[M, N] = x[M, K] @ w[N, K]^T (+ bias[N]) with bf16/fp16 (or scaled FP8) inputs and fp32 accumulation; the
 // algorithm is chosen once per shape by cuBLASLt's heuristic and cached.
 #pragma once
 
@@ -25,6 +25,23 @@ struct GemmArgs {
   DType out_dtype = DType::kBF16;  // in_dtype or fp32 (logits)
 };
 
+// out[m, n] = sum_k (x[m, k] * x_scale) (w[n, k] * w_scale) (+ bias[n]): FP8 e4m3 x and w, fp32
+// accumulation, bf16/fp16/fp32 out. Scales per tensor (device scalars) or, with per_row_scales,
+// outer vectors: x_scale [m] (per token), w_scale [n] (per output channel), both applied in
+// cuBLASLt's epilogue (CUBLASLT_MATMUL_MATRIX_SCALE_OUTER_VEC_32F). k a multiple of 16.
+struct Fp8GemmArgs {
+  const void* x = nullptr;        // [m, k] fp8 e4m3, contiguous
+  const void* w = nullptr;        // [n, k] fp8 e4m3
+  const float* x_scale = nullptr;  // device: [1], or [m] with per_row_scales
+  const float* w_scale = nullptr;  // device: [1], or [n] with per_row_scales
+  const void* bias = nullptr;     // [n] in out_dtype, or nullptr
+  void* out = nullptr;            // [m, n] row-major, row stride ldo
+  int64_t m = 0, n = 0, k = 0;
+  int64_t ldo = 0;                // 0: n
+  bool per_row_scales = false;
+  DType out_dtype = DType::kBF16;
+};
+
 class GemmRunner {
  public:
   static Result<std::unique_ptr<GemmRunner>> create(size_t workspace_bytes = 64ull << 20);
@@ -33,6 +50,7 @@ class GemmRunner {
   GemmRunner& operator=(const GemmRunner&) = delete;
 
   Status matmul(const GemmArgs& args, cudaStream_t stream);
+  Status matmul_fp8(const Fp8GemmArgs& args, cudaStream_t stream);
   size_t cached_plans() const;
 
  private:

@@ -54,6 +54,24 @@ struct SiluMulParams {
 };
 Status silu_mul(const SiluMulParams& p, cudaStream_t stream);
 
+// FP8 e4m3 rows (fp8_quant.cu): q[r, c] = fp8(x[r, c] / scales[r]) with scales[r] the static
+// scale, or max(min(amax(x[r]), amax_ub) / 448, 1 / (448 * 512)) (per group of columns when
+// group_size > 0): the per-token inputs of FP8 GEMMs, the per-channel weights of --quantization
+// fp8, and (dequantized) the inputs of FP8 linears whose product runs in bf16/fp16. CPU twin:
+// fp8::quantize_input (src/backend).
+struct QuantizeFp8RowsParams {
+  const void* x = nullptr;               // [rows, ld] bf16/fp16, the first `cols` of each row read
+  int64_t rows = 0, cols = 0, ld = 0;
+  const float* static_scale = nullptr;   // device [1], or nullptr: dynamic per row
+  float amax_ub = 0.f;                   // > 0: the amax is clamped to it (fbgemm's activation_scale_ub)
+  int64_t group_size = 0;                // 0: one scale per row; else per group of columns
+  void* q = nullptr;                     // [rows, cols] fp8 e4m3, contiguous, or nullptr
+  float* scales = nullptr;               // [rows, ceil(cols / group)]
+  void* dequantized = nullptr;           // [rows, cols] dtype: fp8(x / s) * s, or nullptr
+  DType dtype = DType::kBF16;
+};
+Status quantize_fp8_rows(const QuantizeFp8RowsParams& p, cudaStream_t stream);
+
 // out[r] = x[rows[r]]
 struct GatherRowsParams {
   const void* x = nullptr;        // [num_tokens, hidden]

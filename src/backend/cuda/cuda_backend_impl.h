@@ -84,6 +84,9 @@ class CudaBackend final : public Backend {
   Result<std::unique_ptr<StepGraph>> capture(const std::function<Status()>& body) override;
   Status replay(StepGraph& graph) override;
   Status fill_random(Tensor& t, uint64_t seed, float mean, float std) override;
+  Result<Linear> upload_fp8_linear(const Fp8HostLinear& host) override;  // cuda_fp8.cpp
+  Status quantize_linear_fp8(Linear& w) override;
+  Status reserve_fp8_inputs(int64_t max_tokens, int64_t max_in) override;
 
   cudaStream_t stream() const { return stream_; }
 
@@ -92,6 +95,7 @@ class CudaBackend final : public Backend {
     if (!s.ok() && error_.ok()) error_ = s;
   }
   Status ensure_bytes(DeviceBuffer& buf, size_t bytes);
+  Status matmul_fp8(const Tensor& x, const Linear& w, Tensor& out);
   void ensure_events();
   Status scatter_last_sample(const StepBatch& b, CudaStepPlan& m);
   static HeadLayout layout(const Tensor& qkv, const AttentionShape& s);
@@ -105,6 +109,10 @@ class CudaBackend final : public Backend {
   // Recorded by configure(): decode split plans depend on the KV heads and the page size.
   AttentionShape attn_shape_;
   int page_size_ = kDefaultPageSize;
+  // FP8 linears' quantized inputs (reserve_fp8_inputs): fp8 values, their scales, and the
+  // dequantized copy for linears held in the compute dtype. Fixed addresses once reserved.
+  DeviceBuffer fp8_input_, fp8_input_scales_, fp8_dequantized_;
+  int64_t fp8_input_rows_ = 0, fp8_input_cols_ = 0;
   // Sampling staging (cuda_sampling.cpp): rows up, tokens and logprobs down, through pinned
   // memory per slot so that one step's ids come back while the next step is sampled.
   DeviceBuffer sample_in_, sample_out_, sample_workspace_, bias_in_, mask_in_;
