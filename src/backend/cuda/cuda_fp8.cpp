@@ -54,7 +54,9 @@ Result<Linear> CudaBackend::upload_fp8_linear(const Fp8HostLinear& h) {
 // weight are quantized like per-token inputs.
 Status CudaBackend::quantize_linear_fp8(Linear& w) {
   const int64_t out = w.out_features(), in = w.in_features();
-  if (in % 16 != 0) return Status::ok_status();  // no FP8 GEMM for it: stays in the compute dtype
+  // No FP8 GEMM for it (tiny test models): quantized per channel on the host and held
+  // dequantized, its input quantized per token, as on the CPU.
+  if (in % 16 != 0) return Backend::quantize_linear_fp8(w);
   TK_ASSIGN_OR_RETURN(Tensor q, cuda_alloc_tensor(DType::kF8E4M3, {out, in}));
   TK_ASSIGN_OR_RETURN(Tensor scale, cuda_alloc_tensor(DType::kF32, {out}));
   kernels::QuantizeFp8RowsParams p;
