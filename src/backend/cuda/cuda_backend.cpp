@@ -87,7 +87,10 @@ Status CudaBackend::download(const Tensor& src, void* dst) {
 }
 
 Status CudaBackend::copy_from_host(const void* src, Tensor& dst) {
-  CUDA_CHECK(cudaMemcpy(dst.data(), src, dst.nbytes(), cudaMemcpyHostToDevice));
+  // On the stream, behind what is queued: with overlap scheduling a step still out may read the
+  // memory this overwrites (a token-history row handed to a new sequence).
+  CUDA_CHECK(cudaMemcpyAsync(dst.data(), src, dst.nbytes(), cudaMemcpyHostToDevice, stream_));
+  CUDA_CHECK(cudaStreamSynchronize(stream_));  // src may go away
   return Status::ok_status();
 }
 
