@@ -74,7 +74,10 @@ def narrowed(doc):
                       "max_completion_tokens",
                       # a valid request holds at most one constraint, and a schema the grammar engine takes
                       "response_format", "structured_outputs", "guided_json", "guided_regex", "guided_choice",
-                      "guided_grammar", "guided_decoding_backend"):
+                      "guided_grammar", "guided_decoding_backend",
+                      # tools want tool_choice auto (a server flag), none, or a choice that names one
+                      # of them (tested in test_tools.py)
+                      "tools", "tool_choice", "parallel_tool_calls"):
             p.pop(field, None)
         p["model"] = {"type": "string", "enum": [MODEL[0]]}
         s[name]["required"] = sorted(set(s[name]["required"]) | {"max_tokens"})
@@ -90,7 +93,6 @@ def narrowed(doc):
                                        "content": {"type": "string", "maxLength": 32}}}
     s["ChatCompletionRequest"]["properties"]["messages"] = {"type": "array", "minItems": 1, "maxItems": 3,
                                                             "items": {"$ref": "#/components/schemas/ChatMessage"}}
-    s["ChatCompletionRequest"]["properties"]["tools"]["anyOf"][0]["maxItems"] = 2
     s["TokenizeRequest"]["properties"]["prompt"] = {"type": "string", "maxLength": 200}
     s["TokenizeRequest"]["properties"]["messages"]["maxItems"] = 3
     s["TokenizeRequest"]["properties"]["model"] = {"type": "string", "enum": [MODEL[0]]}
