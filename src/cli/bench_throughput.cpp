@@ -63,6 +63,12 @@ Status run_throughput(ThroughputFlags f) {
   const double decode_device_ms =
       decode_steps ? (s.decode_device_seconds - before.decode_device_seconds) / decode_steps * 1e3 : 0;
   const int64_t overlapped = s.overlapped_steps - before.overlapped_steps;
+  // Steps with prefill chunks: a running stream's time per token while prompts are computed.
+  const int64_t mixed_steps = steps - decode_steps;
+  const double mixed_device_ms = mixed_steps ? ((s.step_device_seconds - before.step_device_seconds) -
+                                                (s.decode_device_seconds - before.decode_device_seconds)) /
+                                                   mixed_steps * 1e3
+                                             : 0;
   const int64_t queries = s.prefix_cache.queries - before.prefix_cache.queries, hits = s.prefix_cache.hits - before.prefix_cache.hits;
   const double hit_rate = queries ? static_cast<double>(hits) / queries : 0;
   const double n = static_cast<double>(streams.size());
@@ -86,6 +92,8 @@ Status run_throughput(ThroughputFlags f) {
   std::printf("Decode-only steps: %lld, mean batch %.1f: host %.3f ms/step, device %.3f ms/step (host/device %s)\n",
               static_cast<long long>(decode_steps), decode_batch, decode_host_ms, decode_device_ms,
               share(decode_host_ms, decode_device_ms).c_str());
+  std::printf("Steps with prefill: %lld, device %.3f ms/step (%.2fx a decode-only step)\n", static_cast<long long>(mixed_steps),
+              mixed_device_ms, decode_device_ms > 0 ? mixed_device_ms / decode_device_ms : 0.0);
   if (!f.output_json.empty()) {
     nlohmann::ordered_json j;
     j["elapsed_time"] = elapsed, j["num_requests"] = streams.size(), j["total_num_tokens"] = prompt_tokens + output_tokens;
@@ -97,6 +105,7 @@ Status run_throughput(ThroughputFlags f) {
     j["overlapped_steps"] = overlapped;
     j["decode_steps"] = decode_steps, j["decode_mean_batch_size"] = decode_batch;
     j["decode_host_ms_per_step"] = decode_host_ms, j["decode_device_ms_per_step"] = decode_device_ms;
+    j["prefill_steps"] = mixed_steps, j["prefill_device_ms_per_step"] = mixed_device_ms;
     TK_ASSIGN_OR_RETURN(auto out, OutputFile::open(f.output_json, "--output-json"));
     TK_RETURN_IF_ERROR(out->write(j.dump(2) + "\n"));
     TK_RETURN_IF_ERROR(out->commit());
