@@ -72,4 +72,8 @@ class CallParser : public TextParser {
   int args_member_ = -1;
 };
 
+// The parsers of their own files (make_tool_parser picks one).
+std::unique_ptr<TextParser> make_qwen3_coder_parser(std::vector<Tool> tools, uint64_t seed);  // qwen3_coder.cpp
+std::unique_ptr<TextParser> make_mistral_parser(uint64_t seed);                                  // mistral.cpp
+
 }  // namespace tk::tools
