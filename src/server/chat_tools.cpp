@@ -120,9 +120,10 @@ Json ChatOutput::stream(std::string_view text, bool finished) {
   Json delta = Json::object();
   if (!d.reasoning.empty()) delta["reasoning_content"] = d.reasoning;
   if (!d.content.empty()) delta["content"] = d.content;
-  if (!d.tool_calls.empty()) {
-    Json calls = Json::array();
-    for (const tools::ToolCallDelta& c : d.tool_calls) calls.push_back(tool_call_delta_json(c));
+  Json calls = Json::array();
+  for (const tools::ToolCallDelta& c : d.tool_calls)
+    if (t_.parallel || c.index == 0) calls.push_back(tool_call_delta_json(c));  // vLLM: the first call only
+  if (!calls.empty()) {
     delta["tool_calls"] = calls;
     called_ = true;
   }
@@ -139,6 +140,7 @@ void ChatOutput::whole(const std::string& text, Json& message) {
     std::unique_ptr<tools::TextParser> plain = make(false);
     a = plain ? parse_all(*plain, text, nullptr) : tools::Accumulated{"", text, {}};
   }
+  if (!t_.parallel && a.tool_calls.size() > 1) a.tool_calls.resize(1);  // vLLM: the first call only
   message["content"] = text_or_null(a.content);
   Json calls = Json::array();
   for (const tools::ToolCall& c : a.tool_calls) calls.push_back(tool_call_json(c));
