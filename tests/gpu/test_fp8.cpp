@@ -140,8 +140,8 @@ TEST(Fp8Gemm, ScalarAndOuterVectorScalesAgainstReference) {
           SCOPED_TRACE("m=" + std::to_string(s.m) + " n=" + std::to_string(s.n) + " k=" + std::to_string(s.k) +
                        (per_row ? " outer-vector" : " scalar") + " out " + dtype_name(out) + (bias ? " bias" : ""));
           const double err = fp8_gemm_error(**gemm, s, per_row, out, bias, seed += 3);
-          // fp32 out: summation order only; half out: one rounding more.
-          EXPECT_LT(err, out == DType::kF32 ? 1e-5 : 5e-3);
+          // fp32 out: summation order (and the FP8 MMA's accumulation) only; half out: one rounding more.
+          EXPECT_LT(err, out == DType::kF32 ? 1e-4 : 5e-3);
         }
 }
 

@@ -158,10 +158,11 @@ struct Perplexity {
   double ppl = 0;
   int64_t count = 0;
 };
-inline Perplexity teacher_forced_perplexity(Backend& backend, const std::string& dir, const std::string& text_file, int ctx) {
+inline Perplexity teacher_forced_perplexity(Backend& backend, const std::string& dir, const std::string& text_file, int ctx,
+                                            bool quantize_fp8 = false) {
   Perplexity out;
   const int page = 16, first = ctx / 2;
-  TeacherForcing tf(backend, dir, page, (ctx + page - 1) / page);
+  TeacherForcing tf(backend, dir, page, (ctx + page - 1) / page, quantize_fp8);
   auto tok = Tokenizer::load(dir);
   auto text = read_text_file(text_file);
   EXPECT_TRUE(tok.ok() && text.ok() && tf.model);
