@@ -213,5 +213,49 @@ TEST_F(StructuredTest, GrammarOfAnotherVocabularyIsRefused) {
   EXPECT_NE(s.status().message().find("vocabulary"), std::string::npos) << s.status().message();
 }
 
+// The vocabulary of the two tokenizer families: byte-level BPE pieces ("Ġthe") and SentencePiece
+// pieces ("▁the", "<0x0A>"), special tokens never allowed; a grammar then allows exactly the
+// tokens whose bytes continue it.
+std::shared_ptr<const grammar::Vocabulary> shared_vocab(const std::string& name, int32_t eos) {
+  const std::string dir = std::string(TOKAMAK_SHARED_DIR) + "/data/tokenizers/" + name;
+  auto tok = Tokenizer::load(dir);
+  if (!tok.ok()) return nullptr;
+  auto v = grammar_vocabulary(**tok, {eos}, (*tok)->vocab_size());
+  EXPECT_TRUE(v.ok()) << v.status().to_string();
+  return v.ok() ? *v : nullptr;
+}
+
+int32_t id_of(const grammar::Vocabulary& v, const std::string& bytes) {
+  for (int32_t id = 0; id < v.size(); ++id)
+    if (!v.is_special(id) && v.token_bytes(id) == bytes) return id;
+  return -1;
+}
+
+bool allowed(grammar::Matcher& m, const grammar::Vocabulary& v, int32_t id) {
+  std::vector<uint32_t> mask(v.mask_words());
+  m.fill_next_token_bitmask(mask.data());
+  return (mask[id / 32] >> (id % 32)) & 1;
+}
+
+TEST(GrammarVocabulary, SentencePieceAndByteLevel) {
+  for (const auto& [name, eos] : std::vector<std::pair<std::string, int32_t>>{{"mistral-v1-metaspace", 2}, {"llama3", 128001}}) {
+    auto v = shared_vocab(name, eos);
+    if (!v) GTEST_SKIP() << "needs ../shared/data/tokenizers/" << name;
+    const int32_t the = id_of(*v, " the"), newline = id_of(*v, "\n");
+    ASSERT_GE(the, 0) << name << ": no token for ' the'";
+    ASSERT_GE(newline, 0) << name << ": no token for a newline";
+    EXPECT_TRUE(v->is_special(eos)) << name;
+    auto g = grammar::CompiledGrammar::compile(*grammar::choice_grammar({" the\n"}), v);
+    ASSERT_TRUE(g.ok());
+    grammar::Matcher m(*g);
+    EXPECT_TRUE(allowed(m, *v, the)) << name;
+    EXPECT_FALSE(allowed(m, *v, newline)) << name;
+    ASSERT_TRUE(m.accept_token(the));
+    EXPECT_TRUE(allowed(m, *v, newline)) << name;
+    ASSERT_TRUE(m.accept_token(newline));
+    EXPECT_TRUE(allowed(m, *v, eos)) << name << ": eos ends the grammar";
+  }
+}
+
 }  // namespace
 }  // namespace tk::test
