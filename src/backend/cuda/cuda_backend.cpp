@@ -128,10 +128,10 @@ void CudaBackend::add_rmsnorm(Tensor& residual, const Tensor& delta, const Tenso
 }
 
 void CudaBackend::matmul(const Tensor& x, const Linear& w, Tensor& out) {
+  if (w.quantizes_input()) return record(matmul_fp8(x, w, out));  // cuda_fp8.cpp
   GemmArgs g;
   g.x = x.data(), g.w = w.weight.data(), g.bias = w.bias.defined() ? w.bias.data() : nullptr, g.out = out.data();
   g.m = x.dim(0), g.n = w.out_features(), g.k = w.in_features();
-  if (w.quantizes_input()) return record(matmul_fp8(x, w, out));  // cuda_fp8.cpp
   g.ldx = x.stride(0), g.ldo = out.stride(0);
   g.in_dtype = x.dtype(), g.out_dtype = out.dtype();
   record(gemm_->matmul(g, stream_));
