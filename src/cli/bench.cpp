@@ -192,6 +192,8 @@ Command add_bench(CLI::App& parent) {
   latency->add_option("--model-config", lf->engine.model_config, "built-in configuration: " + names)->type_name("NAME");
   latency->add_flag("--random-weights", lf->random_weights, "random weights made on the device (no checkpoint)");
   latency->add_option("--model,-m", lf->engine.model, "or a Hugging Face model directory")->type_name("DIR");
+  latency->add_option("--tokenizer", lf->engine.tokenizer, "tokenizer directory (--json-schema with --model-config)")
+      ->type_name("DIR");
   // --max-num-seqs, --max-num-batched-tokens and --max-model-len follow from the flags below.
   add_engine_flags(*latency, lf->engine, 0);
   add_int(*latency, "--prompt-len", lf->prompt_len, "prompt tokens", 1, 1 << 20)->default_str(std::to_string(lf->prompt_len));

@@ -14,17 +14,48 @@ namespace tk {
 
 namespace {
 
-bool fp8_gemm_serves(const Fp8Scheme& s, int64_t in_features) {
+// Per-tensor weights with static inputs run in scalar mode; the rest (per-channel weights or
+// per-token inputs) needs cuBLASLt's outer-vector scales, which it may not serve on the device.
+bool fp8_gemm_serves(const Fp8Scheme& s, int64_t in_features, bool outer_vectors) {
+  if (in_features % 16 != 0) return false;
+  if (s.weight == WeightScale::kTensor && s.input == InputQuant::kStaticTensor) return true;
   const bool weights = s.weight == WeightScale::kTensor || s.weight == WeightScale::kChannel;
   const bool inputs = s.input == InputQuant::kStaticTensor || s.input == InputQuant::kDynamicToken;
-  return weights && inputs && in_features % 16 == 0;
+  return outer_vectors && weights && inputs;
 }
 
 }  // namespace
 
+// Asked once: on the H200 with CUDA 13's cuBLASLt (2026-12-01) no FP8 outer-vector algorithm was
+// returned for any shape, and a linear that counted on one produced garbage.
+bool CudaBackend::fp8_outer_vectors_served() {
+  if (fp8_outer_vectors_) return *fp8_outer_vectors_;
+  constexpr int64_t kM = 16, kN = 128, kK = 128;
+  DeviceBuffer x, w, xs, ws, out;
+  bool ok = ensure_bytes(x, kM * kK).ok() && ensure_bytes(w, kN * kK).ok() && ensure_bytes(xs, kM * 4).ok() &&
+            ensure_bytes(ws, kN * 4).ok() && ensure_bytes(out, kM * kN * 2).ok();
+  if (ok) {
+    CUDA_CHECK(cudaMemset(x.data(), 0, kM * kK));
+    CUDA_CHECK(cudaMemset(w.data(), 0, kN * kK));
+    CUDA_CHECK(cudaMemset(xs.data(), 0, kM * 4));
+    CUDA_CHECK(cudaMemset(ws.data(), 0, kN * 4));
+    Fp8GemmArgs g;
+    g.x = x.data(), g.w = w.data(), g.x_scale = static_cast<const float*>(xs.data());
+    g.w_scale = static_cast<const float*>(ws.data()), g.out = out.data(), g.m = kM, g.n = kN, g.k = kK;
+    g.per_row_scales = true, g.out_dtype = DType::kBF16;
+    ok = gemm_->matmul_fp8(g, stream_).ok();
+    CUDA_CHECK(cudaStreamSynchronize(stream_));
+  }
+  fp8_outer_vectors_ = ok;
+  if (!ok)
+    TK_LOG_INFO("fp8: cuBLASLt serves no outer-vector (per-token x per-channel) FP8 GEMM on this device; "
+                "such linears run dequantized in the compute dtype");
+  return ok;
+}
+
 Result<Linear> CudaBackend::upload_fp8_linear(const Fp8HostLinear& h) {
   const int64_t out = h.weight.dim(0), in = h.weight.dim(1);
-  if (!fp8_gemm_serves(h.scheme, in)) {
+  if (!fp8_gemm_serves(h.scheme, in, fp8_outer_vectors_served())) {
     TK_LOG_DEBUG(std::string("fp8: ") + weight_scale_name(h.scheme.weight) + " weights with " +
                  input_quant_name(h.scheme.input) + " inputs, in_features " + std::to_string(in) +
                  ": dequantized to the compute dtype (no FP8 GEMM for it)");
@@ -57,11 +88,22 @@ Status CudaBackend::quantize_linear_fp8(Linear& w) {
   // No FP8 GEMM for it (tiny test models): quantized per channel on the host and held
   // dequantized, its input quantized per token, as on the CPU.
   if (in % 16 != 0) return Backend::quantize_linear_fp8(w);
-  TK_ASSIGN_OR_RETURN(Tensor q, cuda_alloc_tensor(DType::kF8E4M3, {out, in}));
   TK_ASSIGN_OR_RETURN(Tensor scale, cuda_alloc_tensor(DType::kF32, {out}));
   kernels::QuantizeFp8RowsParams p;
   p.x = w.weight.data(), p.rows = out, p.cols = in, p.ld = w.weight.stride(0);
-  p.q = q.data(), p.scales = scale.data_as<float>(), p.dtype = w.weight.dtype();
+  p.scales = scale.data_as<float>(), p.dtype = w.weight.dtype();
+  if (!fp8_outer_vectors_served()) {
+    // No per-channel FP8 GEMM: the weight as FP8 sees it (per-channel), held in the compute dtype.
+    TK_ASSIGN_OR_RETURN(Tensor deq, cuda_alloc_tensor(w.weight.dtype(), {out, in}));
+    p.dequantized = deq.data();
+    TK_RETURN_IF_ERROR(kernels::quantize_fp8_rows(p, stream_));
+    CUDA_CHECK(cudaStreamSynchronize(stream_));
+    w.weight = deq;
+    w.scheme = {WeightScale::kNone, InputQuant::kDynamicToken, 0.f};
+    return Status::ok_status();
+  }
+  TK_ASSIGN_OR_RETURN(Tensor q, cuda_alloc_tensor(DType::kF8E4M3, {out, in}));
+  p.q = q.data();
   TK_RETURN_IF_ERROR(kernels::quantize_fp8_rows(p, stream_));
   CUDA_CHECK(cudaStreamSynchronize(stream_));  // before the bf16 weight is freed
   w.weight = q;
