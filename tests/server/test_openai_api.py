@@ -382,13 +382,18 @@ def test_chat_content_parts_and_unknown_fields(client, model, server):
 
 def test_access_log_line(client, model, server):
     complete(client, model, prompt=PROMPT, max_tokens=5, user="access-log-probe")
+    # The line is written once the response is out, so the client may read the log before it is
+    # there (and find an earlier request's line): wait for this request's.
+    pattern = r"prompt_tokens=\d+ output_tokens=5 ttft=[0-9.]+ms.* total=[0-9.]+ms"
     deadline = time.monotonic() + 5
     line = None
-    while line is None and time.monotonic() < deadline:
+    while time.monotonic() < deadline:
         lines = [l for l in server.log(50).split("\n") if "POST /v1/completions 200" in l]
         line = lines[-1] if lines else None
+        if line and re.search(pattern, line):
+            break
         time.sleep(0.05)
-    assert line and re.search(r"prompt_tokens=\d+ output_tokens=5 ttft=[0-9.]+ms.* total=[0-9.]+ms", line), line
+    assert line and re.search(pattern, line), line
 
 
 # ---- errors
