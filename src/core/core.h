@@ -299,6 +299,10 @@ bool file_exists(const std::string& path);
 bool is_directory(const std::string& path);
 std::string join_path(const std::string& dir, const std::string& name);
 
+// Appends a code point (<= 0x10FFFF) as UTF-8: the one encoder the tokenizer, jinja and the
+// grammar engine share.
+void append_utf8(std::string& out, char32_t cp);
+
 // ---------------------------------------------------------------------------------------------
 // Logging and environment. Environment variables are read only here (TOKAMAK_LOG_LEVEL, ...).
 

@@ -83,8 +83,7 @@ class GrammarBuilder {
 // Depth of the expression tree (front ends bound it; the compiler recurses on it).
 int expr_depth(const Expr& e);
 
-// Encodes a code point as UTF-8 (cp <= 0x10FFFF).
-void append_utf8(std::string& out, uint32_t cp);
+using ::tk::append_utf8;  // core
 // Decodes one UTF-8 character at s[i]; returns its length or 0 if invalid.
 int decode_utf8(std::string_view s, size_t i, uint32_t* cp);
 

@@ -6,12 +6,14 @@
 #include <string>
 #include <string_view>
 
+#include "core/core.h"
+
 namespace tk::jinja::detail {
 
 // Invalid bytes decode to U+FFFD; input from JSON is always valid.
 std::u32string decode_utf8(std::string_view s);
 std::string encode_utf8(std::u32string_view s);
-void append_utf8(std::string& out, char32_t cp);
+using ::tk::append_utf8;  // core
 int64_t count_code_points(std::string_view s);
 
 // Python's str predicates for one character.

@@ -8,6 +8,8 @@
 #include <string>
 #include <string_view>
 
+#include "core/core.h"
+
 namespace tk::tokenizer_detail {
 
 bool is_valid_utf8(std::string_view s);
@@ -25,7 +27,7 @@ inline int utf8_len(unsigned char lead) {
 char32_t next_code_point(std::string_view s, size_t& i);
 // Decodes the last code point of a valid, non-empty UTF-8 string.
 char32_t last_code_point(std::string_view s, size_t* start = nullptr);
-void append_utf8(std::string& out, char32_t cp);
+using ::tk::append_utf8;  // core
 
 // Rust's String::from_utf8_lossy: each maximal invalid subpart becomes one U+FFFD.
 std::string utf8_lossy(std::string_view bytes);
