@@ -60,8 +60,9 @@ Result<Grammar> regex_to_grammar(std::string_view regex, const Limits& limits = 
 Result<Grammar> choice_grammar(const std::vector<std::string>& choices, const Limits& limits = {});
 
 struct JsonSchemaOptions {
-  // No whitespace at all between JSON tokens. Otherwise each gap may hold what a pretty-printer
-  // writes: nothing, one space, or a newline and at most `max_indent` spaces/tabs.
+  // No whitespace at all between JSON tokens. Otherwise whitespace goes where a pretty-printer
+  // writes it: after [ { , and before ] } nothing, one space, or a newline and at most
+  // `max_indent` spaces/tabs; around a key's colon at most one space each side; none before a comma.
   bool compact = false;
   int max_indent = 40;
   // additionalProperties / items left unsaid mean "none" (OpenAI strict mode, xgrammar's

@@ -50,8 +50,9 @@ class SchemaConverter {
   Result<Expr> number(const Json& schema, const std::string& path);
 
   // Shared rules, made on first use.
-  Expr ws() const;            // the bounded gap between JSON tokens (empty when compact)
-  Expr sep(char c) const;     // ws c ws
+  Expr ws() const;            // the bounded gap after [ { , and before ] } (empty when compact)
+  Expr sep(char c) const;     // c ws
+  Expr key_sep() const;       // the colon of a key, at most a space either side
   Expr json_char() const;     // one character of a JSON string, escapes included
   Expr string_rule();         // any JSON string
   Expr value_rule();          // any JSON value

@@ -130,7 +130,7 @@ Result<Expr> SchemaConverter::object(const Json& schema, const std::string& path
   std::vector<std::string> names;
   for (const auto& [name, sub] : props) {
     TK_ASSIGN_OR_RETURN(Expr value, visit(*sub, path + "/properties/" + name, depth + 1));
-    kv.push_back(seq({lit(Json(name).dump(-1, ' ', false, Json::error_handler_t::replace)), ws(), lit(":"), ws(), std::move(value)}));
+    kv.push_back(seq({lit(Json(name).dump(-1, ' ', false, Json::error_handler_t::replace)), key_sep(), std::move(value)}));
     names.push_back(name);
   }
   Expr extra_kv, tail;
@@ -140,7 +140,7 @@ Result<Expr> SchemaConverter::object(const Json& schema, const std::string& path
       TK_ASSIGN_OR_RETURN(key, key_not_in(names));
     }
     TK_ASSIGN_OR_RETURN(Expr value, visit(*extra, path + "/additionalProperties", depth + 1));
-    extra_kv = seq({std::move(key), ws(), lit(":"), ws(), std::move(value)});
+    extra_kv = seq({std::move(key), key_sep(), std::move(value)});
     tail = star(seq({sep(','), extra_kv}));
   }
   const size_t n = props.size();

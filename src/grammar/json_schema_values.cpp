@@ -50,12 +50,22 @@ Expr label(int max_inner) {
 
 }  // namespace
 
+// Whitespace goes where pretty-printers put it (json.dumps, JSON.stringify, serde_json, Go,
+// Jackson): a line break, if any, only after an opening bracket or a comma and before a closing
+// bracket; never before a comma; around a colon at most one space. A small model given a gap
+// that may hold a newline and an indent everywhere spends its tokens there (measured on the demo
+// model: a quarter of the tokens of the outputs that ran to max_tokens were such whitespace).
 Expr SchemaConverter::ws() const {
   if (opt_.compact) return empty_expr();
   return alt({empty_expr(), lit(" "), seq({lit("\n"), rep(cls_chars(" \t"), 0, opt_.max_indent)})});
 }
 
-Expr SchemaConverter::sep(char c) const { return seq({ws(), lit(std::string(1, c)), ws()}); }
+Expr SchemaConverter::sep(char c) const { return seq({lit(std::string(1, c)), ws()}); }
+
+Expr SchemaConverter::key_sep() const {
+  if (opt_.compact) return lit(":");
+  return seq({opt(lit(" ")), lit(":"), opt(lit(" "))});
+}
 
 Expr SchemaConverter::json_char() const {
   Expr plain = cls(complement_set({{0, 0x1F}, {'"', '"'}, {'\\', '\\'}}));
@@ -88,7 +98,7 @@ Expr SchemaConverter::value_rule() {
 Expr SchemaConverter::object_rule() {
   if (object_ >= 0) return ref(object_);
   object_ = b_.reserve_rule("object");
-  Expr kv = seq({string_rule(), ws(), lit(":"), ws(), value_rule()});
+  Expr kv = seq({string_rule(), key_sep(), value_rule()});
   Expr body = seq({lit("{"), ws(), opt(seq({kv, star(seq({sep(','), kv})), ws()})), lit("}")});
   b_.set_body(object_, std::move(body));
   return ref(object_);
@@ -108,7 +118,7 @@ Expr SchemaConverter::json_literal(const Json& v) {
     std::vector<Expr> items;
     for (const auto& [k, x] : v.items()) {
       Expr value = json_literal(x);
-      if (v.is_object()) value = seq({lit(Json(k).dump(-1, ' ', false, Json::error_handler_t::replace)), ws(), lit(":"), ws(), std::move(value)});
+      if (v.is_object()) value = seq({lit(Json(k).dump(-1, ' ', false, Json::error_handler_t::replace)), key_sep(), std::move(value)});
       if (!items.empty()) items.push_back(sep(','));
       items.push_back(std::move(value));
     }
