@@ -1,5 +1,8 @@
-// GEMMs at Llama-3-8B decode shapes through cuBLASLt: M = 1, 8, 32 rows against the q/k/v,
-// o, gate/up and down weights. Memory-bound at these M: reported as TB/s of weight bytes.
+// GEMMs at Llama-3-8B shapes through cuBLASLt. Decode: M = 1, 8, 32 rows against the q/k/v, o,
+// gate/up and down weights, memory-bound, reported as TB/s of weight bytes. Large M (the decode
+// batches and prefill chunks of a serving run, compute-bound, TFLOP/s): cuBLASLt's first heuristic
+// against the fastest of its 16 candidates (GemmRunner::set_autotune), with lm_head's fp32 logits.
+#include <cstdio>
 #include <string>
 
 #include "bench/bench.h"
@@ -8,6 +11,57 @@
 #include "kernels/kernels.h"
 
 namespace tk::bench {
+namespace {
+
+Status bench_gemm_large_m(const Context& ctx, std::vector<Row>& rows) {
+  TK_ASSIGN_OR_RETURN(auto heuristic, GemmRunner::create());
+  TK_ASSIGN_OR_RETURN(auto tuned, GemmRunner::create());
+  tuned->set_autotune(16);
+  struct Shape {
+    int64_t k, n;
+    const char* what;
+    bool logits;  // fp32 out, M only up to a decode batch
+  };
+  const Shape shapes[] = {{4096, 6144, "qkv", false},
+                          {4096, 4096, "o_proj", false},
+                          {4096, 28672, "gate_up", false},
+                          {14336, 4096, "down", false},
+                          {4096, 128256, "lm_head", true}};
+  const int64_t max_m = 16384;
+  TK_ASSIGN_OR_RETURN(DeviceBuffer x, DeviceBuffer::allocate(max_m * 14336 * 2));
+  TK_RETURN_IF_ERROR(kernels::fill_random(x.data(), DType::kBF16, max_m * 14336, 7, 0.f, 1.f, ctx.stream));
+  TK_ASSIGN_OR_RETURN(DeviceBuffer o, DeviceBuffer::allocate(max_m * 28672 * 2));
+  for (const Shape& s : shapes) {
+    TK_ASSIGN_OR_RETURN(DeviceBuffer w, DeviceBuffer::allocate(s.k * s.n * 2));
+    TK_RETURN_IF_ERROR(kernels::fill_random(w.data(), DType::kBF16, s.k * s.n, 11, 0.f, 0.02f, ctx.stream));
+    for (int64_t m : {256, 512, 964, 1024, 2048, 4096, 16384}) {
+      if (s.logits && m > 1024) continue;
+      GemmArgs g;
+      g.x = x.data(), g.w = w.data(), g.out = o.data(), g.m = m, g.n = s.n, g.k = s.k;
+      g.out_dtype = s.logits ? DType::kF32 : DType::kBF16;
+      for (GemmRunner* r : {heuristic.get(), tuned.get()}) {
+        Status st = r->matmul(g, ctx.stream);  // tunes here, outside the timed launches
+        TK_RETURN_IF_ERROR(st);
+        const double us = median_us(ctx, [&](int) {
+          if (st.ok()) (void)(st = r->matmul(g, ctx.stream));
+        }, 20, 3);
+        TK_RETURN_IF_ERROR(st);
+        Row row;
+        row.kernel = std::string("gemm ") + s.what + (r == tuned.get() ? " autotuned" : " heuristic");
+        row.shape = "M=" + std::to_string(m) + " K=" + std::to_string(s.k) + " N=" + std::to_string(s.n);
+        row.us = us;
+        row.bytes = static_cast<double>(s.k * s.n * 2 + m * s.k * 2 + m * s.n * (s.logits ? 4 : 2));
+        row.flops = 2.0 * m * s.k * s.n;
+        row.note = "TFLOP/s; compute-bound";
+        rows.push_back(row);
+      }
+    }
+  }
+  for (const std::string& line : tuned->tuning_log()) std::fprintf(stderr, "gemm autotune: %s\n", line.c_str());
+  return Status::ok_status();
+}
+
+}  // namespace
 
 Status bench_gemm(const Context& ctx, std::vector<Row>& rows) {
   TK_ASSIGN_OR_RETURN(auto gemm, GemmRunner::create());
@@ -47,7 +101,7 @@ Status bench_gemm(const Context& ctx, std::vector<Row>& rows) {
       rows.push_back(r);
     }
   }
-  return Status::ok_status();
+  return bench_gemm_large_m(ctx, rows);
 }
 
 }  // namespace tk::bench

@@ -64,6 +64,10 @@ void add_engine_flags(CLI::App& app, EngineConfig& c, unsigned which) {
   app.add_flag("--enable-prefix-caching,!--no-enable-prefix-caching", c.enable_prefix_caching,
                "reuse the KV pages of earlier prompts' common prefixes (default: on)");
   app.add_flag("--enforce-eager", c.enforce_eager, "never replay CUDA graphs (default: replay them)");
+  app.add_option("--gemm-autotune", c.gemm_autotune,
+                 "GPU: time up to N of cuBLASLt's GEMM algorithms per shape on first use and keep the fastest "
+                 "(0: its first heuristic)")
+      ->check(CLI::Range(0, 64));
   app.add_flag("--async-scheduling,!--no-async-scheduling", c.async_scheduling,
                "overlap scheduling: prepare the next step while the device runs this one; a sequence ending on "
                "an eos or stop token is then noticed a step late (default: on)");

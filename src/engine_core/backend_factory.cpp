@@ -32,16 +32,18 @@ GpuCapabilities gpu_capabilities() {
   return gpu;
 }
 
-Result<std::unique_ptr<Backend>> make_backend(DeviceChoice device, DTypeChoice dtype, int num_threads) {
+Result<std::unique_ptr<Backend>> make_backend(DeviceChoice device, DTypeChoice dtype, int num_threads,
+                                              int gemm_autotune) {
   if (device == DeviceChoice::kCpu || (device == DeviceChoice::kAuto && !cuda_available()))
     return make_cpu_backend(num_threads);
 #ifdef TOKAMAK_WITH_CUDA
   if (!cuda_available()) return unsupported("--device cuda: no CUDA device is available");
   CudaBackendOptions options;
   options.dtype = dtype == DTypeChoice::kFloat16 ? DType::kF16 : DType::kBF16;
+  options.gemm_autotune = gemm_autotune;
   return make_cuda_backend(options);
 #else
-  (void)dtype;
+  (void)dtype, (void)gemm_autotune;
   return unsupported("--device cuda: this build of tokamak has no CUDA backend");
 #endif
 }

@@ -48,6 +48,9 @@ struct EngineConfig {
   int num_threads = 0;            // CPU backend threads; 0 = all cores
   bool enable_prefix_caching = true;
   bool enforce_eager = false;     // never replay CUDA graphs
+  // GPU GEMMs: > 1 times up to this many of cuBLASLt's candidates per shape and M bucket on first
+  // eager use (GemmRunner::set_autotune); 0 takes its first heuristic.
+  int gemm_autotune = 0;
   // Overlap scheduling (--no-async-scheduling turns it off): step N+1 is scheduled and launched
   // while the device runs step N, its decode inputs read from N's ids in device memory. Costs one
   // step of stop detection: a sequence ending on an eos or stop token at N is in N+1 already
@@ -57,7 +60,8 @@ struct EngineConfig {
 };
 
 // Makes the backend a config names ("auto" picks CUDA when a GPU is present).
-Result<std::unique_ptr<Backend>> make_backend(DeviceChoice device, DTypeChoice dtype, int num_threads);
+Result<std::unique_ptr<Backend>> make_backend(DeviceChoice device, DTypeChoice dtype, int num_threads,
+                                              int gemm_autotune = 0);
 bool cuda_available();
 
 // What the GPU path can run, as the CUDA backend reports it (backend_factory.cpp); nothing CUDA

@@ -57,7 +57,7 @@ Result<LoadedModel> load_model(const EngineConfig& c, const LoadProgress& progre
   const bool cpu = pick->device == Device::kCpu;
   TK_ASSIGN_OR_RETURN(const int threads, resolve_cpu_threads(c, /*pick_default=*/cpu));
   LoadedModel m;
-  TK_ASSIGN_OR_RETURN(m.backend, make_backend(cpu ? DeviceChoice::kCpu : DeviceChoice::kCuda, c.dtype, threads));
+  TK_ASSIGN_OR_RETURN(m.backend, make_backend(cpu ? DeviceChoice::kCpu : DeviceChoice::kCuda, c.dtype, threads, c.gemm_autotune));
   if (m.backend->device() == Device::kCpu && c.dtype != DTypeChoice::kAuto)
     TK_LOG_WARN(std::string("--dtype ") + dtype_choice_name(c.dtype) +
                 " is ignored: the CPU backend computes in float32 (--dtype is for the GPU)");

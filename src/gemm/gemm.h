@@ -1,13 +1,16 @@
 // tokamak gemm: matrix products through cuBLASLt. Every product in the model is
 // out[M, N] = x[M, K] @ w[N, K]^T (+ bias[N]) with bf16/fp16 (or scaled FP8) inputs and fp32 accumulation; the
-// algorithm is chosen once per shape by cuBLASLt's heuristic and cached.
+// algorithm is chosen once per shape by cuBLASLt's heuristic and cached, or, with set_autotune, the
+// fastest of the heuristic's candidates timed on first use of each shape and M bucket.
 #pragma once
 
 #include <cuda_runtime.h>
 
 #include <map>
 #include <memory>
+#include <string>
 #include <tuple>
+#include <vector>
 
 #include "core/core.h"
 
@@ -52,6 +55,14 @@ class GemmRunner {
   Status matmul(const GemmArgs& args, cudaStream_t stream);
   Status matmul_fp8(const Fp8GemmArgs& args, cudaStream_t stream);
   size_t cached_plans() const;
+
+  // 0 (the default): cuBLASLt's first heuristic. n > 1: the first call of a shape in an M bucket
+  // (exact up to 16 rows, then four buckets per octave) times up to n of the heuristic's
+  // candidates on the call's own operands and keeps the fastest for every M of the bucket. A call
+  // made while the stream is being captured takes the first candidate and tunes nothing.
+  void set_autotune(int max_algorithms);
+  // One line per tuned bucket: shape, candidates timed, heuristic and chosen times.
+  const std::vector<std::string>& tuning_log() const;
 
  private:
   struct Impl;

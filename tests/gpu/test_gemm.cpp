@@ -2,6 +2,7 @@
 // strided x, bias, bf16/fp16 in, half or fp32 out; and the shapes it refuses.
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -60,6 +61,24 @@ TEST(Gemm, OddShapesAgainstReference) {
           // fp32 outputs differ from the twin only by summation order; half outputs also by one rounding.
           EXPECT_LT(err, out == DType::kF32 ? 1e-5 : gpu_test::kHalfTolerance);
         }
+}
+
+// Autotuned: every candidate the runner keeps computes the same product; M = 97 and 100 share a
+// bucket (97..112), so the second is served by the first's choice and tunes nothing.
+TEST(Gemm, AutotunedMatchesReferenceAndTunesOncePerBucket) {
+  auto gemm = GemmRunner::create(16 << 20);
+  ASSERT_TRUE(gemm.ok());
+  (*gemm)->set_autotune(8);
+  uint32_t seed = 1900;
+  for (const Shape& s : {Shape{97, 989, 4104}, Shape{100, 989, 4104}, Shape{3, 333, 1000}, Shape{600, 4096, 520}})
+    for (bool bias : {false, true}) {
+      SCOPED_TRACE("m=" + std::to_string(s.m) + " n=" + std::to_string(s.n) + " k=" + std::to_string(s.k));
+      EXPECT_LT(product_error(**gemm, s, DType::kBF16, DType::kBF16, bias, seed += 3), gpu_test::kHalfTolerance);
+    }
+  for (const std::string& line : (*gemm)->tuning_log()) std::printf("tuned %s\n", line.c_str());
+  size_t m97 = 0;
+  for (const std::string& line : (*gemm)->tuning_log()) m97 += line.rfind("M<=112 N=989 K=4104", 0) == 0;
+  EXPECT_LE(m97, 2u);  // one bucket each without and with bias, tuned once each (if cuBLASLt had candidates)
 }
 
 // Each refused shape comes back as an error naming it, before any launch; a plan is cached per shape.

@@ -25,6 +25,7 @@ Result<std::unique_ptr<Backend>> make_cuda_backend(const CudaBackendOptions& opt
   if (options.dtype != DType::kBF16 && options.dtype != DType::kF16)
     return unsupported(std::string("CUDA backend dtype ") + dtype_name(options.dtype));
   TK_ASSIGN_OR_RETURN(auto gemm, GemmRunner::create());
+  gemm->set_autotune(options.gemm_autotune);
   cudaStream_t stream = nullptr;
   CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
   return std::unique_ptr<Backend>(new CudaBackend(options, std::move(gemm), stream));

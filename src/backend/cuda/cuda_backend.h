@@ -22,6 +22,7 @@ Status cuda_device_supported(int device = 0);
 struct CudaBackendOptions {
   int device = 0;
   DType dtype = DType::kBF16;  // activations and weights: bf16 or fp16
+  int gemm_autotune = 0;       // GemmRunner::set_autotune
 };
 
 Result<std::unique_ptr<Backend>> make_cuda_backend(const CudaBackendOptions& options = {});
