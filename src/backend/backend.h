@@ -164,6 +164,12 @@ void quantize_input(const float* x, int64_t rows, int64_t cols, int64_t ld, cons
                     float static_scale, uint8_t* q, float* scales);
 // The number of input scales per row quantize_input writes.
 int64_t input_scales_per_row(InputQuant q, int64_t cols);
+// out[r, c] = out[r, c] * (x_scale[r] * gain) * w_scale[c] (+ bias[c]) in fp32, in this order,
+// over out [m, ldo] (the first n of each row): the scales of an FP8 product applied after a GEMM
+// with constant scales (kernels::scale_fp8_product's twin). x_scale [m] or [1] (x_per_row false),
+// w_scale [n] or [1] (w_per_col false), bias [n] or null.
+void scale_product(float* out, int64_t m, int64_t n, int64_t ldo, const float* x_scale, bool x_per_row,
+                   const float* w_scale, bool w_per_col, float gain, const float* bias);
 }  // namespace fp8
 
 // What the sampler needs of one sequence. Penalties follow vLLM: repetition over prompt and

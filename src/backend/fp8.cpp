@@ -101,6 +101,17 @@ void quantize_input(const float* x, int64_t rows, int64_t cols, int64_t ld, cons
   }
 }
 
+void scale_product(float* out, int64_t m, int64_t n, int64_t ldo, const float* x_scale, bool x_per_row,
+                   const float* w_scale, bool w_per_col, float gain, const float* bias) {
+  for (int64_t r = 0; r < m; ++r) {
+    const float row_scale = x_scale[x_per_row ? r : 0] * gain;
+    for (int64_t c = 0; c < n; ++c) {
+      const float v = out[r * ldo + c] * row_scale * w_scale[w_per_col ? c : 0];
+      out[r * ldo + c] = bias ? v + bias[c] : v;
+    }
+  }
+}
+
 }  // namespace fp8
 
 // The default: dequantize at load; the input keeps its quantization (the backend's matmul

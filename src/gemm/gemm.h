@@ -31,7 +31,17 @@ struct GemmArgs {
 // out[m, n] = sum_k (x[m, k] * x_scale) (w[n, k] * w_scale) (+ bias[n]): FP8 e4m3 x and w, fp32
 // accumulation, bf16/fp16/fp32 out. Scales per tensor (device scalars) or, with per_row_scales,
 // outer vectors: x_scale [m] (per token), w_scale [n] (per output channel), both applied in
-// cuBLASLt's epilogue (CUBLASLT_MATMUL_MATRIX_SCALE_OUTER_VEC_32F). k a multiple of 16.
+// cuBLASLt's epilogue (CUBLASLT_MATMUL_MATRIX_SCALE_OUTER_VEC_32F; refused as kUnsupported where
+// cuBLASLt has no such algorithm: the H200 with CUDA 13). k a multiple of 16; x, w, out and out's
+// rows (ldo * element size) 16-byte aligned.
+//
+// Where outer vectors are not served, per-token / per-channel products run as a scalar-mode GEMM
+// with x_scale = w_scale = a device kFp8ProductPrescale, followed by kernels::scale_fp8_product
+// with gain kFp8ProductGain: the GEMM writes raw * 2^-18, raw = sum_k xq * wq, |raw| <= 448^2 K.
+// Powers of two, so both steps are exact; the prescale keeps fp16 outputs in range up to
+// K = 85,000 (bf16 would hold raw itself).
+constexpr float kFp8ProductPrescale = 1.f / 512.f;
+constexpr float kFp8ProductGain = 512.f * 512.f;
 struct Fp8GemmArgs {
   const void* x = nullptr;        // [m, k] fp8 e4m3, contiguous
   const void* w = nullptr;        // [n, k] fp8 e4m3

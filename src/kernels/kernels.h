@@ -72,6 +72,22 @@ struct QuantizeFp8RowsParams {
 };
 Status quantize_fp8_rows(const QuantizeFp8RowsParams& p, cudaStream_t stream);
 
+// The scales of an FP8 product, in place (fp8_scale.cu): out[r, c] = out[r, c] * (x_scale[r] *
+// gain) * w_scale[c] (+ bias[c]) in fp32, rounded once to dtype. What an FP8 linear with
+// per-token or per-channel scales runs after a cuBLASLt FP8 GEMM with constant scalar scales
+// (cuBLASLt serves no outer-vector scales on the H200). CPU twin: fp8::scale_product (src/backend).
+struct ScaleFp8ProductParams {
+  void* out = nullptr;            // [m, ldo] bf16/fp16/fp32, the first n of each row: the product in, scaled out
+  int64_t m = 0, n = 0, ldo = 0;  // ldo >= n
+  const float* x_scale = nullptr;  // device [m] (x_scale_per_row) or [1]
+  const float* w_scale = nullptr;  // device [n] (w_scale_per_col) or [1]
+  bool x_scale_per_row = true, w_scale_per_col = true;
+  float gain = 1.f;               // undoes the constant scales the GEMM ran with
+  const void* bias = nullptr;     // [n] dtype, or nullptr
+  DType dtype = DType::kBF16;
+};
+Status scale_fp8_product(const ScaleFp8ProductParams& p, cudaStream_t stream);
+
 // out[r] = x[rows[r]]
 struct GatherRowsParams {
   const void* x = nullptr;        // [num_tokens, hidden]

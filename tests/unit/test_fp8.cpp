@@ -1,5 +1,6 @@
-// FP8 e4m3 on the host: the conversions (every code, rounding to nearest even, saturation) and the
-// quantization of inputs and weights that every FP8 kernel is checked against.
+// FP8 e4m3 on the host: the conversions (every code, rounding to nearest even, saturation), the
+// quantization of inputs and weights and the scaling of products that the FP8 kernels are checked
+// against.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -130,6 +131,20 @@ TEST(Fp8Weights, PerChannelRoundTripAndBlockDequantization) {
   EXPECT_EQ(back[127 * in + 128], fp8_e4m3_to_f32(q[127 * in + 128]) * 2.f);
   EXPECT_EQ(back[128 * in + 127], fp8_e4m3_to_f32(q[128 * in + 127]) * 3.f);
   EXPECT_EQ(back[129 * in + 199], fp8_e4m3_to_f32(q[129 * in + 199]) * 4.f);
+}
+
+// The twin of the scale pass after a constant-scale FP8 GEMM: powers of two, so every value is
+// exact; the bias comes after the scales; the column past n is left alone.
+TEST(Fp8ScaleProduct, RowAndColumnScalesThenBias) {
+  std::vector<float> out = {1.f, 2.f, 3.f, 99.f,  // [2, ldo 4], n = 3
+                            -4.f, 5.f, 6.f, 99.f};
+  const std::vector<float> xs = {0.5f, 0.25f}, ws = {1.f, 2.f, 4.f}, bias = {10.f, 20.f, 30.f};
+  fp8::scale_product(out.data(), 2, 3, 4, xs.data(), true, ws.data(), true, 4.f, bias.data());
+  EXPECT_EQ(out, (std::vector<float>{12.f, 28.f, 54.f, 99.f, 6.f, 30.f, 54.f, 99.f}));
+  std::vector<float> scalar = {1.f, -2.f, 3.f, 99.f};  // one scale each, no bias
+  const float x1 = 0.5f, w1 = 8.f;
+  fp8::scale_product(scalar.data(), 1, 3, 4, &x1, false, &w1, false, 2.f, nullptr);
+  EXPECT_EQ(scalar, (std::vector<float>{8.f, -16.f, 24.f, 99.f}));
 }
 
 }  // namespace
