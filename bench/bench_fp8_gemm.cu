@@ -1,9 +1,20 @@
-// FP8 GEMMs at Llama-3-8B's shapes (q/k/v, o, gate/up, down) for M = 1, 16, 64, 1024, 4096:
-// cuBLASLt FP8 e4m3 with per-token x per-channel scales (outer vectors) against the bf16 GEMM of
-// the same shape, and the FP8 product with its input quantization (quantize_fp8_rows) in front,
-// which is what a layer pays. Small M is weight-bound (TB/s of weight bytes), large M
-// compute-bound (TFLOP/s).
+// FP8 GEMMs at Llama-3-8B's shapes (q/k/v, o, gate/up, down) for M = 1 (decode) to 8192
+// (prefill), against the bf16 GEMM of the same shape. Rows per shape:
+//   bf16            cuBLASLt bf16
+//   fp8 tensor      cuBLASLt FP8 e4m3, per-tensor scalar scales in its epilogue (per-tensor
+//                   checkpoints; the FP8 GEMM's own speed)
+//   fp8 scaled      per-token x per-channel as the CUDA backend runs it where cuBLASLt serves no
+//                   outer vectors (the H200, CUDA 13): the scalar GEMM at kFp8ProductPrescale, then
+//                   scale_fp8_product in place
+//   quant+fp8 scl   quantize_fp8_rows (the input per token) in front of it: what a layer pays
+//   scale pass      scale_fp8_product alone
+//   fp8 outer       cuBLASLt's outer-vector scales, where served (else the fp8 scaled rows say so)
+// Small M is weight-bound (TB/s of the bytes the op must move, the weight's above all), large M
+// compute-bound (TFLOP/s; the %ceil column is against the bf16 GEMM ceiling, so FP8 can pass 100%).
+// Every GEMM row counts the bytes of the logical op (weight, x, out once), so rows compare directly.
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "bench/bench.h"
 #include "cuda/cuda.h"
@@ -12,76 +23,128 @@
 
 namespace tk::bench {
 
+namespace {
+
+struct LinearShape {
+  int64_t k, n;
+  const char* what;
+};
+
+// One shape's weights, rotated through so that L2 does not serve them: bf16 and its FP8 copy
+// quantized per output channel (as --quantization fp8 does), with the channel scales.
+struct RotatedWeights {
+  std::vector<DeviceBuffer> bf16, fp8, scales;
+  int sets = 0;
+};
+
+Result<RotatedWeights> make_weights(const Context& ctx, const LinearShape& s) {
+  RotatedWeights w;
+  const size_t bf16_bytes = static_cast<size_t>(s.k * s.n) * 2;
+  w.sets = rotation_sets(ctx, bf16_bytes + bf16_bytes / 2, 8);
+  for (int i = 0; i < w.sets; ++i) {
+    TK_ASSIGN_OR_RETURN(DeviceBuffer b, DeviceBuffer::allocate(bf16_bytes));
+    TK_ASSIGN_OR_RETURN(DeviceBuffer q, DeviceBuffer::allocate(bf16_bytes / 2));
+    TK_ASSIGN_OR_RETURN(DeviceBuffer sc, DeviceBuffer::allocate(s.n * sizeof(float)));
+    TK_RETURN_IF_ERROR(kernels::fill_random(b.data(), DType::kBF16, s.k * s.n, 10 + i, 0.f, 0.02f, ctx.stream));
+    kernels::QuantizeFp8RowsParams p;
+    p.x = b.data(), p.rows = s.n, p.cols = s.k, p.ld = s.k, p.q = q.data(), p.scales = static_cast<float*>(sc.data());
+    TK_RETURN_IF_ERROR(kernels::quantize_fp8_rows(p, ctx.stream));
+    w.bf16.push_back(std::move(b)), w.fp8.push_back(std::move(q)), w.scales.push_back(std::move(sc));
+  }
+  return Result<RotatedWeights>(std::move(w));  // moved: DeviceBuffer does not copy
+}
+
+}  // namespace
+
 Status bench_fp8_gemm(const Context& ctx, std::vector<Row>& rows) {
   TK_ASSIGN_OR_RETURN(auto gemm, GemmRunner::create());
-  struct Shape2 {
-    int64_t k, n;
-    const char* what;
-  };
-  const Shape2 shapes[] = {{4096, 6144, "qkv"}, {4096, 4096, "o_proj"}, {4096, 28672, "gate_up"}, {14336, 4096, "down"}};
-  constexpr int64_t kMaxM = 4096;
-  for (const Shape2& s : shapes) {
-    const size_t w_bf16 = static_cast<size_t>(s.k * s.n) * 2, w_fp8 = w_bf16 / 2;
-    const int sets = rotation_sets(ctx, w_bf16 + w_fp8, 8);
-    std::vector<DeviceBuffer> wb, wq, wscale;
-    for (int i = 0; i < sets; ++i) {
-      TK_ASSIGN_OR_RETURN(DeviceBuffer b, DeviceBuffer::allocate(w_bf16));
-      TK_ASSIGN_OR_RETURN(DeviceBuffer q, DeviceBuffer::allocate(w_fp8));
-      TK_ASSIGN_OR_RETURN(DeviceBuffer sc, DeviceBuffer::allocate(s.n * sizeof(float)));
-      TK_RETURN_IF_ERROR(kernels::fill_random(b.data(), DType::kBF16, s.k * s.n, 10 + i, 0.f, 0.02f, ctx.stream));
-      kernels::QuantizeFp8RowsParams p;  // the weight per output channel, as --quantization fp8 does
-      p.x = b.data(), p.rows = s.n, p.cols = s.k, p.ld = s.k, p.q = q.data(), p.scales = static_cast<float*>(sc.data());
-      TK_RETURN_IF_ERROR(kernels::quantize_fp8_rows(p, ctx.stream));
-      wb.push_back(std::move(b)), wq.push_back(std::move(q)), wscale.push_back(std::move(sc));
-    }
+  const LinearShape shapes[] = {{4096, 6144, "qkv"}, {4096, 4096, "o_proj"}, {4096, 28672, "gate_up"}, {14336, 4096, "down"}};
+  const int64_t ms[] = {1, 16, 64, 256, 1024, 8192};
+  constexpr int64_t kMaxM = 8192;
+  TK_ASSIGN_OR_RETURN(DeviceBuffer prescale, DeviceBuffer::allocate(sizeof(float)));
+  CUDA_CHECK(cudaMemcpyAsync(prescale.data(), &kFp8ProductPrescale, sizeof(float), cudaMemcpyHostToDevice, ctx.stream));
+  CUDA_CHECK(cudaStreamSynchronize(ctx.stream));
+  const float* unit = static_cast<const float*>(prescale.data());
+  bool outer_served = true;
+  for (const LinearShape& s : shapes) {
+    TK_ASSIGN_OR_RETURN(RotatedWeights w, make_weights(ctx, s));
     TK_ASSIGN_OR_RETURN(DeviceBuffer x, DeviceBuffer::allocate(kMaxM * s.k * 2));
     TK_ASSIGN_OR_RETURN(DeviceBuffer xq, DeviceBuffer::allocate(kMaxM * s.k));
     TK_ASSIGN_OR_RETURN(DeviceBuffer xs, DeviceBuffer::allocate(kMaxM * sizeof(float)));
     TK_ASSIGN_OR_RETURN(DeviceBuffer o, DeviceBuffer::allocate(kMaxM * s.n * 2));
     TK_RETURN_IF_ERROR(kernels::fill_random(x.data(), DType::kBF16, kMaxM * s.k, 7, 0.f, 1.f, ctx.stream));
-    for (int64_t m : {1, 16, 64, 1024, 4096}) {
+    for (int64_t m : ms) {
       kernels::QuantizeFp8RowsParams q;
       q.x = x.data(), q.rows = m, q.cols = s.k, q.ld = s.k, q.q = xq.data(), q.scales = static_cast<float*>(xs.data());
       TK_RETURN_IF_ERROR(kernels::quantize_fp8_rows(q, ctx.stream));
-      Fp8GemmArgs f;
-      f.x = xq.data(), f.x_scale = static_cast<float*>(xs.data()), f.out = o.data();
-      f.m = m, f.n = s.n, f.k = s.k, f.per_row_scales = true;
       GemmArgs g;
       g.x = x.data(), g.out = o.data(), g.m = m, g.n = s.n, g.k = s.k;
+      Fp8GemmArgs f;  // scalar mode at the constant scales: the tensor row and the scaled rows
+      f.x = xq.data(), f.x_scale = f.w_scale = unit, f.out = o.data(), f.m = m, f.n = s.n, f.k = s.k;
+      kernels::ScaleFp8ProductParams sp;
+      sp.out = o.data(), sp.m = m, sp.n = s.n, sp.ldo = s.n, sp.x_scale = static_cast<const float*>(xs.data());
+      sp.gain = kFp8ProductGain;
       Status st;
+      auto fp8_gemm = [&](int i) {
+        f.w = w.fp8[i % w.sets].data();
+        if (st.ok()) (void)(st = gemm->matmul_fp8(f, ctx.stream));
+      };
+      auto scale_pass = [&](int i) {
+        sp.w_scale = static_cast<const float*>(w.scales[i % w.sets].data());
+        if (st.ok()) (void)(st = kernels::scale_fp8_product(sp, ctx.stream));
+      };
       const double bf16_us = median_us(ctx, [&](int i) {
-        g.w = wb[i % sets].data();
+        g.w = w.bf16[i % w.sets].data();
         if (st.ok()) (void)(st = gemm->matmul(g, ctx.stream));
       });
-      const double fp8_us = median_us(ctx, [&](int i) {
-        f.w = wq[i % sets].data(), f.w_scale = static_cast<float*>(wscale[i % sets].data());
-        if (st.ok()) (void)(st = gemm->matmul_fp8(f, ctx.stream));
-      });
-      const double quant_fp8_us = median_us(ctx, [&](int i) {
-        f.w = wq[i % sets].data(), f.w_scale = static_cast<float*>(wscale[i % sets].data());
+      const double tensor_us = median_us(ctx, fp8_gemm);
+      const double scaled_us = median_us(ctx, [&](int i) { fp8_gemm(i), scale_pass(i); });
+      const double quant_scaled_us = median_us(ctx, [&](int i) {
         if (st.ok()) (void)(st = kernels::quantize_fp8_rows(q, ctx.stream));
-        if (st.ok()) (void)(st = gemm->matmul_fp8(f, ctx.stream));
+        fp8_gemm(i), scale_pass(i);
       });
+      const double pass_us = median_us(ctx, scale_pass);
       TK_RETURN_IF_ERROR(st);
+      double outer_us = -1;
+      if (outer_served) {
+        Fp8GemmArgs v = f;
+        v.per_row_scales = true, v.x_scale = static_cast<const float*>(xs.data());
+        v.w = w.fp8[0].data(), v.w_scale = static_cast<const float*>(w.scales[0].data());
+        const Status probe = gemm->matmul_fp8(v, ctx.stream);
+        if (probe.code() == StatusCode::kUnsupported) {
+          outer_served = false;
+        } else {
+          TK_RETURN_IF_ERROR(probe);
+          outer_us = median_us(ctx, [&](int i) {
+            v.w = w.fp8[i % w.sets].data(), v.w_scale = static_cast<const float*>(w.scales[i % w.sets].data());
+            if (st.ok()) (void)(st = gemm->matmul_fp8(v, ctx.stream));
+          });
+          TK_RETURN_IF_ERROR(st);
+        }
+      }
       const std::string shape = "M=" + std::to_string(m) + " K=" + std::to_string(s.k) + " N=" + std::to_string(s.n);
       const double flops = 2.0 * m * s.k * s.n;
+      const double fp8_bytes = static_cast<double>(s.k * s.n + m * s.k + m * s.n * 2);
       struct Variant {
         const char* name;
-        double us;
-        double bytes;
+        double us, bytes, flops;
+        const char* note;
       };
       const Variant variants[] = {
-          {"gemm bf16 ", bf16_us, static_cast<double>(w_bf16 + (m * s.k + m * s.n) * 2)},
-          {"gemm fp8 ", fp8_us, static_cast<double>(w_fp8 + m * s.k + m * s.n * 2)},
-          {"quantize+gemm fp8 ", quant_fp8_us, static_cast<double>(w_fp8 + m * s.k * 3 + m * s.n * 2)}};
+          {"bf16 ", bf16_us, static_cast<double>((s.k * s.n + m * s.k + m * s.n) * 2), flops, "cuBLASLt bf16"},
+          {"fp8 tensor ", tensor_us, fp8_bytes, flops, "cuBLASLt e4m3, per-tensor scalars"},
+          {"fp8 scaled ", scaled_us, fp8_bytes, flops,
+           outer_served ? "per-token x per-channel: scalar GEMM + scale pass"
+                        : "per-token x per-channel: scalar GEMM + scale pass (no outer vectors served here)"},
+          {"quant+fp8 scl ", quant_scaled_us, fp8_bytes + m * s.k * 2.0, flops, "the input quantized first"},
+          {"scale pass ", pass_us, m * s.n * 4.0 + (m + s.n) * 4.0, 0, "scale_fp8_product in place"},
+          {"fp8 outer ", outer_us, fp8_bytes, flops, "cuBLASLt outer-vector scales"}};
       for (const Variant& v : variants) {
+        if (v.us < 0) continue;
         Row r;
         r.kernel = std::string(v.name) + s.what;
         r.shape = shape;
-        r.us = v.us;
-        r.bytes = v.bytes;
-        r.flops = flops;
-        r.note = "fp8: e4m3, per-token x per-channel scales (cuBLASLt outer vectors)";
+        r.us = v.us, r.bytes = v.bytes, r.flops = v.flops, r.note = v.note;
         rows.push_back(r);
       }
     }

@@ -1,11 +1,13 @@
 // FP8 linears through the Backend interface: the same checkpoint weight (Fp8HostLinear) uploaded
-// to the CPU and the CUDA backend, the same bf16-valued input, the outputs compared — every
+// to the CPU and the CUDA backend (bf16 and fp16), the same input, the outputs compared — every
 // scheme the formats produce (per-tensor / per-channel / block weights; static, per-token,
-// clamped, 1x128-group and no input quantization), with bias, at odd sizes, in_features both a
-// multiple of 16 (FP8 GEMM) and not (dequantized fallback), and --quantization fp8 of a bf16
-// weight. The inputs are bf16 values, so both backends quantize them identically; what is left is
-// the bf16 output (and, in the fallback, bf16 weights): 1e-2 catches an input left unquantized
-// (~3% on this data) or any scale misrouted.
+// clamped, 1x128-group and no input quantization), with bias, at odd sizes, through each CUDA path:
+// the FP8 GEMM (per-tensor scalars; per-token x per-channel as outer vectors where cuBLASLt serves
+// them, else scaled after the GEMM by scale_fp8_product) and the dequantized fallback
+// (in_features not a multiple of 16, out_features not a multiple of 8, block weights, weight-only),
+// and --quantization fp8 of a bf16 weight. The inputs are bf16 values (exact in fp16 too), so both
+// backends quantize them identically; what is left is the half output (and, in the fallback, half
+// weights): 1e-2 catches an input left unquantized (~3% on this data) or any scale misrouted.
 #include <gtest/gtest.h>
 
 #include <string>
@@ -62,14 +64,20 @@ std::vector<float> run(Backend& b, const Fp8HostLinear& h, const Tensor& bias_ho
   return f;
 }
 
-TEST(Fp8Backend, CudaLinearsMatchTheCpu) {
+class Fp8Backend : public ::testing::TestWithParam<DType> {};
+
+TEST_P(Fp8Backend, CudaLinearsMatchTheCpu) {
   auto cpu = make_cpu_backend(4);
-  auto cuda = make_cuda_backend(CudaBackendOptions{});
+  CudaBackendOptions options;
+  options.dtype = GetParam();
+  auto cuda = make_cuda_backend(options);
   ASSERT_TRUE(cuda.ok()) << cuda.status().to_string();
   const Case cases[] = {
       {WeightScale::kTensor, InputQuant::kStaticTensor, 0.f, 5, 72, 256},
-      {WeightScale::kTensor, InputQuant::kDynamicToken, 0.f, 1, 130, 64},
+      {WeightScale::kTensor, InputQuant::kDynamicToken, 0.f, 1, 136, 64},
+      {WeightScale::kTensor, InputQuant::kDynamicToken, 0.f, 1, 130, 64},    // out % 8 != 0: fallback
       {WeightScale::kChannel, InputQuant::kDynamicToken, 0.f, 33, 200, 4096},
+      {WeightScale::kChannel, InputQuant::kDynamicToken, 0.f, 1, 2048, 4096},  // a decode step
       {WeightScale::kChannel, InputQuant::kDynamicToken, 1.5f, 7, 96, 512},
       {WeightScale::kChannel, InputQuant::kStaticTensor, 0.f, 3, 48, 128},
       {WeightScale::kChannel, InputQuant::kDynamicToken, 0.f, 9, 40, 200},   // in % 16 != 0: fallback
@@ -109,6 +117,9 @@ TEST(Fp8Backend, CudaLinearsMatchTheCpu) {
       EXPECT_LT(rel_l2(got, want), 1e-2);
     }
 }
+
+INSTANTIATE_TEST_SUITE_P(Dtypes, Fp8Backend, ::testing::Values(DType::kBF16, DType::kF16),
+                         [](const ::testing::TestParamInfo<DType>& i) { return std::string(dtype_name(i.param)); });
 
 }  // namespace
 }  // namespace tk::gpu_test

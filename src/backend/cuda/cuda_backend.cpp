@@ -63,8 +63,13 @@ Result<Tensor> CudaBackend::alloc(DType dtype, Shape shape) { return cuda_alloc_
 Result<Tensor> CudaBackend::upload(const Tensor& host) {
   TK_ASSIGN_OR_RETURN(Tensor t, cuda_alloc_tensor(dtype_, host.shape()));
   const size_t n = static_cast<size_t>(host.numel());
+  // Every copy on the stream and finished before returning: a cudaMemcpy from pageable memory runs
+  // on the legacy stream, which this non-blocking stream does not wait for, and may return before
+  // its DMA lands, so the next kernel on the stream could read the old bytes (the likely cause of
+  // an FP8 backend test's one failure: a product as if its uploaded input were zeros).
   if (host.dtype() == dtype_) {
-    CUDA_CHECK(cudaMemcpy(t.data(), host.data(), t.nbytes(), cudaMemcpyHostToDevice));
+    CUDA_CHECK(cudaMemcpyAsync(t.data(), host.data(), t.nbytes(), cudaMemcpyHostToDevice, stream_));
+    CUDA_CHECK(cudaStreamSynchronize(stream_));
     return t;
   }
   // Convert on the host in slices so that a large tensor never needs a second full copy.
@@ -76,7 +81,9 @@ Result<Tensor> CudaBackend::upload(const Tensor& host) {
     const size_t len = std::min(kSlice, n - off);
     convert_to_f32(src + off * dtype_size(host.dtype()), host.dtype(), f32.data(), len);
     for (size_t i = 0; i < len; ++i) half[i] = dtype_ == DType::kBF16 ? f32_to_bf16(f32[i]) : f32_to_f16(f32[i]);
-    CUDA_CHECK(cudaMemcpy(static_cast<uint16_t*>(t.data()) + off, half.data(), len * 2, cudaMemcpyHostToDevice));
+    CUDA_CHECK(cudaMemcpyAsync(static_cast<uint16_t*>(t.data()) + off, half.data(), len * 2, cudaMemcpyHostToDevice,
+                               stream_));
+    CUDA_CHECK(cudaStreamSynchronize(stream_));  // before `half` is refilled
   }
   return t;
 }

@@ -99,6 +99,7 @@ class CudaBackend final : public Backend {
   Status ensure_bytes(DeviceBuffer& buf, size_t bytes);
   Status matmul_fp8(const Tensor& x, const Linear& w, Tensor& out);
   bool fp8_outer_vectors_served();  // cuda_fp8.cpp
+  Status ensure_fp8_prescale();
   void ensure_events();
   Status scatter_last_sample(const StepBatch& b, CudaStepPlan& m);
   static HeadLayout layout(const Tensor& qkv, const AttentionShape& s);
@@ -117,6 +118,7 @@ class CudaBackend final : public Backend {
   DeviceBuffer fp8_input_, fp8_input_scales_, fp8_dequantized_;
   int64_t fp8_input_rows_ = 0, fp8_input_cols_ = 0;
   std::optional<bool> fp8_outer_vectors_;  // fp8_outer_vectors_served(), asked once
+  DeviceBuffer fp8_prescale_;  // [1] fp32: the constant scales of FP8 GEMMs scaled afterwards
   // Sampling staging (cuda_sampling.cpp): rows up, tokens and logprobs down, through pinned
   // memory per slot so that one step's ids come back while the next step is sampled.
   DeviceBuffer sample_in_, sample_out_, sample_workspace_, bias_in_, mask_in_;

@@ -1,10 +1,15 @@
 // FP8 linears on the GPU: weights kept in fp8 e4m3 with fp32 scales, inputs quantized per token
 // (or with the checkpoint's static scale) into a scratch buffer of fixed address, then one
-// cuBLASLt FP8 GEMM with the scales in its epilogue: scalars when both are per tensor, outer
-// vectors (per-token x per-channel) otherwise. What cuBLASLt cannot serve here — 128x128 block
-// weights, weight-only FP8, in_features not a multiple of 16 — is dequantized to the compute dtype
-// at load (the base class), and its input is quantized and dequantized (per token or 1x128 group,
-// as the CPU does) before a bf16/fp16 product: the same arithmetic, without the FP8 speed.
+// cuBLASLt FP8 GEMM. Per-tensor weights with static inputs: the two scalars in cuBLASLt's
+// epilogue. Per-channel weights or per-token inputs: outer vectors (per-token x per-channel) in
+// the epilogue where cuBLASLt serves them; where it does not (the H200 with CUDA 13: none for any
+// shape), the GEMM runs with constant scalar scales and kernels::scale_fp8_product applies the
+// real ones and the bias in place — the FP8 speed at the cost of one pass over the output. What
+// no FP8 GEMM here runs — 128x128 block weights (cuBLASLt's block modes are not wired), weight-only
+// FP8, in_features not a multiple of 16, out_features not a multiple of 8 (cuBLASLt's FP8 needs
+// 16-byte output rows) — is dequantized to the compute dtype at load (the base class), and its
+// input is quantized and dequantized (per token or 1x128 group, as the CPU does) before a
+// bf16/fp16 product: the same arithmetic, without the FP8 speed.
 #include <algorithm>
 #include <vector>
 
@@ -14,20 +19,43 @@ namespace tk {
 
 namespace {
 
-// Per-tensor weights with static inputs run in scalar mode; the rest (per-channel weights or
-// per-token inputs) needs cuBLASLt's outer-vector scales, which it may not serve on the device.
-bool fp8_gemm_serves(const Fp8Scheme& s, int64_t in_features, bool outer_vectors) {
-  if (in_features % 16 != 0) return false;
-  if (s.weight == WeightScale::kTensor && s.input == InputQuant::kStaticTensor) return true;
+// The FP8 GEMM whose scales are applied afterwards runs with the constant scales
+// kFp8ProductPrescale (gemm.h): it writes raw * 2^-18 with raw = sum_k xq * wq, |raw| <= 448 * 448
+// * K (2.9e9 at K = 14336): bf16 (max 3.4e38) would hold raw itself, fp16 (max 65504) holds
+// raw * 2^-18 <= 0.77 K up to K = 85,000. Outputs that land in fp16's subnormals (|raw| < 16)
+// lose relative precision, never more than 2^-6 of raw in absolute terms, against typical |raw|
+// of 1e4-1e6.
+constexpr int64_t kMaxFp16PrescaledK = 85000;
+
+bool is_scalar_scheme(const Fp8Scheme& s) {
+  return s.weight == WeightScale::kTensor && s.input == InputQuant::kStaticTensor;
+}
+
+// Which FP8 linears run an FP8 GEMM here (the rest run dequantized). Per-tensor weights with
+// static inputs: cuBLASLt's scalar mode; per-tensor or per-channel weights with static or
+// per-token inputs: outer vectors or the scalar GEMM plus scale_fp8_product.
+bool fp8_gemm_serves(const Fp8Scheme& s, int64_t out_features, int64_t in_features, DType dtype) {
+  if (in_features % 16 != 0 || out_features % 8 != 0) return false;
+  if (is_scalar_scheme(s)) return true;
   const bool weights = s.weight == WeightScale::kTensor || s.weight == WeightScale::kChannel;
   const bool inputs = s.input == InputQuant::kStaticTensor || s.input == InputQuant::kDynamicToken;
-  return outer_vectors && weights && inputs;
+  return weights && inputs && (dtype != DType::kF16 || in_features <= kMaxFp16PrescaledK);
+}
+
+// Host to device on the backend's stream, finished on return. A plain cudaMemcpy from pageable
+// memory runs on the legacy stream, which the backend's non-blocking stream does not wait for, and
+// may return before its DMA lands: a kernel launched next on the stream can read the old bytes.
+void copy_to_device(void* dst, const void* src, size_t bytes, cudaStream_t stream) {
+  CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, stream));
+  CUDA_CHECK(cudaStreamSynchronize(stream));
 }
 
 }  // namespace
 
-// Asked once: on the H200 with CUDA 13's cuBLASLt (2026-12-01) no FP8 outer-vector algorithm was
-// returned for any shape, and a linear that counted on one produced garbage.
+// Asked once, by running one: cuBLASLt may return an algorithm, or none (the H200 with CUDA 13's
+// cuBLASLt, 2026-12-01: none for any shape), and a served one must also compute the product.
+// x = w = 1 (fp8 0x38), x_scale[m] = (m + 1) / 16, w_scale[n] = (n % 8 + 1) / 8 over k = 128:
+// out[m, n] = (m + 1) (n % 8 + 1), integers of at most 128, exact in bf16.
 bool CudaBackend::fp8_outer_vectors_served() {
   if (fp8_outer_vectors_) return *fp8_outer_vectors_;
   constexpr int64_t kM = 16, kN = 128, kK = 128;
@@ -35,48 +63,71 @@ bool CudaBackend::fp8_outer_vectors_served() {
   bool ok = ensure_bytes(x, kM * kK).ok() && ensure_bytes(w, kN * kK).ok() && ensure_bytes(xs, kM * 4).ok() &&
             ensure_bytes(ws, kN * 4).ok() && ensure_bytes(out, kM * kN * 2).ok();
   if (ok) {
-    CUDA_CHECK(cudaMemset(x.data(), 0, kM * kK));
-    CUDA_CHECK(cudaMemset(w.data(), 0, kN * kK));
-    CUDA_CHECK(cudaMemset(xs.data(), 0, kM * 4));
-    CUDA_CHECK(cudaMemset(ws.data(), 0, kN * 4));
+    const std::vector<uint8_t> ones(kN * kK, 0x38);
+    std::vector<float> x_scale(kM), w_scale(kN);
+    for (int64_t m = 0; m < kM; ++m) x_scale[m] = static_cast<float>(m + 1) / 16.f;
+    for (int64_t n = 0; n < kN; ++n) w_scale[n] = static_cast<float>(n % 8 + 1) / 8.f;
+    copy_to_device(x.data(), ones.data(), kM * kK, stream_);
+    copy_to_device(w.data(), ones.data(), kN * kK, stream_);
+    copy_to_device(xs.data(), x_scale.data(), kM * 4, stream_);
+    copy_to_device(ws.data(), w_scale.data(), kN * 4, stream_);
     Fp8GemmArgs g;
     g.x = x.data(), g.w = w.data(), g.x_scale = static_cast<const float*>(xs.data());
     g.w_scale = static_cast<const float*>(ws.data()), g.out = out.data(), g.m = kM, g.n = kN, g.k = kK;
     g.per_row_scales = true, g.out_dtype = DType::kBF16;
     ok = gemm_->matmul_fp8(g, stream_).ok();
     CUDA_CHECK(cudaStreamSynchronize(stream_));
+    if (ok) {
+      std::vector<uint16_t> got(kM * kN);
+      CUDA_CHECK(cudaMemcpy(got.data(), out.data(), got.size() * 2, cudaMemcpyDeviceToHost));
+      for (int64_t m = 0; m < kM && ok; ++m)
+        for (int64_t n = 0; n < kN && ok; ++n) ok = bf16_to_f32(got[m * kN + n]) == static_cast<float>((m + 1) * (n % 8 + 1));
+      if (!ok) TK_LOG_INFO("fp8: cuBLASLt returned an outer-vector FP8 GEMM that computed a wrong product; not used");
+    }
   }
   fp8_outer_vectors_ = ok;
   if (!ok)
-    TK_LOG_INFO("fp8: cuBLASLt serves no outer-vector (per-token x per-channel) FP8 GEMM on this device; "
-                "such linears run dequantized in the compute dtype");
+    TK_LOG_INFO("fp8: cuBLASLt serves no outer-vector (per-token x per-channel) FP8 GEMM on this device; such "
+                "linears run its scalar-scaled FP8 GEMM and apply their scales in a pass of their own");
   return ok;
+}
+
+// The device constant kFp8ProductPrescale, before any step (graphs capture its address).
+Status CudaBackend::ensure_fp8_prescale() {
+  if (fp8_prescale_.size() > 0) return Status::ok_status();
+  TK_ASSIGN_OR_RETURN(fp8_prescale_, DeviceBuffer::allocate(sizeof(float)));
+  copy_to_device(fp8_prescale_.data(), &kFp8ProductPrescale, sizeof(float), stream_);
+  return Status::ok_status();
 }
 
 Result<Linear> CudaBackend::upload_fp8_linear(const Fp8HostLinear& h) {
   const int64_t out = h.weight.dim(0), in = h.weight.dim(1);
-  if (!fp8_gemm_serves(h.scheme, in, fp8_outer_vectors_served())) {
+  if (!fp8_gemm_serves(h.scheme, out, in, dtype_)) {
     TK_LOG_DEBUG(std::string("fp8: ") + weight_scale_name(h.scheme.weight) + " weights with " +
-                 input_quant_name(h.scheme.input) + " inputs, in_features " + std::to_string(in) +
+                 input_quant_name(h.scheme.input) + " inputs, " + std::to_string(out) + "x" + std::to_string(in) +
                  ": dequantized to the compute dtype (no FP8 GEMM for it)");
     return Backend::upload_fp8_linear(h);
+  }
+  const bool scalar = is_scalar_scheme(h.scheme);
+  if (!scalar) {
+    fp8_outer_vectors_served();
+    TK_RETURN_IF_ERROR(ensure_fp8_prescale());
   }
   Linear l;
   l.scheme = h.scheme;
   TK_ASSIGN_OR_RETURN(l.weight, cuda_alloc_tensor(DType::kF8E4M3, {out, in}));
-  CUDA_CHECK(cudaMemcpy(l.weight.data(), h.weight.data(), l.weight.nbytes(), cudaMemcpyHostToDevice));
-  // Per-tensor weights with per-token inputs run the outer-vector GEMM: the scale repeated per row.
-  const bool scalar = h.scheme.weight == WeightScale::kTensor && h.scheme.input == InputQuant::kStaticTensor;
+  copy_to_device(l.weight.data(), h.weight.data(), l.weight.nbytes(), stream_);
+  // Per-tensor weights with per-token inputs run as per-channel ones: the scale repeated per row.
   std::vector<float> scale(h.weight_scale.data_as<float>(), h.weight_scale.data_as<float>() + h.weight_scale.numel());
   if (!scalar && h.scheme.weight == WeightScale::kTensor) {
     scale.assign(static_cast<size_t>(out), scale[0]);
     l.scheme.weight = WeightScale::kChannel;
   }
   TK_ASSIGN_OR_RETURN(l.weight_scale, cuda_alloc_tensor(DType::kF32, {static_cast<int64_t>(scale.size())}));
-  CUDA_CHECK(cudaMemcpy(l.weight_scale.data(), scale.data(), scale.size() * sizeof(float), cudaMemcpyHostToDevice));
+  copy_to_device(l.weight_scale.data(), scale.data(), scale.size() * sizeof(float), stream_);
   if (h.scheme.input == InputQuant::kStaticTensor) {
     TK_ASSIGN_OR_RETURN(l.input_scale, cuda_alloc_tensor(DType::kF32, {1}));
-    CUDA_CHECK(cudaMemcpy(l.input_scale.data(), &h.input_scale, sizeof(float), cudaMemcpyHostToDevice));
+    copy_to_device(l.input_scale.data(), &h.input_scale, sizeof(float), stream_);
   }
   return l;
 }
@@ -87,28 +138,20 @@ Status CudaBackend::quantize_linear_fp8(Linear& w) {
   const int64_t out = w.out_features(), in = w.in_features();
   // No FP8 GEMM for it (tiny test models): quantized per channel on the host and held
   // dequantized, its input quantized per token, as on the CPU.
-  if (in % 16 != 0) return Backend::quantize_linear_fp8(w);
+  const Fp8Scheme scheme{WeightScale::kChannel, InputQuant::kDynamicToken, 0.f};
+  if (!fp8_gemm_serves(scheme, out, in, dtype_)) return Backend::quantize_linear_fp8(w);
+  fp8_outer_vectors_served();
+  TK_RETURN_IF_ERROR(ensure_fp8_prescale());
   TK_ASSIGN_OR_RETURN(Tensor scale, cuda_alloc_tensor(DType::kF32, {out}));
+  TK_ASSIGN_OR_RETURN(Tensor q, cuda_alloc_tensor(DType::kF8E4M3, {out, in}));
   kernels::QuantizeFp8RowsParams p;
   p.x = w.weight.data(), p.rows = out, p.cols = in, p.ld = w.weight.stride(0);
-  p.scales = scale.data_as<float>(), p.dtype = w.weight.dtype();
-  if (!fp8_outer_vectors_served()) {
-    // No per-channel FP8 GEMM: the weight as FP8 sees it (per-channel), held in the compute dtype.
-    TK_ASSIGN_OR_RETURN(Tensor deq, cuda_alloc_tensor(w.weight.dtype(), {out, in}));
-    p.dequantized = deq.data();
-    TK_RETURN_IF_ERROR(kernels::quantize_fp8_rows(p, stream_));
-    CUDA_CHECK(cudaStreamSynchronize(stream_));
-    w.weight = deq;
-    w.scheme = {WeightScale::kNone, InputQuant::kDynamicToken, 0.f};
-    return Status::ok_status();
-  }
-  TK_ASSIGN_OR_RETURN(Tensor q, cuda_alloc_tensor(DType::kF8E4M3, {out, in}));
-  p.q = q.data();
+  p.scales = scale.data_as<float>(), p.dtype = w.weight.dtype(), p.q = q.data();
   TK_RETURN_IF_ERROR(kernels::quantize_fp8_rows(p, stream_));
   CUDA_CHECK(cudaStreamSynchronize(stream_));  // before the bf16 weight is freed
   w.weight = q;
   w.weight_scale = scale;
-  w.scheme = {WeightScale::kChannel, InputQuant::kDynamicToken, 0.f};
+  w.scheme = scheme;
   return Status::ok_status();
 }
 
@@ -122,6 +165,7 @@ Status CudaBackend::reserve_fp8_inputs(int64_t max_tokens, int64_t max_in) {
   return Status::ok_status();
 }
 
+// x [m, k] quantized into fp8_input_ (scales [m] in fp8_input_scales_), then the product.
 Status CudaBackend::matmul_fp8(const Tensor& x, const Linear& w, Tensor& out) {
   const int64_t m = x.dim(0), k = x.dim(1);
   if (m > fp8_input_rows_ || k > fp8_input_cols_)
@@ -148,11 +192,27 @@ Status CudaBackend::matmul_fp8(const Tensor& x, const Linear& w, Tensor& out) {
   Fp8GemmArgs g;
   g.x = fp8_input_.data(), g.w = w.weight.data(), g.bias = w.bias.defined() ? w.bias.data() : nullptr;
   g.out = out.data(), g.m = m, g.n = w.out_features(), g.k = k, g.ldo = out.stride(0), g.out_dtype = out.dtype();
-  g.per_row_scales = w.scheme.weight == WeightScale::kChannel;
-  // Scalar mode: the static input scale itself; outer vectors: the per-row scales just written.
-  g.x_scale = g.per_row_scales ? static_cast<const float*>(fp8_input_scales_.data()) : w.input_scale.data_as<float>();
-  g.w_scale = w.weight_scale.data_as<float>();
-  return gemm_->matmul_fp8(g, stream_);
+  // The quantizer writes a scale per row for static inputs too (the static one).
+  const float* row_scales = static_cast<const float*>(fp8_input_scales_.data());
+  if (is_scalar_scheme(w.scheme)) {  // the checkpoint's two scalars in cuBLASLt's epilogue
+    g.x_scale = w.input_scale.data_as<float>(), g.w_scale = w.weight_scale.data_as<float>();
+    return gemm_->matmul_fp8(g, stream_);
+  }
+  if (fp8_outer_vectors_.value_or(false)) {  // per-token x per-channel in cuBLASLt's epilogue
+    g.per_row_scales = true, g.x_scale = row_scales, g.w_scale = w.weight_scale.data_as<float>();
+    return gemm_->matmul_fp8(g, stream_);
+  }
+  // The constant scalar scales, then the real ones and the bias (after scaling) in place.
+  if (fp8_prescale_.size() == 0) return internal_error("fp8 matmul: the FP8 prescale constant was never uploaded");
+  g.bias = nullptr;
+  g.x_scale = g.w_scale = static_cast<const float*>(fp8_prescale_.data());
+  TK_RETURN_IF_ERROR(gemm_->matmul_fp8(g, stream_));
+  kernels::ScaleFp8ProductParams s;
+  s.out = out.data(), s.m = m, s.n = w.out_features(), s.ldo = out.stride(0);
+  s.x_scale = row_scales, s.w_scale = w.weight_scale.data_as<float>();
+  s.x_scale_per_row = true, s.w_scale_per_col = true, s.gain = kFp8ProductGain;
+  s.bias = w.bias.defined() ? w.bias.data() : nullptr, s.dtype = out.dtype();
+  return kernels::scale_fp8_product(s, stream_);
 }
 
 }  // namespace tk
