@@ -8,6 +8,7 @@
 //                   scale_fp8_product in place
 //   quant+fp8 scl   quantize_fp8_rows (the input per token) in front of it: what a layer pays
 //   scale pass      scale_fp8_product alone
+//   quantize        quantize_fp8_rows alone (the input per token)
 //   fp8 outer       cuBLASLt's outer-vector scales, where served (else the fp8 scaled rows say so)
 // Small M is weight-bound (TB/s of the bytes the op must move, the weight's above all), large M
 // compute-bound (TFLOP/s; the %ceil column is against the bf16 GEMM ceiling, so FP8 can pass 100%).
@@ -104,6 +105,9 @@ Status bench_fp8_gemm(const Context& ctx, std::vector<Row>& rows) {
         fp8_gemm(i), scale_pass(i);
       });
       const double pass_us = median_us(ctx, scale_pass);
+      const double quant_us = median_us(ctx, [&](int) {
+        if (st.ok()) (void)(st = kernels::quantize_fp8_rows(q, ctx.stream));
+      });
       TK_RETURN_IF_ERROR(st);
       double outer_us = -1;
       if (outer_served) {
@@ -138,6 +142,7 @@ Status bench_fp8_gemm(const Context& ctx, std::vector<Row>& rows) {
                         : "per-token x per-channel: scalar GEMM + scale pass (no outer vectors served here)"},
           {"quant+fp8 scl ", quant_scaled_us, fp8_bytes + m * s.k * 2.0, flops, "the input quantized first"},
           {"scale pass ", pass_us, m * s.n * 4.0 + (m + s.n) * 4.0, 0, "scale_fp8_product in place"},
+          {"quantize ", quant_us, m * s.k * 3.0 + m * 4.0, 0, "quantize_fp8_rows per token"},
           {"fp8 outer ", outer_us, fp8_bytes, flops, "cuBLASLt outer-vector scales"}};
       for (const Variant& v : variants) {
         if (v.us < 0) continue;
