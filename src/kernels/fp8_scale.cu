@@ -70,6 +70,8 @@ Status scale_fp8_product(const ScaleFp8ProductParams& p, cudaStream_t stream) {
   if (p.m <= 0 || p.n <= 0 || p.ldo < p.n)
     return invalid_argument("scale_fp8_product: m " + std::to_string(p.m) + ", n " + std::to_string(p.n) + ", ldo " +
                             std::to_string(p.ldo));
+  if (p.dtype != DType::kBF16 && p.dtype != DType::kF16 && p.dtype != DType::kF32)
+    return unsupported(std::string("scale_fp8_product: dtype ") + dtype_name(p.dtype) + " (bf16, fp16 and fp32 only)");
   const bool vec = p.dtype != DType::kF32 && p.n % 8 == 0 && p.ldo % 8 == 0 && detail::aligned16(p.out) &&
                    (!p.bias || detail::aligned16(p.bias));
   const int64_t items = p.m * (vec ? p.n / 8 : p.n);

@@ -102,7 +102,7 @@ TEST(Fp8Scale, RefusesWhatItCannotRun) {
   EXPECT_EQ(kernels::scale_fp8_product(p, nullptr).code(), StatusCode::kInvalidArgument);  // ldo < n
   p.ldo = 8, p.w_scale = nullptr;
   EXPECT_EQ(kernels::scale_fp8_product(p, nullptr).code(), StatusCode::kInvalidArgument);
-  p.w_scale = s.as<float>(), p.dtype = DType::kF32;
+  p.w_scale = s.as<float>(), p.dtype = DType::kF8E4M3;  // a product is never written in fp8
   EXPECT_EQ(kernels::scale_fp8_product(p, nullptr).code(), StatusCode::kUnsupported);
 }
 
