@@ -41,14 +41,41 @@ const TokenTable& CompiledGrammarImpl::table(int32_t node) const {
   return tables[node];
 }
 
+// Nodes with byte edges, breadth first over byte and call edges from the root's start (a call
+// leads to the callee's start and to where the caller continues), then any not reached.
+static std::vector<int32_t> breadth_first_order(const Fsm& fsm) {
+  const auto n = static_cast<int32_t>(fsm.nodes.size());
+  std::vector<uint8_t> seen(n, 0);
+  std::vector<int32_t> queue;
+  auto visit = [&](int32_t x) {
+    if (!seen[x]) seen[x] = 1, queue.push_back(x);
+  };
+  visit(fsm.rule_start[fsm.root]);
+  for (size_t head = 0; head < queue.size(); ++head) {
+    const FsmNode& node = fsm.nodes[queue[head]];
+    for (uint32_t k = 0; k < node.bytes_count; ++k) visit(fsm.bytes[node.bytes_begin + k].target);
+    for (uint32_t k = 0; k < node.calls_count; ++k) {
+      const CallEdge& c = fsm.calls[node.calls_begin + k];
+      visit(fsm.rule_start[c.rule]);
+      visit(c.target);
+    }
+  }
+  for (int32_t x = 0; x < n; ++x) visit(x);
+  std::vector<int32_t> order;
+  for (int32_t x : queue) {
+    if (fsm.nodes[x].bytes_count > 0) order.push_back(x);
+  }
+  return order;
+}
+
 // Workers take nodes from a shared counter; table() is once-guarded, so they never collide.
 static void fill_tables(const CompiledGrammarImpl& impl, int threads, const std::atomic<bool>* stop = nullptr) {
-  const auto n = static_cast<int32_t>(impl.fsm.nodes.size());
+  const auto n = static_cast<int32_t>(impl.fill_order.size());
   std::atomic<int32_t> next{0};
   auto work = [&] {
     for (int32_t i; (i = next.fetch_add(1, std::memory_order_relaxed)) < n;) {
       if (stop && stop->load(std::memory_order_relaxed)) return;
-      if (impl.fsm.nodes[i].bytes_count > 0) impl.table(i);
+      impl.table(impl.fill_order[i]);
     }
   };
   std::vector<std::thread> pool;
@@ -72,7 +99,8 @@ Result<std::shared_ptr<const CompiledGrammar>> CompiledGrammar::compile(const Gr
   size_t n = impl->fsm.nodes.size();
   impl->once = std::make_unique<std::once_flag[]>(n);
   impl->tables = std::make_unique<TokenTable[]>(n);
-  for (const FsmNode& node : impl->fsm.nodes) impl->tables_total += node.bytes_count > 0 ? 1 : 0;
+  impl->fill_order = breadth_first_order(impl->fsm);
+  impl->tables_total = static_cast<int64_t>(impl->fill_order.size());
   if (options.precompute) fill_tables(*impl, std::max(1, options.precompute_threads));
   auto out = std::shared_ptr<CompiledGrammar>(new CompiledGrammar());
   out->impl_ = std::move(impl);

@@ -20,6 +20,9 @@ struct CompiledGrammarImpl {
   std::unique_ptr<TokenTable[]> tables;
   mutable std::atomic<int64_t> tables_done{0}, uncertain_total{0}, table_ns{0}, table_bytes{0};
   int64_t tables_total = 0;  // nodes with byte edges
+  // The order precompute_tables fills them in: breadth first from the root's start, so that a
+  // worker filling tables while a fresh matcher runs is ahead of it rather than elsewhere.
+  std::vector<int32_t> fill_order;
   // Warm walk automata shared by successive table computations (one per concurrent walk, at most
   // two kept); dropped once every table is done, since they hold a few MB each.
   mutable std::mutex pool_mu;

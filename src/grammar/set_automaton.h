@@ -27,6 +27,10 @@ class SetAutomaton {
     bool escaped = false;  // some parse on the way here left what the walk can follow (or overflowed)
     bool guessed = false;  // escaped, or some surviving parse continued in a guessed caller
     int16_t exact_k = 256; // repetition tables: fewest further iterations among exact parses (256: none)
+    // A table walk decides a token the same way in both states.
+    bool decides_like(const Info& o) const {
+      return empty == o.empty && exact_k == o.exact_k && (exact_k == 0 || exact_k == 256 || guessed == o.guessed);
+    }
   };
   static constexpr int32_t kNoState = -1;
 
@@ -38,6 +42,24 @@ class SetAutomaton {
   // The state after byte b from state s.
   int32_t next(int32_t s, uint8_t b);
   const Info& info(int32_t s) const { return info_[s]; }
+  // The largest set of bytes that all lead from s to one state (a string's plain characters go
+  // back to the same state, or on to the next position of a bounded run), or null. Only
+  // single-parse states whose node has only byte edges are looked at: that is where permissive
+  // table walks spend their time.
+  struct Run {
+    uint64_t bytes[4];  // 256 bits
+    int32_t next;       // next(s, b) for every b in bytes
+  };
+  // Scanned on the second request for a state (most states a walk meets once are not worth it).
+  const Run* run(int32_t s) {
+    int32_t at = run_at_[s];
+    if (at >= 0) return &runs_[at];
+    return at == kRunNone ? nullptr : first_runs(s);
+  }
+  // How many bytes from s on, each in run(s)->bytes, keep to runs over those same bytes through
+  // states that decide like s (INT32_MAX when the run loops): a trie subtree that is no deeper and
+  // has no other byte is decided as s is, all at once.
+  int32_t uniform_depth(int32_t s);
   size_t size() const { return raws_.size(); }
   bool full() const { return raws_.size() >= max_states_; }
   // Drops every state but `keep` (renumbered in place, in order), e.g. the levels of a walk.
@@ -57,6 +79,13 @@ class SetAutomaton {
   std::vector<int32_t> trans_;  // [state * 256 + byte], kNoState until computed
   std::unordered_map<uint64_t, int32_t> by_hash_;
   std::vector<int32_t> same_hash_next_;  // chains states whose hashes collide
+  std::vector<int32_t> run_at_;  // per state: index into runs_, kRunNone, or kRunUnknown
+  std::vector<Run> runs_;
+  std::vector<int32_t> uniform_;  // per state: uniform_depth, or kRunUnknown
+  std::vector<int32_t> chain_;    // uniform_depth's scratch
+  const Run* compute_run(int32_t s);
+  const Run* first_runs(int32_t s);  // run() before the scan
+  static constexpr int32_t kRunNone = -1, kRunUnknown = -2;
   CfgSet scratch_;
 };
 

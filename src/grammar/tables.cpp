@@ -1,6 +1,8 @@
 // compute_table: one preorder walk of the vocabulary trie from a single FSM node (see tables.h).
 // A rejected prefix skips its whole subtree; tokens sharing a prefix share its parse work, and
-// the parse sets are states of a lazy DFA (set_automaton.h), so most trie steps are a lookup.
+// the parse sets are states of a lazy DFA (set_automaton.h), so most trie steps are a lookup;
+// and a subtree whose bytes all keep to one run of states that decide alike (plain text under a
+// string position) is decided without walking it.
 #include "tables.h"
 
 #include <algorithm>
@@ -12,8 +14,10 @@ struct TableBuilder {
   const Vocabulary::Trie& trie;
   TokenTable& out;  // out.bits collects the accepted tokens (sized by the caller)
 
-  void accept(int32_t node, uint8_t k) {
-    for (int32_t t = trie.tok_begin[node]; t < trie.tok_begin[node + 1]; ++t) {
+  void accept(int32_t node, uint8_t k) { accept_range(node, node + 1, k); }
+  // The tokens of trie nodes [first, last).
+  void accept_range(int32_t first, int32_t last, uint8_t k) {
+    for (int32_t t = trie.tok_begin[first]; t < trie.tok_begin[last]; ++t) {
       int32_t id = trie.ids[t];
       if (out.body) {
         out.kmin[id] = k;
@@ -23,11 +27,20 @@ struct TableBuilder {
       ++out.accepted;
     }
   }
-  void uncertain(int32_t node) {
-    for (int32_t t = trie.tok_begin[node]; t < trie.tok_begin[node + 1]; ++t) out.uncertain.push_back(trie.ids[t]);
+  void uncertain(int32_t node) { uncertain_range(node, node + 1); }
+  void uncertain_range(int32_t first, int32_t last) {
+    for (int32_t t = trie.tok_begin[first]; t < trie.tok_begin[last]; ++t) out.uncertain.push_back(trie.ids[t]);
   }
-  void uncertain_subtree(int32_t node) {
-    for (int32_t n = node; n < trie.end[node]; ++n) uncertain(n);
+  void uncertain_subtree(int32_t node) { uncertain_range(node, trie.end[node]); }
+  // What the walk decides for a trie node in state `in`, for the nodes [first, last).
+  void decide(int32_t first, int32_t last, const SetAutomaton::Info& in) {
+    if (in.exact_k < 256) {
+      accept_range(first, last, static_cast<uint8_t>(std::min<int>(in.exact_k, 254)));
+      // A repetition body's token that a low count refuses may still fit by leaving the repetition.
+      if (in.exact_k > 0 && in.guessed) uncertain_range(first, last);
+    } else {
+      uncertain_range(first, last);
+    }
   }
 };
 
@@ -46,6 +59,15 @@ void finish(const Vocabulary& vocab, TableBuilder& b) {
   }
   out.bits.clear();
   out.bits.shrink_to_fit();
+}
+
+// Whether every node below trie node i (reached in state s) gets s's decision: all of the
+// subtree's bytes lead one run further at each depth (a string's characters looping on one state,
+// or the positions of a bounded run) through states that decide alike. Most of a 128k vocabulary
+// is plain text under a string position, so the walk then decides whole subtrees at once.
+bool uniform_subtree(const Vocabulary::Trie& trie, SetAutomaton& sets, int32_t i, int32_t s) {
+  const SetAutomaton::Run* run = sets.run(s);
+  return run && trie.below_within(i, run->bytes) && trie.height[i] <= sets.uniform_depth(s);
 }
 
 }  // namespace
@@ -83,14 +105,9 @@ void compute_table(const Fsm& fsm, const Vocabulary& vocab, SetAutomaton& sets, 
       i = trie.end[i];
       continue;
     }
-    if (in.exact_k < 256) {
-      b.accept(i, static_cast<uint8_t>(std::min<int>(in.exact_k, 254)));
-      // A repetition body's token that a low count refuses may still fit by leaving the repetition.
-      if (in.exact_k > 0 && in.guessed) b.uncertain(i);
-    } else {
-      b.uncertain(i);
-    }
-    ++i;
+    int32_t last = trie.end[i] > i + 1 && uniform_subtree(trie, sets, i, s) ? trie.end[i] : i + 1;
+    b.decide(i, last, sets.info(s));  // info after uniform_subtree, which may add states
+    i = last;
   }
   finish(vocab, b);
 }

@@ -120,6 +120,22 @@ Vocabulary::Trie build_trie(const std::vector<Vocabulary::Token>& tokens) {
   for (int32_t n : token_node) ++t.tok_begin[n + 1];
   std::partial_sum(t.tok_begin.begin(), t.tok_begin.end(), t.tok_begin.begin());
   t.ids = order;  // sorted by bytes = by node
+  // Subtree byte sets, children before parents (reverse preorder); parent via the path by depth.
+  const int32_t n = t.size();
+  std::vector<int32_t> parent(n, 0), at_depth(t.max_depth + 1, 0);
+  for (int32_t i = 1; i < n; ++i) {
+    at_depth[t.depth[i]] = i;
+    parent[i] = at_depth[t.depth[i] - 1];
+  }
+  t.below.assign(static_cast<size_t>(n) * 4, 0);
+  t.height.assign(n, 0);
+  for (int32_t i = n - 1; i > 0; --i) {
+    t.height[parent[i]] = std::max<uint16_t>(t.height[parent[i]], t.height[i] + 1);
+    uint64_t* p = &t.below[static_cast<size_t>(parent[i]) * 4];
+    const uint64_t* c = &t.below[static_cast<size_t>(i) * 4];
+    for (int w = 0; w < 4; ++w) p[w] |= c[w];
+    p[t.byte[i] >> 6] |= uint64_t{1} << (t.byte[i] & 63);
+  }
   return t;
 }
 
