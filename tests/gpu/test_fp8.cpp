@@ -1,6 +1,7 @@
 // FP8 on the GPU against its CPU twins (src/backend/fp8.cpp) on random data at odd sizes: the row
-// quantization kernel (per token, static, clamped, 1x128 groups, dequantized output) must give the
-// twin's bytes and scales exactly; the cuBLASLt FP8 GEMM (per-tensor scalars, per-token x
+// quantization kernels (per token, static, clamped, 1x128 groups, dequantized output; rows held in
+// registers of up to 8192 and 24576 columns, and the looping kernel for groups, widths not a
+// multiple of 8 and wider rows) must give the twin's bytes and scales exactly; the cuBLASLt FP8 GEMM (per-tensor scalars, per-token x
 // per-channel outer vectors where served, and the scalar GEMM followed by scale_fp8_product that
 // the backend runs where they are not; bias, bf16/fp16/fp32 out) must match the fp32 product of
 // the dequantized operands.
@@ -42,7 +43,8 @@ TEST(Fp8Quantize, KernelMatchesTheCpuTwinExactly) {
   const QuantCase cases[] = {{1, 8, InputQuant::kDynamicToken, 0.f},      {3, 4104, InputQuant::kDynamicToken, 0.f},
                              {17, 200, InputQuant::kDynamicToken, 1.5f},  {5, 72, InputQuant::kStaticTensor, 0.f},
                              {9, 300, InputQuant::kDynamicGroup, 0.f},    {1, 14336, InputQuant::kDynamicGroup, 0.f},
-                             {33, 1000, InputQuant::kStaticTensor, 0.f}};
+                             {33, 1000, InputQuant::kStaticTensor, 0.f},  {2, 14336, InputQuant::kDynamicToken, 0.f},
+                             {3, 100, InputQuant::kDynamicToken, 0.f},    {1, 28672, InputQuant::kDynamicToken, 0.f}};
   uint32_t seed = 4100;
   for (const QuantCase& c : cases)
     for (DType dt : {DType::kBF16, DType::kF16}) {
