@@ -161,6 +161,18 @@ TEST(JsonSchema, WhitespaceIsBoundedAndCompactHasNone) {
   EXPECT_FALSE(matches(pretty, "{\n\n\"a\": 1}"));
   EXPECT_FALSE(matches(pretty, "{  \"a\": 1}"));
   EXPECT_TRUE(matches(pretty, "{ \"a\" : 1 }"));
+  // Where pretty-printers put whitespace: line breaks after { [ , and before } ], a space around
+  // a key's colon, nothing before a comma.
+  EXPECT_TRUE(matches(pretty, "{\n  \"a\": 1\n}"));
+  EXPECT_TRUE(matches(pretty, "{\"a\":1}"));
+  EXPECT_FALSE(matches(pretty, "{\"a\"\n: 1}"));
+  EXPECT_FALSE(matches(pretty, "{\"a\":\n  1}"));
+  EXPECT_FALSE(matches(pretty, "{\"a\"  : 1}"));
+  auto list = schema_grammar(OJson::parse(R"({"type": "array", "items": {"type": "integer"}})"), false);
+  EXPECT_TRUE(matches(list, "[\n  1,\n  2\n]"));
+  EXPECT_TRUE(matches(list, "[1, 2]"));
+  EXPECT_FALSE(matches(list, "[1 , 2]"));
+  EXPECT_FALSE(matches(list, "[1\n, 2]"));
   auto number = schema_grammar(OJson::parse(R"({"type": "number"})"), true);
   EXPECT_TRUE(matches(number, "1234567890123456.1234567890123456e12"));
   EXPECT_FALSE(matches(number, "12345678901234567"));
