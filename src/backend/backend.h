@@ -223,6 +223,9 @@ class Backend {
   virtual Result<Tensor> alloc(DType dtype, Shape shape) = 0;
   // Copies a host tensor of any float dtype into a new backend tensor of compute_dtype().
   virtual Result<Tensor> upload(const Tensor& host) = 0;
+  // Host tensors of any float dtypes with the same trailing dims, stacked along dim 0 into one
+  // backend tensor of compute_dtype() (q/k/v -> qkv). The default stacks them on the host first.
+  virtual Result<Tensor> upload_stacked(const std::vector<Tensor>& parts);
   // Copies a backend tensor to host memory of the same dtype; synchronises.
   virtual Status download(const Tensor& src, void* dst) = 0;
   // Copies dst.nbytes() bytes of host memory into a backend tensor, dtype unchanged.

@@ -18,40 +18,20 @@ class WeightLoader {
   // checked against the shape the config implies.
   Result<Tensor> stacked(const std::vector<model_detail::WeightPart>& specs) {
     std::vector<TensorInfo> parts;
-    int64_t total_rows = 0;
     for (const model_detail::WeightPart& spec : specs) {
       TK_ASSIGN_OR_RETURN(TensorInfo info, ckpt_.get(spec.name, spec.shape));
       if (info.dtype != DType::kF32 && info.dtype != DType::kF16 && info.dtype != DType::kBF16)
         return unsupported(info.file + ": tensor '" + info.name + "' has dtype " + dtype_name(info.dtype) +
                            "; weights must be float32, float16 or bfloat16");
-      total_rows += info.shape[0];
       parts.push_back(info);
     }
-    Tensor host = stack(parts, total_rows);
-    TK_ASSIGN_OR_RETURN(Tensor t, backend_.upload(host));
+    // Views of the memory-mapped parts; the backend stacks them (on the GPU, straight into the
+    // rows of one device tensor, with no host copy of the whole).
+    std::vector<Tensor> views;
+    for (const TensorInfo& p : parts) views.emplace_back(const_cast<void*>(p.data), p.dtype, p.shape);
+    TK_ASSIGN_OR_RETURN(Tensor t, backend_.upload_stacked(views));
     for (const TensorInfo& p : parts) report(p);
     return t;
-  }
-
- private:
-  // A zero-copy view when there is one part of one dtype; otherwise a host copy in fp32 (or the
-  // common dtype when all parts agree).
-  static Tensor stack(const std::vector<TensorInfo>& parts, int64_t total_rows) {
-    Shape shape = parts[0].shape;
-    if (parts.size() == 1) return Tensor(const_cast<void*>(parts[0].data), parts[0].dtype, shape);
-    shape[0] = total_rows;
-    bool same = true;
-    for (const TensorInfo& p : parts) same = same && p.dtype == parts[0].dtype;
-    DType dtype = same ? parts[0].dtype : DType::kF32;
-    Tensor host = Tensor::empty_cpu(dtype, shape);
-    char* dst = static_cast<char*>(host.data());
-    for (const TensorInfo& p : parts) {
-      size_t n = static_cast<size_t>(p.shape.numel());
-      if (same) std::memcpy(dst, p.data, p.nbytes);
-      else convert_to_f32(p.data, p.dtype, reinterpret_cast<float*>(dst), n);
-      dst += n * dtype_size(dtype);
-    }
-    return host;
   }
 
  public:

@@ -37,10 +37,12 @@ CudaBackend::CudaBackend(const CudaBackendOptions& options, std::unique_ptr<Gemm
 
 CudaBackend::~CudaBackend() {
   free_sampling_host();
+  free_upload_staging();
   if (stream_) cudaStreamDestroy(stream_);
 }
 
 Status CudaBackend::configure(const AttentionShape& s, int page_size) {
+  free_upload_staging();  // the weights are in (a later upload makes the stages again)
   if (!kernels::is_supported_head_dim(s.head_dim))
     return unsupported("the CUDA kernels support head_dim " + kernels::supported_head_dims_text() + ", not " +
                        std::to_string(s.head_dim));
@@ -59,34 +61,6 @@ Status CudaBackend::take_error() {
 }
 
 Result<Tensor> CudaBackend::alloc(DType dtype, Shape shape) { return cuda_alloc_tensor(dtype, shape); }
-
-Result<Tensor> CudaBackend::upload(const Tensor& host) {
-  TK_ASSIGN_OR_RETURN(Tensor t, cuda_alloc_tensor(dtype_, host.shape()));
-  const size_t n = static_cast<size_t>(host.numel());
-  // Every copy on the stream and finished before returning: a cudaMemcpy from pageable memory runs
-  // on the legacy stream, which this non-blocking stream does not wait for, and may return before
-  // its DMA lands, so the next kernel on the stream could read the old bytes (the likely cause of
-  // an FP8 backend test's one failure: a product as if its uploaded input were zeros).
-  if (host.dtype() == dtype_) {
-    CUDA_CHECK(cudaMemcpyAsync(t.data(), host.data(), t.nbytes(), cudaMemcpyHostToDevice, stream_));
-    CUDA_CHECK(cudaStreamSynchronize(stream_));
-    return t;
-  }
-  // Convert on the host in slices so that a large tensor never needs a second full copy.
-  constexpr size_t kSlice = 1 << 22;
-  std::vector<float> f32(std::min(n, kSlice));
-  std::vector<uint16_t> half(f32.size());
-  const char* src = static_cast<const char*>(host.data());
-  for (size_t off = 0; off < n; off += kSlice) {
-    const size_t len = std::min(kSlice, n - off);
-    convert_to_f32(src + off * dtype_size(host.dtype()), host.dtype(), f32.data(), len);
-    for (size_t i = 0; i < len; ++i) half[i] = dtype_ == DType::kBF16 ? f32_to_bf16(f32[i]) : f32_to_f16(f32[i]);
-    CUDA_CHECK(cudaMemcpyAsync(static_cast<uint16_t*>(t.data()) + off, half.data(), len * 2, cudaMemcpyHostToDevice,
-                               stream_));
-    CUDA_CHECK(cudaStreamSynchronize(stream_));  // before `half` is refilled
-  }
-  return t;
-}
 
 Status CudaBackend::download(const Tensor& src, void* dst) {
   CUDA_CHECK(cudaStreamSynchronize(stream_));

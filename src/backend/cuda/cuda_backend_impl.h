@@ -51,7 +51,8 @@ class CudaBackend final : public Backend {
   Status take_error() override;
 
   Result<Tensor> alloc(DType dtype, Shape shape) override;
-  Result<Tensor> upload(const Tensor& host) override;
+  Result<Tensor> upload(const Tensor& host) override;  // cuda_upload.cpp
+  Result<Tensor> upload_stacked(const std::vector<Tensor>& parts) override;
   Status download(const Tensor& src, void* dst) override;
   Status copy_from_host(const void* src, Tensor& dst) override;
   size_t free_memory() const override;
@@ -97,6 +98,9 @@ class CudaBackend final : public Backend {
     if (!s.ok() && error_.ok()) error_ = s;
   }
   Status ensure_bytes(DeviceBuffer& buf, size_t bytes);
+  Status ensure_upload_staging();  // cuda_upload.cpp
+  void free_upload_staging();
+  Status upload_elements(const void* src, DType from, void* dst, size_t n);
   Status matmul_fp8(const Tensor& x, const Linear& w, Tensor& out);
   bool fp8_outer_vectors_served();  // cuda_fp8.cpp
   Status ensure_fp8_prescale();
@@ -136,6 +140,15 @@ class CudaBackend final : public Backend {
     bool pending = false;
   };
   SampleSlot slots_[2];
+  // Weight uploads (cuda_upload.cpp): pinned slices filled by host threads while the one before
+  // is copied; made on the first upload, freed by configure() (loading is over by then).
+  static constexpr int kUploadStages = 3;
+  struct UploadStage {
+    void* host = nullptr;
+    cudaEvent_t sent = nullptr;  // the slice's copy has left host memory
+  };
+  UploadStage upload_stages_[kUploadStages];
+  int next_stage_ = 0;
   cudaEvent_t step_started_[2] = {nullptr, nullptr};  // begin_step's, alternating
   int next_start_ = 0, last_start_ = -1;
   void free_sampling_host();
