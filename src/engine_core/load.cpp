@@ -1,6 +1,7 @@
 // Loading what a config names: a checkpoint directory (tokenizer, generation config, config.json,
 // safetensors) or a built-in configuration with random weights made on the device.
 #include <algorithm>
+#include <cstdio>
 
 #include "engine_core/engine_core.h"
 #include "machine.h"
@@ -70,7 +71,17 @@ Result<LoadedModel> load_model(const EngineConfig& c, const LoadProgress& progre
     TK_ASSIGN_OR_RETURN(m.generation, load_generation_config(c.model));
   }
   m.free_memory_before = m.backend->free_memory();
+  const double start = now_seconds();
   TK_ASSIGN_OR_RETURN(m.model, make_model(c, *m.backend, progress));
+  const double seconds = now_seconds() - start;
+  // What the weights took of the device (on the host, free pages move for other reasons too).
+  const size_t free_after = m.backend->free_memory();
+  const double gb = free_after < m.free_memory_before ? static_cast<double>(m.free_memory_before - free_after) / 1e9 : 0.0;
+  char line[160];
+  std::snprintf(line, sizeof(line), "%s: weights %s in %.2f s (%.2f GB on the %s, %.1f GB/s)", source.c_str(),
+                c.model.empty() ? "made" : "loaded", seconds, gb, m.backend->device() == Device::kCpu ? "host" : "GPU",
+                seconds > 0 ? gb / seconds : 0.0);
+  TK_LOG_INFO(line);
   TK_RETURN_IF_ERROR(m.backend->configure(m.model->attention_shape(), c.page_size));
   m.eos_token_ids = collect_eos_ids(m.generation, m.model->config(), m.tokenizer.get());
   return m;

@@ -173,13 +173,54 @@ Status ModelRunner::forward(const StepBatch& batch) {
   return run_forward(false);
 }
 
+// One prefill of `len` tokens that writes only the scratch page (every page of its table is the
+// scratch page; its K/V and logits are garbage nobody reads), then a sampled and a greedy draw.
+Status ModelRunner::warm_up_prefill(int len) {
+  const int ps = cache_.page_size(), scratch = cache_.num_pages() - 1;
+  StepBatch b;
+  b.query_start = {0, len};
+  b.context_lens = {len};
+  b.max_pages_per_seq = (len + ps - 1) / ps;
+  b.page_table.assign(static_cast<size_t>(b.max_pages_per_seq), scratch);
+  for (int i = 0; i < len; ++i) {
+    b.token_ids.push_back(i % 1000), b.positions.push_back(i);
+    b.slot_mapping.push_back(scratch * ps + i % ps);
+  }
+  b.logit_rows = {len - 1};
+  TK_RETURN_IF_ERROR(forward(b));
+  Backend& backend = model_.backend();
+  std::vector<SamplingSpec> specs(2);
+  specs[1].temperature = 0.f;
+  Tensor logits = model_.logits(1);
+  for (const SamplingSpec& spec : specs) {
+    TK_RETURN_IF_ERROR(backend.sample_async(logits, {spec}, history_, 0));
+    Backend::SampledIds ids;
+    TK_RETURN_IF_ERROR(backend.wait_sampled(0, ids));
+  }
+  return Status::ok_status();
+}
+
 Status ModelRunner::warm_up() {
+  Backend& backend = model_.backend();
+  if (backend.device() == Device::kCpu) return Status::ok_status();  // nothing loads lazily there
+  // The first request must not pay for loading kernels and cuBLASLt plans: prefills of a few
+  // lengths (cuBLASLt picks other kernels for other M) and the sampler run once here.
+  double start = now_seconds();
+  int warmed = 0, last = 0;
+  for (int len : {7, 64, 512, 4096}) {
+    len = std::min({len, config_.max_num_batched_tokens, config_.max_model_len});
+    if (len <= last) break;
+    TK_RETURN_IF_ERROR(warm_up_prefill(len));
+    ++warmed, last = len;
+  }
+  TK_LOG_INFO("warmed up " + std::to_string(warmed) + " prefill shapes and the sampler in " +
+              std::to_string(static_cast<int>((now_seconds() - start) * 1e3)) + " ms");
   if (!use_graphs_) return Status::ok_status();
-  const double start = now_seconds();
+  start = now_seconds();
   for (int size : graph_sizes_) {
     StepBatch b;
     add_padding(b, size);
-    TK_RETURN_IF_ERROR(model_.backend().begin_step(b, *plan_));
+    TK_RETURN_IF_ERROR(backend.begin_step(b, *plan_));
     TK_RETURN_IF_ERROR(run_forward(true));
   }
   TK_LOG_INFO("captured " + std::to_string(graphs_.size()) + " decode graphs (batch sizes 1.." +

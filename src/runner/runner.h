@@ -45,7 +45,8 @@ class ModelRunner final : public StepRunner {
   // NOTE: the last page of `cache` is the runner's scratch page, where padded rows write: the
   // page pool of the sequences must leave it out.
   static Result<std::unique_ptr<ModelRunner>> create(Model& model, KvCacheTensors& cache, const RunnerConfig& config);
-  // Captures the decode graphs of every batch size (no-op on backends without graphs); logs the time.
+  // On a GPU: runs prefills of a few lengths and the sampler once (kernels and GEMM plans load on
+  // first use), then captures the decode graphs of every batch size; logs the times.
   Status warm_up();
   Result<StepResult> run(const ScheduledStep& step) override;  // launch(), then collect()
   // Overlap scheduling: launch() enqueues a step — forward and sampling — and returns a ticket
@@ -73,6 +74,7 @@ class ModelRunner final : public StepRunner {
   ModelRunner(Model& model, KvCacheTensors& cache, const RunnerConfig& config);
   int graph_batch_size(const ScheduledStep& step) const;
   Status run_forward(bool capturable);
+  Status warm_up_prefill(int len);
   Status prepare_history(const ScheduledStep& step, StepBatch& batch);
   void defer_pending_inputs(const ScheduledStep& step, StepBatch& batch) const;
   void defer_pending(uint64_t uid, int at, bool history, StepBatch& batch) const;
