@@ -93,11 +93,9 @@ const CfgSet& SetAutomaton::closed(int32_t s) {
   return closed_state_[s] == 2 ? raws_[s] : closeds_[s];
 }
 
-int32_t SetAutomaton::next(int32_t s, uint8_t b) {
-  int32_t t = trans_[static_cast<size_t>(s) * 256 + b];
-  if (t != kNoState) return t;
+int32_t SetAutomaton::compute_next(int32_t s, uint8_t b) {
   stepper_.step(closed(s), b, scratch_);
-  t = intern(scratch_);
+  int32_t t = intern(scratch_);
   trans_[static_cast<size_t>(s) * 256 + b] = t;
   return t;
 }

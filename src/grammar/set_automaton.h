@@ -39,8 +39,11 @@ class SetAutomaton {
   void clear();
   // The state of a raw parse set (tops just reached, not closed).
   int32_t intern(const CfgSet& raw);
-  // The state after byte b from state s.
-  int32_t next(int32_t s, uint8_t b);
+  // The state after byte b from state s (a lookup once computed: the walks' inner step).
+  int32_t next(int32_t s, uint8_t b) {
+    int32_t t = trans_[static_cast<size_t>(s) * 256 + b];
+    return t != kNoState ? t : compute_next(s, b);
+  }
   const Info& info(int32_t s) const { return info_[s]; }
   // The largest set of bytes that all lead from s to one state (a string's plain characters go
   // back to the same state, or on to the next position of a bounded run), or null. Only
@@ -67,6 +70,7 @@ class SetAutomaton {
 
  private:
   const CfgSet& closed(int32_t s);
+  int32_t compute_next(int32_t s, uint8_t b);
   uint64_t hash(const CfgSet& set) const;
   bool same(const CfgSet& a, const CfgSet& b) const;
 
