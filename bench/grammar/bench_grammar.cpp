@@ -4,19 +4,23 @@
 // Each grammar runs the same sequences four ways: "lazy" (compiled without tables, filled as
 // reached), "cold" (every table computed at compile; the first sequence, no run-time check
 // remembered yet), "warm" (the later sequences), and through a GrammarCache whose worker thread
-// fills the tables while the sequence runs (the server's path).
+// fills the tables while the sequence runs (the server's path). That last one runs its masks back
+// to back by default (no model, the worst case for the worker); --step-us N waits N us after
+// each of its tokens, untimed, as a decode step's forward would (the worker keeps filling).
 //
 //   bench_grammar [--tokenizer DIR] [--schemas FILE.jsonl] [--seqs N] [--max-tokens N] [--limit N] [--only NAME]
-//                 [--clock wall|cpu] [--threads N] [--background-threads N]
+//                 [--clock wall|cpu] [--threads N] [--background-threads N] [--step-us N]
 #include <time.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "grammar/grammar.h"
@@ -45,6 +49,7 @@ struct Options {
   std::string only;  // run just the grammars whose name contains this
   int threads = 1;   // for the tables of the full compile
   int background_threads = 1;  // GrammarCache's worker
+  int step_us = 0;             // the served sequence: untimed wait after each token (a forward)
 };
 
 tk::Result<std::shared_ptr<const Vocabulary>> load_vocab(const std::string& dir) {
@@ -70,7 +75,8 @@ struct Sample {
 };
 
 // One generated sequence; returns false if the grammar refused a token of its own mask.
-bool generate(const std::shared_ptr<const CompiledGrammar>& g, std::mt19937& rng, int max_tokens, Sample& out) {
+bool generate(const std::shared_ptr<const CompiledGrammar>& g, std::mt19937& rng, int max_tokens, Sample& out,
+              int step_us = 0) {
   const Vocabulary& v = g->vocabulary();
   Matcher m(g);
   std::vector<uint32_t> mask(v.mask_words());
@@ -97,6 +103,7 @@ bool generate(const std::shared_ptr<const CompiledGrammar>& g, std::mt19937& rng
     const auto& pick = closing.empty() ? ok : closing;
     int32_t t = pick[std::uniform_int_distribution<size_t>(0, pick.size() - 1)(rng)];
     if (!m.accept_token(t)) return false;
+    if (step_us > 0) std::this_thread::sleep_for(std::chrono::microseconds(step_us));
     if (m.is_terminated()) {
       ++out.finished;
       return true;
@@ -130,6 +137,7 @@ int main(int argc, char** argv) {
     else if (k == "--only") o.only = argv[i + 1];
     else if (k == "--threads") o.threads = std::max(1, std::atoi(argv[i + 1]));
     else if (k == "--background-threads") o.background_threads = std::max(1, std::atoi(argv[i + 1]));
+    else if (k == "--step-us") o.step_us = std::max(0, std::atoi(argv[i + 1]));
     else if (k == "--clock") g_clock = std::string(argv[i + 1]) == "cpu" ? CLOCK_THREAD_CPUTIME_ID : CLOCK_MONOTONIC;
     else { std::fprintf(stderr, "unknown flag %s\n", argv[i]); return 2; }
   }
@@ -203,7 +211,7 @@ int main(int argc, char** argv) {
       auto gc = cache.get(spec);
       get_ms.push_back((now_us() - s0) / 1e3);
       std::mt19937 rng_served(seed);
-      if (gc.ok() && !generate(gc.value(), rng_served, o.max_tokens, served)) std::printf("%s: refused its own mask\n", name.c_str());
+      if (gc.ok() && !generate(gc.value(), rng_served, o.max_tokens, served, o.step_us)) std::printf("%s: refused its own mask\n", name.c_str());
       g_clock = saved;
     }
     served_all.insert(served_all.end(), served.mask_us.begin(), served.mask_us.end());
@@ -232,6 +240,7 @@ int main(int argc, char** argv) {
   summary("mask, every table, first sequence (cold)", cold_all);
   summary("mask, every table, later sequences (warm)", warm_all);
   std::printf("  GrammarCache::get (compile, lazy tables)     median %.2f ms  p99 %.2f ms  (wall)\n", percentile(get_ms, 0.5), percentile(get_ms, 0.99));
+  if (o.step_us > 0) std::printf("  (the background line waits %d us after each token, as a forward would)\n", o.step_us);
   summary("mask, tables filling in the background (wall)", served_all);
   return 0;
 }

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <chrono>
 #include <thread>
+#include <unordered_set>
 
 #include "compiled.h"
 
@@ -37,8 +38,25 @@ const TokenTable& CompiledGrammarImpl::table(int32_t node) const {
     table_bytes.fetch_add(static_cast<int64_t>(4 * (t.bits.size() + t.ids.size() + t.uncertain.size()) + t.kmin.size()),
                           std::memory_order_relaxed);
     table_ns.fetch_add(ns, std::memory_order_relaxed);
+    done[node].store(1, std::memory_order_release);
   });
   return tables[node];
+}
+
+std::vector<int32_t> CompiledGrammarImpl::nearest_missing(int32_t from, size_t limit) const {
+  std::vector<int32_t> out;
+  if (from < 0) return out;
+  constexpr size_t kMaxVisits = 4096;  // a bound on the search, not on the grammar
+  std::vector<int32_t> queue = {from};
+  std::unordered_set<int32_t> seen = {from};  // not a vector over every node: grammars can be large
+  for (size_t head = 0; head < queue.size() && queue.size() < kMaxVisits && out.size() < limit; ++head) {
+    int32_t x = queue[head];
+    if (x != from && fsm.nodes[x].bytes_count > 0 && !done[x].load(std::memory_order_acquire)) out.push_back(x);
+    for (int32_t k = succ_begin[x]; k < succ_begin[x + 1]; ++k) {
+      if (seen.insert(succ[k]).second) queue.push_back(succ[k]);
+    }
+  }
+  return out;
 }
 
 // Nodes with byte edges, breadth first over byte and call edges from the root's start (a call
@@ -68,14 +86,59 @@ static std::vector<int32_t> breadth_first_order(const Fsm& fsm) {
   return order;
 }
 
-// Workers take nodes from a shared counter; table() is once-guarded, so they never collide.
+// Successors of every node, as CSR: byte edge targets; for a call, the callee's start and the
+// node after the call; for a final node, the nodes after each call of its rule.
+static void build_successors(CompiledGrammarImpl& impl) {
+  const Fsm& fsm = impl.fsm;
+  const auto n = static_cast<int32_t>(fsm.nodes.size());
+  impl.succ_begin.assign(n + 1, 0);
+  impl.succ.clear();
+  for (int32_t x = 0; x < n; ++x) {
+    const FsmNode& node = fsm.nodes[x];
+    for (uint32_t k = 0; k < node.bytes_count; ++k) impl.succ.push_back(fsm.bytes[node.bytes_begin + k].target);
+    for (uint32_t k = 0; k < node.calls_count; ++k) {
+      const CallEdge& c = fsm.calls[node.calls_begin + k];
+      impl.succ.push_back(fsm.rule_start[c.rule]);
+      impl.succ.push_back(c.target);
+    }
+    if (node.final) {
+      for (int32_t ci : fsm.callers[node.rule]) {
+        impl.succ.push_back(fsm.calls[ci].target);
+        if (fsm.calls[ci].repeat) impl.succ.push_back(fsm.rule_start[node.rule]);  // another iteration
+      }
+    }
+    impl.succ_begin[x + 1] = static_cast<int32_t>(impl.succ.size());
+  }
+}
+
+// Workers take the nodes nearest to the matchers' focus first, then the rest from a shared
+// counter; table() is once-guarded, so they never collide.
 static void fill_tables(const CompiledGrammarImpl& impl, int threads, const std::atomic<bool>* stop = nullptr) {
   const auto n = static_cast<int32_t>(impl.fill_order.size());
   std::atomic<int32_t> next{0};
   auto work = [&] {
-    for (int32_t i; (i = next.fetch_add(1, std::memory_order_relaxed)) < n;) {
+    std::vector<int32_t> near;
+    size_t near_at = 0;
+    int32_t near_from = -1;
+    for (;;) {
       if (stop && stop->load(std::memory_order_relaxed)) return;
-      impl.table(impl.fill_order[i]);
+      int32_t focus = impl.focus.load(std::memory_order_relaxed);
+      if (focus != near_from) {
+        near = impl.nearest_missing(focus, 16);
+        near_from = focus;
+        near_at = 0;
+      }
+      int32_t pick = -1;
+      while (pick < 0 && near_at < near.size()) {
+        int32_t x = near[near_at++];
+        if (!impl.done[x].load(std::memory_order_acquire)) pick = x;
+      }
+      if (pick < 0) {
+        int32_t i = next.fetch_add(1, std::memory_order_relaxed);
+        if (i >= n) return;
+        pick = impl.fill_order[i];
+      }
+      impl.table(pick);
     }
   };
   std::vector<std::thread> pool;
@@ -98,6 +161,9 @@ Result<std::shared_ptr<const CompiledGrammar>> CompiledGrammar::compile(const Gr
   impl->stepper_limits.max_cfgs = options.limits.max_parallel_parses;
   size_t n = impl->fsm.nodes.size();
   impl->once = std::make_unique<std::once_flag[]>(n);
+  impl->done = std::make_unique<std::atomic<uint8_t>[]>(n);
+  for (size_t i = 0; i < n; ++i) impl->done[i].store(0, std::memory_order_relaxed);
+  build_successors(*impl);
   impl->tables = std::make_unique<TokenTable[]>(n);
   impl->fill_order = breadth_first_order(impl->fsm);
   impl->tables_total = static_cast<int64_t>(impl->fill_order.size());

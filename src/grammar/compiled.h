@@ -23,6 +23,14 @@ struct CompiledGrammarImpl {
   // The order precompute_tables fills them in: breadth first from the root's start, so that a
   // worker filling tables while a fresh matcher runs is ahead of it rather than elsewhere.
   std::vector<int32_t> fill_order;
+  // Where a parse can go next from each node (byte and call edges, a rule's return to where its
+  // callers continue): CSR over nodes. With `focus`, the node whose table a matcher asked for
+  // last, the filling takes the nodes nearest to it first.
+  std::vector<int32_t> succ_begin, succ;
+  mutable std::atomic<int32_t> focus{-1};
+  std::unique_ptr<std::atomic<uint8_t>[]> done;  // per node: its table is computed
+  // Up to `limit` nodes without a table, breadth first from `from` (excluded).
+  std::vector<int32_t> nearest_missing(int32_t from, size_t limit) const;
   // Warm walk automata shared by successive table computations (one per concurrent walk, at most
   // two kept); dropped once every table is done, since they hold a few MB each.
   mutable std::mutex pool_mu;

@@ -168,6 +168,7 @@ bool Matcher::fill_next_token_bitmask(uint32_t* bitmask) {
     for (int32_t f : s.cur.ready) {
       const Frame& fr = s.frames[f];
       int32_t node = fr.elem.id;
+      g.focus.store(node, std::memory_order_relaxed);  // a filling worker goes here next
       const TokenTable& t = g.table(node);
       int32_t limit = 254;
       if (t.body) {
