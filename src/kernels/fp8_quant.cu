@@ -3,19 +3,17 @@
 // output, the inputs of block-scaled linears whose product runs in bf16/fp16. One block per row: the row's amax by a
 // block reduction, then every element divided by the scale and rounded to nearest even with
 // saturation (cuda_fp8.h's __NV_SATFINITE). The scale expression is the CPU twin's
-// (fp8::quantize_input): max(min(amax, ub) / 448, 1 / (448 * 512)), a true division. Rows of
+// (fp8::quantize_input): max(min(amax, ub) / 448, 1 / (448 * 512)), a true division (fp8_common.cuh,
+// shared with the norms and SiLU·up that quantize their own output). Rows of
 // one scale, aligned and at most 24576 wide, are held in registers and read once (the vector
 // kernel); the rest (1x128 groups, odd widths) loop over the row twice.
-#include <cuda_fp8.h>
-
-#include "common.cuh"
+#include "fp8_common.cuh"
 #include "kernels/kernels.h"
 
 namespace tk::kernels {
 namespace {
 
 constexpr int kThreads = 256;
-constexpr float kMax = 448.f, kMinScale = 1.f / (448.f * 512.f);
 
 __device__ __forceinline__ float to_f(__nv_bfloat16 v) { return __bfloat162float(v); }
 __device__ __forceinline__ float to_f(__half v) { return __half2float(v); }
@@ -42,12 +40,11 @@ __global__ void quantize_fp8_rows_kernel(const T* __restrict__ x,  // [rows, ld]
       float amax = 0.f;
       for (int64_t c = begin + threadIdx.x; c < end; c += blockDim.x) amax = fmaxf(amax, fabsf(to_f(xr[c])));
       amax = detail::block_reduce(amax, detail::MaxOp{}, scratch);
-      if (amax_ub > 0.f) amax = fminf(amax, amax_ub);
-      scale = fmaxf(amax / kMax, kMinScale);
+      scale = detail::fp8_row_scale(amax, amax_ub);
     }
     if (threadIdx.x == 0) scales[blockIdx.x * groups + g] = scale;
     for (int64_t c = begin + threadIdx.x; c < end; c += blockDim.x) {
-      const __nv_fp8_storage_t v = __nv_cvt_float_to_fp8(to_f(xr[c]) / scale, __NV_SATFINITE, __NV_E4M3);
+      const __nv_fp8_storage_t v = detail::fp8_e4m3(to_f(xr[c]), scale);
       if (q != nullptr) q[blockIdx.x * cols + c] = v;
       if (dequantized != nullptr) {
         const float back = __half2float(__half(__nv_cvt_fp8_to_halfraw(v, __NV_E4M3))) * scale;
@@ -91,8 +88,7 @@ __global__ void quantize_fp8_rows_vec_kernel(const T* __restrict__ x,  // [rows,
     scale = *static_scale;
   } else {
     amax = detail::block_reduce(amax, detail::MaxOp{}, scratch);
-    if (amax_ub > 0.f) amax = fminf(amax, amax_ub);
-    scale = fmaxf(amax / kMax, kMinScale);
+    scale = detail::fp8_row_scale(amax, amax_ub);
   }
   if (threadIdx.x == 0) scales[blockIdx.x] = scale;
 #pragma unroll
@@ -104,7 +100,7 @@ __global__ void quantize_fp8_rows_vec_kernel(const T* __restrict__ x,  // [rows,
     uint8_t b[8];
 #pragma unroll
     for (int e = 0; e < 8; ++e) {
-      const __nv_fp8_storage_t c = __nv_cvt_float_to_fp8(f[e] / scale, __NV_SATFINITE, __NV_E4M3);
+      const __nv_fp8_storage_t c = detail::fp8_e4m3(f[e], scale);
       b[e] = c;
       back[e] = __half2float(__half(__nv_cvt_fp8_to_halfraw(c, __NV_E4M3))) * scale;
     }

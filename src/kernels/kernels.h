@@ -31,27 +31,38 @@ struct EmbeddingParams {
 Status embedding(const EmbeddingParams& p, cudaStream_t stream);
 
 // out = rmsnorm(x) * weight; with `residual` set: residual += delta first and x = residual.
+// With `q` set, the output is also (or only, out == nullptr) quantized per token for the FP8
+// linear that reads it: q and q_scales are what quantize_fp8_rows (dynamic, one scale per row)
+// writes from `out`, bit for bit.
 struct RmsNormParams {
   const void* x = nullptr;       // [num_tokens, hidden] input when residual == nullptr
   void* residual = nullptr;      // [num_tokens, hidden] in/out, or nullptr
   const void* delta = nullptr;   // [num_tokens, hidden] added to residual (with residual only)
   const void* weight = nullptr;  // [hidden]
-  void* out = nullptr;           // [num_tokens, hidden]
+  void* out = nullptr;           // [num_tokens, hidden], or nullptr when q is set
   int64_t num_tokens = 0;
   int64_t hidden = 0;            // multiple of 8 (16-byte vectors)
   float eps = 1e-6f;
   DType dtype = DType::kBF16;
+  void* q = nullptr;             // [num_tokens, hidden] fp8 e4m3, contiguous, or nullptr
+  float* q_scales = nullptr;     // [num_tokens] with q
+  float amax_ub = 0.f;           // > 0: the amax clamped to it (QuantizeFp8RowsParams::amax_ub)
 };
 Status rmsnorm(const RmsNormParams& p, cudaStream_t stream);
 
-// out = silu(gate_up[:, :inter]) * gate_up[:, inter:]
+// out = silu(gate_up[:, :inter]) * gate_up[:, inter:]. With `q` set, quantized per token as
+// RmsNormParams::q says (one block per row then, inter <= kSiluMulFp8MaxInter).
 struct SiluMulParams {
   const void* gate_up = nullptr;  // [num_tokens, 2 * inter]
-  void* out = nullptr;            // [num_tokens, inter]
+  void* out = nullptr;            // [num_tokens, inter], or nullptr when q is set
   int64_t num_tokens = 0;
   int64_t inter = 0;              // multiple of 8
   DType dtype = DType::kBF16;
+  void* q = nullptr;              // [num_tokens, inter] fp8 e4m3, contiguous, or nullptr
+  float* q_scales = nullptr;      // [num_tokens] with q
+  float amax_ub = 0.f;            // > 0: the amax clamped to it
 };
+constexpr int64_t kSiluMulFp8MaxInter = 32768;  // the row held in registers: 512 threads x 8 vectors
 Status silu_mul(const SiluMulParams& p, cudaStream_t stream);
 
 // FP8 e4m3 rows (fp8_quant.cu): q[r, c] = fp8(x[r, c] / scales[r]) with scales[r] the static

@@ -1,8 +1,11 @@
 // RMSNorm, optionally fused with the residual add that precedes it in every decoder layer
 // (residual += delta; out = rmsnorm(residual) * weight). Memory-bound: one block per row, the
 // row held in registers as 16-byte vectors (kVecs per thread), all loads issued before the one
-// block reduction, so each byte crosses DRAM exactly once.
-#include "common.cuh"
+// block reduction, so each byte crosses DRAM exactly once. With an FP8 output the kernel also
+// quantizes its rounded output per token for the FP8 linear that reads it (a second block
+// reduction for the amax), with quantize_fp8_rows' arithmetic (fp8_common.cuh): the same bytes
+// and scales as the unfused norm + quantize, without the second kernel and its read of the row.
+#include "fp8_common.cuh"
 #include "kernels/kernels.h"
 
 namespace tk::kernels {
@@ -16,7 +19,10 @@ struct RmsArgs {
   void* residual;      // [num_tokens, hidden] in/out, or nullptr
   const void* delta;   // [num_tokens, hidden] (with residual)
   const void* weight;  // [hidden]
-  void* out;           // [num_tokens, hidden]
+  void* out;           // [num_tokens, hidden], or nullptr (FP8 output only)
+  __nv_fp8_storage_t* q;  // [num_tokens, hidden] fp8 e4m3 (kQuant)
+  float* q_scales;        // [num_tokens] (kQuant)
+  float amax_ub;          // > 0: the amax clamped to it (kQuant)
   int hidden;
   float inv_hidden;  // 1 / hidden: a multiply, not a slow-path IEEE division
   float eps;
@@ -24,7 +30,7 @@ struct RmsArgs {
 
 // NOTE: the residual sum is rounded to T before it is normalised, as the unfused bf16 model
 // (residual = residual + delta in bf16, then RMSNorm) computes it.
-template <typename T, int kVecs, bool kResidual>
+template <typename T, int kVecs, bool kResidual, bool kQuant>
 __global__ void __launch_bounds__(256) rmsnorm_kernel(RmsArgs a) {
   const int64_t row_off = static_cast<int64_t>(blockIdx.x) * a.hidden;
   const int nvec = a.hidden / 8;
@@ -77,7 +83,8 @@ __global__ void __launch_bounds__(256) rmsnorm_kernel(RmsArgs a) {
   __shared__ float scratch[32];
   sum = detail::block_reduce(sum, detail::SumOp{}, scratch);
   const float inv = rsqrtf(sum * a.inv_hidden + a.eps);
-  T* out = static_cast<T*>(a.out) + row_off;
+  T* out = a.out != nullptr ? static_cast<T*>(a.out) + row_off : nullptr;
+  float amax = 0.f;
 #pragma unroll
   for (int j = 0; j < kVecs; ++j) {
     const int c = threadIdx.x + j * blockDim.x;
@@ -87,7 +94,25 @@ __global__ void __launch_bounds__(256) rmsnorm_kernel(RmsArgs a) {
     unpack8<T>(w[j], fw);
 #pragma unroll
     for (int e = 0; e < 8; ++e) f[e] = f[e] * inv * fw[e];
-    detail::st_vec(out + c * 8, pack8<T>(f));
+    v[j] = pack8<T>(f);
+    if (out != nullptr) detail::st_vec(out + c * 8, v[j]);
+    if constexpr (kQuant) {
+      unpack8<T>(v[j], f);  // the rounded output, as the unfused quantizer reads it
+      amax = detail::amax8(f, amax);
+    }
+  }
+  if constexpr (kQuant) {
+    amax = detail::block_reduce(amax, detail::MaxOp{}, scratch);
+    const float scale = detail::fp8_row_scale(amax, a.amax_ub);
+    if (threadIdx.x == 0) a.q_scales[blockIdx.x] = scale;
+#pragma unroll
+    for (int j = 0; j < kVecs; ++j) {
+      const int c = threadIdx.x + j * blockDim.x;
+      if (c >= nvec) continue;
+      float f[8];
+      unpack8<T>(v[j], f);
+      detail::store_fp8x8(f, scale, a.q + row_off + c * 8);
+    }
   }
 }
 
@@ -96,7 +121,7 @@ __global__ void __launch_bounds__(256) rmsnorm_kernel(RmsArgs a) {
 // registers without spilling: hidden <= 16384.
 constexpr int kMaxVecs = 8, kMaxThreads = 256;
 
-template <typename T, bool kResidual>
+template <typename T, bool kResidual, bool kQuant>
 void launch(const RmsArgs& a, int64_t num_tokens, cudaStream_t stream) {
   const int nvec = a.hidden / 8;
   int vecs = 1;
@@ -104,15 +129,16 @@ void launch(const RmsArgs& a, int64_t num_tokens, cudaStream_t stream) {
   const int threads = ((nvec + vecs - 1) / vecs + 31) / 32 * 32;
   const dim3 grid(static_cast<unsigned>(num_tokens));
   switch (vecs) {
-    case 1: rmsnorm_kernel<T, 1, kResidual><<<grid, threads, 0, stream>>>(a); break;
-    case 2: rmsnorm_kernel<T, 2, kResidual><<<grid, threads, 0, stream>>>(a); break;
-    case 4: rmsnorm_kernel<T, 4, kResidual><<<grid, threads, 0, stream>>>(a); break;
-    default: rmsnorm_kernel<T, 8, kResidual><<<grid, threads, 0, stream>>>(a); break;
+    case 1: rmsnorm_kernel<T, 1, kResidual, kQuant><<<grid, threads, 0, stream>>>(a); break;
+    case 2: rmsnorm_kernel<T, 2, kResidual, kQuant><<<grid, threads, 0, stream>>>(a); break;
+    case 4: rmsnorm_kernel<T, 4, kResidual, kQuant><<<grid, threads, 0, stream>>>(a); break;
+    default: rmsnorm_kernel<T, 8, kResidual, kQuant><<<grid, threads, 0, stream>>>(a); break;
   }
 }
 
 Status validate(const RmsNormParams& p) {
-  if (!p.weight || !p.out) return invalid_argument("rmsnorm: null weight or out");
+  if (!p.weight || (!p.out && !p.q)) return invalid_argument("rmsnorm: null weight, or neither out nor q");
+  if ((p.q == nullptr) != (p.q_scales == nullptr)) return invalid_argument("rmsnorm: q and q_scales go together");
   if (p.residual ? !p.delta : !p.x)
     return invalid_argument(p.residual ? "rmsnorm: residual set but delta is null" : "rmsnorm: null x");
   if (p.num_tokens <= 0 || p.hidden <= 0)
@@ -123,7 +149,7 @@ Status validate(const RmsNormParams& p) {
     return invalid_argument("rmsnorm: hidden " + std::to_string(p.hidden) + " is not a multiple of 8");
   if (p.hidden > int64_t{kMaxVecs} * kMaxThreads * 8)
     return unsupported("rmsnorm: hidden " + std::to_string(p.hidden) + " exceeds 16384");
-  const void* ptrs[] = {p.x, p.residual, p.delta, p.weight, p.out};
+  const void* ptrs[] = {p.x, p.residual, p.delta, p.weight, p.out, p.q};
   for (const void* q : ptrs)
     if (q && !detail::aligned16(q)) return invalid_argument("rmsnorm: pointers must be 16-byte aligned");
   if (!(p.eps >= 0.f)) return invalid_argument("rmsnorm: eps must be >= 0");
@@ -134,12 +160,17 @@ Status validate(const RmsNormParams& p) {
 
 Status rmsnorm(const RmsNormParams& p, cudaStream_t stream) {
   TK_RETURN_IF_ERROR(validate(p));
-  const RmsArgs a{p.x, p.residual, p.delta, p.weight, p.out, static_cast<int>(p.hidden),
-                   static_cast<float>(1.0 / static_cast<double>(p.hidden)), p.eps};
+  const RmsArgs a{p.x, p.residual, p.delta, p.weight, p.out, static_cast<__nv_fp8_storage_t*>(p.q), p.q_scales,
+                   p.amax_ub, static_cast<int>(p.hidden), static_cast<float>(1.0 / static_cast<double>(p.hidden)), p.eps};
   return detail::dispatch_half(p.dtype, "rmsnorm", [&](auto tag) {
     using T = decltype(tag);
-    if (p.residual) launch<T, true>(a, p.num_tokens, stream);
-    else launch<T, false>(a, p.num_tokens, stream);
+    if (p.q) {
+      if (p.residual) launch<T, true, true>(a, p.num_tokens, stream);
+      else launch<T, false, true>(a, p.num_tokens, stream);
+    } else {
+      if (p.residual) launch<T, true, false>(a, p.num_tokens, stream);
+      else launch<T, false, false>(a, p.num_tokens, stream);
+    }
     return detail::launch_status("rmsnorm");
   });
 }

@@ -1,11 +1,19 @@
 // SwiGLU activation: out = silu(gate) * up over the fused gate_up projection. Elementwise and
 // memory-bound: one 16-byte vector of gate and of up per thread, flat over the whole batch so any
-// token count fills the GPU.
-#include "common.cuh"
+// token count fills the GPU. With an FP8 output (the per-token input quantization of the down
+// projection, fused) a row needs its amax first: one block per row then, the row's products held
+// in registers between the block reduction and the fp8 stores (quantize_fp8_rows' arithmetic,
+// fp8_common.cuh: the same bytes and scales as silu_mul + quantize_fp8_rows).
+#include "fp8_common.cuh"
 #include "kernels/kernels.h"
 
 namespace tk::kernels {
 namespace {
+
+// One definition for both kernels: the fused one quantizes exactly what the plain one writes.
+__device__ __forceinline__ float silu_times(float gate, float up) {
+  return __fdividef(gate, 1.f + __expf(-gate)) * up;  // -> 0 as the exp overflows
+}
 
 template <typename T>
 __global__ void silu_mul_kernel(const T* __restrict__ gate_up,  // [num_tokens, 2 * inter]
@@ -21,22 +29,107 @@ __global__ void silu_mul_kernel(const T* __restrict__ gate_up,  // [num_tokens, 
     detail::unpack8<T>(gv, fg);
     detail::unpack8<T>(uv, fu);
 #pragma unroll
-    for (int e = 0; e < 8; ++e) fg[e] = __fdividef(fg[e], 1.f + __expf(-fg[e])) * fu[e];  // -> 0 as the exp overflows
+    for (int e = 0; e < 8; ++e) fg[e] = silu_times(fg[e], fu[e]);
     detail::st_vec(out + t * inter + c, detail::pack8<T>(fg));
   }
+}
+
+// One block per token row; kVecs 16-byte vectors of gate and of up per thread, all loaded before
+// any arithmetic (one memory round trip per row).
+template <typename T, int kVecs>
+__global__ void __launch_bounds__(512) silu_mul_fp8_kernel(const T* __restrict__ gate_up,  // [num_tokens, 2 * inter]
+                                                           T* __restrict__ out,  // [num_tokens, inter] or nullptr
+                                                           __nv_fp8_storage_t* __restrict__ q,  // [num_tokens, inter]
+                                                           float* __restrict__ q_scales,        // [num_tokens]
+                                                           int64_t inter, float amax_ub) {
+  const int64_t row = blockIdx.x;
+  const int nvec = static_cast<int>(inter / 8);
+  const T* g = gate_up + row * 2 * inter;
+  uint4 gv[kVecs], uv[kVecs];
+#pragma unroll
+  for (int j = 0; j < kVecs; ++j) {
+    const int c = threadIdx.x + j * blockDim.x;
+    if (c < nvec) gv[j] = detail::ld_vec(g + c * 8), uv[j] = detail::ld_vec(g + inter + c * 8);
+  }
+  float amax = 0.f;
+#pragma unroll
+  for (int j = 0; j < kVecs; ++j) {
+    const int c = threadIdx.x + j * blockDim.x;
+    if (c >= nvec) continue;
+    float fg[8], fu[8];
+    detail::unpack8<T>(gv[j], fg);
+    detail::unpack8<T>(uv[j], fu);
+#pragma unroll
+    for (int e = 0; e < 8; ++e) fg[e] = silu_times(fg[e], fu[e]);
+    gv[j] = detail::pack8<T>(fg);
+    if (out != nullptr) detail::st_vec(out + row * inter + c * 8, gv[j]);
+    detail::unpack8<T>(gv[j], fg);  // the rounded product, as the unfused quantizer reads it
+    amax = detail::amax8(fg, amax);
+  }
+  __shared__ float scratch[32];
+  amax = detail::block_reduce(amax, detail::MaxOp{}, scratch);
+  const float scale = detail::fp8_row_scale(amax, amax_ub);
+  if (threadIdx.x == 0) q_scales[row] = scale;
+#pragma unroll
+  for (int j = 0; j < kVecs; ++j) {
+    const int c = threadIdx.x + j * blockDim.x;
+    if (c >= nvec) continue;
+    float f[8];
+    detail::unpack8<T>(gv[j], f);
+    detail::store_fp8x8(f, scale, q + row * inter + c * 8);
+  }
+}
+
+// Threads per row up to 512, vectors per thread doubling up to 8: inter <= 32768.
+constexpr int kFp8MaxThreads = 512, kFp8MaxVecs = 8;
+static_assert(int64_t{kFp8MaxThreads} * kFp8MaxVecs * 8 == kSiluMulFp8MaxInter);
+
+template <typename T>
+void launch_fp8(const SiluMulParams& p, cudaStream_t stream) {
+  const int nvec = static_cast<int>(p.inter / 8);
+  int vecs = 1;
+  while (vecs < kFp8MaxVecs && (nvec + vecs - 1) / vecs > kFp8MaxThreads) vecs *= 2;
+  const int threads = ((nvec + vecs - 1) / vecs + 31) / 32 * 32;
+  const dim3 grid(static_cast<unsigned>(p.num_tokens));
+  const auto* gate_up = static_cast<const T*>(p.gate_up);
+  auto* out = static_cast<T*>(p.out);
+  auto* q = static_cast<__nv_fp8_storage_t*>(p.q);
+  switch (vecs) {
+    case 1: silu_mul_fp8_kernel<T, 1><<<grid, threads, 0, stream>>>(gate_up, out, q, p.q_scales, p.inter, p.amax_ub); break;
+    case 2: silu_mul_fp8_kernel<T, 2><<<grid, threads, 0, stream>>>(gate_up, out, q, p.q_scales, p.inter, p.amax_ub); break;
+    case 4: silu_mul_fp8_kernel<T, 4><<<grid, threads, 0, stream>>>(gate_up, out, q, p.q_scales, p.inter, p.amax_ub); break;
+    default: silu_mul_fp8_kernel<T, 8><<<grid, threads, 0, stream>>>(gate_up, out, q, p.q_scales, p.inter, p.amax_ub); break;
+  }
+}
+
+Status validate_fp8(const SiluMulParams& p) {
+  if (!p.q_scales) return invalid_argument("silu_mul: q set but q_scales is null");
+  if (p.inter > kSiluMulFp8MaxInter)
+    return unsupported("silu_mul: an fp8 output needs inter <= " + std::to_string(kSiluMulFp8MaxInter) + " (got " +
+                       std::to_string(p.inter) + ")");
+  if (p.num_tokens > 0x7fffffff) return invalid_argument("silu_mul: num_tokens exceeds 2^31 - 1");
+  if (!detail::aligned16(p.q)) return invalid_argument("silu_mul: q must be 16-byte aligned");
+  return Status();
 }
 
 }  // namespace
 
 Status silu_mul(const SiluMulParams& p, cudaStream_t stream) {
-  if (!p.gate_up || !p.out) return invalid_argument("silu_mul: null gate_up or out");
+  if (!p.gate_up || (!p.out && !p.q)) return invalid_argument("silu_mul: null gate_up, or neither out nor q");
   if (p.num_tokens <= 0 || p.inter <= 0)
     return invalid_argument("silu_mul: num_tokens and inter must be > 0 (got " + std::to_string(p.num_tokens) +
                             ", " + std::to_string(p.inter) + ")");
   if (p.inter % 8 != 0)
     return invalid_argument("silu_mul: inter " + std::to_string(p.inter) + " is not a multiple of 8");
-  if (!detail::aligned16(p.gate_up) || !detail::aligned16(p.out))
+  if (!detail::aligned16(p.gate_up) || (p.out && !detail::aligned16(p.out)))
     return invalid_argument("silu_mul: gate_up and out must be 16-byte aligned");
+  if (p.q) {
+    TK_RETURN_IF_ERROR(validate_fp8(p));
+    return detail::dispatch_half(p.dtype, "silu_mul", [&](auto tag) {
+      launch_fp8<decltype(tag)>(p, stream);
+      return detail::launch_status("silu_mul");
+    });
+  }
   constexpr int kThreads = 256;
   const int64_t total = p.num_tokens * (p.inter / 8);
   const auto blocks = static_cast<unsigned>(std::min<int64_t>((total + kThreads - 1) / kThreads, int64_t{1} << 24));
