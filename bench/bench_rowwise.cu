@@ -1,5 +1,8 @@
 // Row-wise kernels at Llama-3-8B shapes (hidden 4096, 32 q / 8 kv heads of 128, inter 14336,
-// page 16): fused add+RMSNorm, RoPE+KV store, SiLU-mul and the embedding gather, 1 to 8192 tokens.
+// page 16): fused add+RMSNorm, RoPE+KV store, SiLU-mul and the embedding gather, 1 to 8192 tokens;
+// add+RMSNorm and SiLU-mul writing the fp8 input of the next FP8 linear themselves ("-> fp8")
+// beside the unfused pair they replace (the op, then quantize_fp8_rows), both rows with the fused
+// op's bytes (equal work: the pair's GB/s is what it achieves on the fused op's traffic).
 // All memory-bound: bytes are the fewest the op must move (each input read once, each output
 // written once), inputs random (fill_random) and rotated so that L2 does not serve them.
 #include <algorithm>
@@ -40,7 +43,31 @@ Row make_row(const std::string& kernel, int64_t t, const std::string& shape, dou
   return r;
 }
 
-Status bench_add_rmsnorm(const Context& ctx, int64_t t, std::vector<Row>& rows) {
+// How an op's output reaches an FP8 linear: a compute-dtype output only, that output quantized
+// by the op itself, or by quantize_fp8_rows after it.
+enum class Fp8Out { kNone, kFused, kPair };
+
+// The scratch of an fp8 output: values and per-row scales.
+struct Fp8Scratch {
+  DeviceBuffer q, scales;
+  static Result<Fp8Scratch> make(int64_t rows, int64_t cols) {
+    Fp8Scratch f;
+    TK_ASSIGN_OR_RETURN(f.q, DeviceBuffer::allocate(static_cast<size_t>(rows * cols)));
+    TK_ASSIGN_OR_RETURN(f.scales, DeviceBuffer::allocate(static_cast<size_t>(rows) * 4));
+    return Result<Fp8Scratch>(std::move(f));
+  }
+  Status quantize(const void* x, int64_t rows, int64_t cols, cudaStream_t stream) const {
+    kernels::QuantizeFp8RowsParams p;
+    p.x = x, p.rows = rows, p.cols = cols, p.ld = cols, p.q = q.data(), p.scales = static_cast<float*>(scales.data());
+    return kernels::quantize_fp8_rows(p, stream);
+  }
+};
+
+const char* fp8_suffix(Fp8Out mode) {
+  return mode == Fp8Out::kFused ? " -> fp8" : mode == Fp8Out::kPair ? " + quantize_fp8_rows" : "";
+}
+
+Status bench_add_rmsnorm(const Context& ctx, int64_t t, std::vector<Row>& rows, Fp8Out mode = Fp8Out::kNone) {
   const int64_t n = t * kHidden;
   const int sets = rotation_sets(ctx, static_cast<size_t>(n) * 2 * 3);
   std::vector<DeviceBuffer> res, delta, out;
@@ -51,16 +78,21 @@ Status bench_add_rmsnorm(const Context& ctx, int64_t t, std::vector<Row>& rows) 
     res.push_back(std::move(r)), delta.push_back(std::move(d)), out.push_back(std::move(o));
   }
   TK_ASSIGN_OR_RETURN(auto w, random_buffer(kHidden, DType::kBF16, 7, ctx.stream, 1.f));
+  TK_ASSIGN_OR_RETURN(auto f8, Fp8Scratch::make(t, kHidden));
   Status st;
   const double us = median_us(ctx, [&](int i) {
     kernels::RmsNormParams p;
     p.residual = res[i % sets].data(), p.delta = delta[i % sets].data(), p.out = out[i % sets].data();
     p.weight = w.data(), p.num_tokens = t, p.hidden = kHidden;
+    if (mode == Fp8Out::kFused) p.out = nullptr, p.q = f8.q.data(), p.q_scales = static_cast<float*>(f8.scales.data());
     if (st.ok()) (void)(st = kernels::rmsnorm(p, ctx.stream));
+    if (mode == Fp8Out::kPair && st.ok()) (void)(st = f8.quantize(p.out, t, kHidden, ctx.stream));
   });
   TK_RETURN_IF_ERROR(st);
-  // residual and delta read, residual and out written; the weight once.
-  rows.push_back(make_row("add+rmsnorm bf16", t, "hidden=4096", us, 4.0 * n * 2 + kHidden * 2, kBar));
+  // residual and delta read, residual and out written (bf16, or fp8 and a scale per row); the weight once.
+  const double bytes = mode == Fp8Out::kNone ? 4.0 * n * 2 + kHidden * 2 : 3.0 * n * 2 + n + 4.0 * t + kHidden * 2;
+  rows.push_back(make_row(std::string("add+rmsnorm bf16") + fp8_suffix(mode), t, "hidden=4096", us, bytes,
+                          mode == Fp8Out::kNone ? kBar : ""));
   return Status::ok_status();
 }
 
@@ -103,7 +135,7 @@ Status bench_rope_kv_store(const Context& ctx, int64_t t, std::vector<Row>& rows
   return Status::ok_status();
 }
 
-Status bench_silu_mul(const Context& ctx, int64_t t, std::vector<Row>& rows) {
+Status bench_silu_mul(const Context& ctx, int64_t t, std::vector<Row>& rows, Fp8Out mode = Fp8Out::kNone) {
   const int sets = rotation_sets(ctx, static_cast<size_t>(t * kInter) * 2 * 3);
   std::vector<DeviceBuffer> gu, out;
   for (int s = 0; s < sets; ++s) {
@@ -111,13 +143,18 @@ Status bench_silu_mul(const Context& ctx, int64_t t, std::vector<Row>& rows) {
     TK_ASSIGN_OR_RETURN(auto o, random_buffer(t * kInter, DType::kBF16, 800 + s, ctx.stream));
     gu.push_back(std::move(g)), out.push_back(std::move(o));
   }
+  TK_ASSIGN_OR_RETURN(auto f8, Fp8Scratch::make(t, kInter));
   Status st;
   const double us = median_us(ctx, [&](int i) {
     kernels::SiluMulParams p{gu[i % sets].data(), out[i % sets].data(), t, kInter, DType::kBF16};
+    if (mode == Fp8Out::kFused) p.out = nullptr, p.q = f8.q.data(), p.q_scales = static_cast<float*>(f8.scales.data());
     if (st.ok()) (void)(st = kernels::silu_mul(p, ctx.stream));
+    if (mode == Fp8Out::kPair && st.ok()) (void)(st = f8.quantize(p.out, t, kInter, ctx.stream));
   });
   TK_RETURN_IF_ERROR(st);
-  rows.push_back(make_row("silu_mul bf16", t, "inter=14336", us, 3.0 * t * kInter * 2));
+  // gate and up read; out written (bf16, or fp8 and a scale per row).
+  const double bytes = mode == Fp8Out::kNone ? 3.0 * t * kInter * 2 : 2.0 * t * kInter * 2 + t * kInter + 4.0 * t;
+  rows.push_back(make_row(std::string("silu_mul bf16") + fp8_suffix(mode), t, "inter=14336", us, bytes));
   return Status::ok_status();
 }
 
@@ -149,6 +186,10 @@ Status bench_rowwise(const Context& ctx, std::vector<Row>& rows) {
   for (int64_t t : kTokenCounts) TK_RETURN_IF_ERROR(bench_add_rmsnorm(ctx, t, rows));
   for (int64_t t : kTokenCounts) TK_RETURN_IF_ERROR(bench_rope_kv_store(ctx, t, rows));
   for (int64_t t : kTokenCounts) TK_RETURN_IF_ERROR(bench_silu_mul(ctx, t, rows));
+  for (Fp8Out mode : {Fp8Out::kPair, Fp8Out::kFused}) {
+    for (int64_t t : kTokenCounts) TK_RETURN_IF_ERROR(bench_add_rmsnorm(ctx, t, rows, mode));
+    for (int64_t t : kTokenCounts) TK_RETURN_IF_ERROR(bench_silu_mul(ctx, t, rows, mode));
+  }
   TK_ASSIGN_OR_RETURN(auto table, random_buffer(kVocab * kHidden, DType::kBF16, 9, ctx.stream));
   for (int64_t t : kTokenCounts) TK_RETURN_IF_ERROR(bench_embedding(ctx, table, t, rows));
   return Status::ok_status();

@@ -142,6 +142,14 @@ struct Linear {
   bool quantizes_input() const { return scheme.input != InputQuant::kNone; }
 };
 
+// An activation quantized per token (dynamic, one scale per row) by the op that produced it, for
+// the FP8 linear that reads it: what that linear's own quantization of the producer's
+// compute-dtype output would give, bit for bit (Backend::fuses_fp8_input).
+struct Fp8Activation {
+  Tensor q;       // [T, in] fp8 e4m3, contiguous
+  Tensor scales;  // [T] fp32
+};
+
 // An FP8 weight as a checkpoint holds it, on the host: what Backend::upload_fp8_linear takes
 // (a bias is uploaded on its own).
 struct Fp8HostLinear {
@@ -211,6 +219,23 @@ class Backend {
     (void)max_tokens, (void)max_in;
     return Status::ok_status();
   }
+  // Whether the norm or SiLU·up before `w` should write w's quantized input itself (the *_fp8 ops
+  // below, then matmul_quantized) instead of a compute-dtype output that w's matmul quantizes:
+  // the same numbers, one kernel and one pass over the row fewer. For linears that quantize per
+  // token where the backend serves it; off for all with set_fp8_input_fusion(false) (tests
+  // compare the two paths).
+  bool fuses_fp8_input(const Linear& w) const { return fp8_input_fusion_ && serves_fused_fp8_input(w); }
+  void set_fp8_input_fusion(bool on) { fp8_input_fusion_ = on; }
+  // rmsnorm / add_rmsnorm / silu_mul whose output is quantized for `consumer` into `out`
+  // (fuses_fp8_input(consumer) only; the defaults are fatal).
+  virtual void rmsnorm_fp8(const Tensor& x /*[T, hidden]*/, const Tensor& weight /*[hidden]*/, float eps,
+                           const Linear& consumer, Fp8Activation& out /*[T, hidden]*/);
+  virtual void add_rmsnorm_fp8(Tensor& residual /*[T, hidden]*/, const Tensor& delta /*[T, hidden]*/,
+                               const Tensor& weight /*[hidden]*/, float eps, const Linear& consumer,
+                               Fp8Activation& out /*[T, hidden]*/);
+  virtual void silu_mul_fp8(const Tensor& gate_up /*[T, 2I]*/, const Linear& consumer, Fp8Activation& out /*[T, I]*/);
+  // out = x @ w^T (+ bias) for an input its producer quantized for w.
+  virtual void matmul_quantized(const Fp8Activation& x /*[M, in]*/, const Linear& w, Tensor& out /*[M, out]*/);
 
   // Checks once, at load, that this backend can run the model's attention shape and page size
   // (an error naming what it cannot).
@@ -327,6 +352,16 @@ class Backend {
   // ---- utilities
   // Deterministic pseudo-random values mean + std * N(0, 1), for random-weight models.
   virtual Status fill_random(Tensor& t, uint64_t seed, float mean, float std) = 0;
+
+ protected:
+  // Whether the *_fp8 ops and matmul_quantized serve `w` (fuses_fp8_input without the switch).
+  virtual bool serves_fused_fp8_input(const Linear& w) const {
+    (void)w;
+    return false;
+  }
+
+ private:
+  bool fp8_input_fusion_ = true;
 };
 
 }  // namespace tk

@@ -54,6 +54,7 @@ Status Model::reserve(int64_t max_tokens, int64_t max_logits) {
   TK_ASSIGN_OR_RETURN(a.last, backend_.alloc(dt, {max_logits, c.hidden_size}));
   TK_ASSIGN_OR_RETURN(a.logits, backend_.alloc(DType::kF32, {max_logits, c.vocab_size}));
   TK_RETURN_IF_ERROR(reserve_fp8_inputs(max_tokens, max_logits));
+  TK_RETURN_IF_ERROR(reserve_fused_fp8_inputs(max_tokens, a));
   act_ = std::move(a);
   return Status::ok_status();
 }
@@ -71,6 +72,60 @@ Status Model::reserve_fp8_inputs(int64_t max_tokens, int64_t max_logits) {
   return max_in > 0 ? backend_.reserve_fp8_inputs(max_tokens, max_in) : Status::ok_status();
 }
 
+// The widest input a norm or SiLU·up quantizes for the linear after it (qkv and gate_up read the
+// hidden size, down the intermediate one): one buffer, written by each producer and read by its
+// linear before the next producer runs.
+Status Model::reserve_fused_fp8_inputs(int64_t max_tokens, Activations& a) {
+  int64_t max_in = 0;
+  for (const LayerWeights& l : weights_.layers)
+    for (const Linear* w : {&l.qkv, &l.gate_up, &l.down})
+      if (backend_.fuses_fp8_input(*w)) max_in = std::max(max_in, w->in_features());
+  if (max_in == 0) return Status::ok_status();
+  TK_ASSIGN_OR_RETURN(a.fp8_q, backend_.alloc(DType::kF8E4M3, {max_tokens * max_in}));
+  TK_ASSIGN_OR_RETURN(a.fp8_scales, backend_.alloc(DType::kF32, {max_tokens}));
+  return Status::ok_status();
+}
+
+// NOTE: fused only where the buffer was reserved (fusion switched on after reserve() runs unfused).
+bool Model::fuses_input(const Linear& w) const {
+  return act_.fp8_q.defined() && w.in_features() * max_tokens() <= act_.fp8_q.numel() && backend_.fuses_fp8_input(w);
+}
+
+int Model::fp8_fused_inputs() const {
+  int n = 0;
+  for (const LayerWeights& l : weights_.layers)
+    for (const Linear* w : {&l.qkv, &l.gate_up, &l.down}) n += fuses_input(*w);
+  return n;
+}
+
+Fp8Activation Model::fp8_input(int64_t t, int64_t cols) const {
+  return {Tensor(act_.fp8_q.data(), DType::kF8E4M3, {t, cols}, act_.fp8_q.device()), act_.fp8_scales.slice_rows(0, t)};
+}
+
+void Model::pre_norm(Tensor& residual, const Tensor* delta, const Tensor& weight, const Linear& consumer, int64_t t) {
+  const float eps = static_cast<float>(config_.rms_norm_eps);
+  if (fuses_input(consumer)) {
+    Fp8Activation q = fp8_input(t, consumer.in_features());
+    if (delta) backend_.add_rmsnorm_fp8(residual, *delta, weight, eps, consumer, q);
+    else backend_.rmsnorm_fp8(residual, weight, eps, consumer, q);
+    return;
+  }
+  Tensor normed = act_.normed.slice_rows(0, t);
+  if (delta) backend_.add_rmsnorm(residual, *delta, weight, eps, normed);
+  else backend_.rmsnorm(residual, weight, eps, normed);
+}
+
+void Model::activation(const Tensor& gate_up, const Linear& consumer, Tensor& out) {
+  if (!fuses_input(consumer)) return backend_.silu_mul(gate_up, out);
+  Fp8Activation q = fp8_input(gate_up.dim(0), consumer.in_features());
+  backend_.silu_mul_fp8(gate_up, consumer, q);
+}
+
+void Model::linear(const Tensor& x, const Linear& w, Tensor& out) {
+  if (!fuses_input(w)) return backend_.matmul(x, w, out);
+  backend_.matmul_quantized(fp8_input(x.dim(0), w.in_features()), w, out);
+}
+
 void Model::attention_block(const StepPlan& plan, int layer, int64_t t, KvCacheTensors& cache) {
   const LayerWeights& w = weights_.layers[layer];
   const AttentionShape s = attention_shape();
@@ -78,7 +133,7 @@ void Model::attention_block(const StepPlan& plan, int layer, int64_t t, KvCacheT
   Tensor qkv = act_.qkv.slice_rows(0, t);
   Tensor attn = act_.attn.slice_rows(0, t);
   Tensor delta = act_.delta.slice_rows(0, t);
-  backend_.matmul(normed, w.qkv, qkv);
+  linear(normed, w.qkv, qkv);
   if (config_.qk_norm) backend_.qk_norm(qkv, w.q_norm, w.k_norm, static_cast<float>(config_.rms_norm_eps), s);
   backend_.rope_kv_store(plan, qkv, weights_.inv_freq, cache, layer, s);
   backend_.attention(plan, qkv, cache, layer, s, attn);
@@ -91,9 +146,9 @@ void Model::mlp_block(int layer, int64_t t) {
   Tensor gate_up = act_.gate_up.slice_rows(0, t);
   Tensor mlp = act_.mlp.slice_rows(0, t);
   Tensor delta = act_.delta.slice_rows(0, t);
-  backend_.matmul(normed, w.gate_up, gate_up);
-  backend_.silu_mul(gate_up, mlp);
-  backend_.matmul(mlp, w.down, delta);
+  linear(normed, w.gate_up, gate_up);
+  activation(gate_up, w.down, mlp);
+  linear(mlp, w.down, delta);
 }
 
 // NOTE: each block's output (`delta`) is added to the residual stream by the next norm
@@ -111,10 +166,9 @@ Status Model::forward(const StepPlan& plan, KvCacheTensors& cache) {
   backend_.embedding(plan, weights_.embed, residual);
   for (int l = 0; l < static_cast<int>(config_.num_layers); ++l) {
     const LayerWeights& w = weights_.layers[l];
-    if (l == 0) backend_.rmsnorm(residual, w.input_norm, eps, normed);
-    else backend_.add_rmsnorm(residual, delta, w.input_norm, eps, normed);  // adds the previous MLP output
+    pre_norm(residual, l == 0 ? nullptr : &delta, w.input_norm, w.qkv, t);  // adds the previous MLP output
     attention_block(plan, l, t, cache);
-    backend_.add_rmsnorm(residual, delta, w.post_attn_norm, eps, normed);  // adds the attention output
+    pre_norm(residual, &delta, w.post_attn_norm, w.gate_up, t);  // adds the attention output
     mlp_block(l, t);
   }
   backend_.add_rmsnorm(residual, delta, weights_.final_norm, eps, normed);  // adds the last MLP output

@@ -195,6 +195,10 @@ struct Activations {
   Tensor mlp;       // [max_tokens, intermediate]
   Tensor last;      // [max_logits, hidden]
   Tensor logits;    // [max_logits, vocab] fp32
+  // The fp8 input of the linear after a norm or SiLU·up that quantizes for it
+  // (Backend::fuses_fp8_input); undefined when no linear takes one.
+  Tensor fp8_q;       // [max_tokens * max_in] fp8 e4m3, viewed as [T, in]
+  Tensor fp8_scales;  // [max_tokens] fp32
 };
 
 class Model {
@@ -218,11 +222,21 @@ class Model {
   Status forward(const StepPlan& plan, KvCacheTensors& cache);
   // The logits of the last forward (or of a replayed graph of one): [rows, vocab] fp32.
   Tensor logits(int64_t rows) const { return act_.logits.slice_rows(0, rows); }
+  // Linears whose input the norm or SiLU·up before them quantizes (after reserve()).
+  int fp8_fused_inputs() const;
 
  private:
   void attention_block(const StepPlan& plan, int layer, int64_t num_tokens, KvCacheTensors& cache);
   void mlp_block(int layer, int64_t num_tokens);
   Status reserve_fp8_inputs(int64_t max_tokens, int64_t max_logits);
+  Status reserve_fused_fp8_inputs(int64_t max_tokens, Activations& a);
+  // A block's pre-norm: into act_.normed, or quantized for `consumer` where the backend fuses it.
+  void pre_norm(Tensor& residual, const Tensor* delta, const Tensor& weight, const Linear& consumer, int64_t t);
+  // out = normed-or-activation @ w^T, from `x` or from the fp8 input its producer wrote for w.
+  void linear(const Tensor& x, const Linear& w, Tensor& out);
+  void activation(const Tensor& gate_up, const Linear& consumer, Tensor& out);  // SiLU·up, likewise
+  bool fuses_input(const Linear& w) const;
+  Fp8Activation fp8_input(int64_t t, int64_t cols) const;  // [t, cols] views of act_.fp8_q / fp8_scales
 
   ModelConfig config_;
   ModelWeights weights_;

@@ -91,5 +91,60 @@ TEST(GpuFp8, RandomLlama3WeightsQuantizedOnlineGenerate) {
   EXPECT_EQ(out[1].size(), 16u);
 }
 
+// Per-token inputs quantized by the norm or SiLU·up before their linear (the fused kernels) must
+// give the logits of the linears quantizing their own inputs (quantize_fp8_rows), bit for bit:
+// the same bytes and scales reach the same FP8 GEMMs. A prefill of half the sequence, then decode
+// steps (graphs), in bf16 and fp16. The demo model (--quantization fp8) fuses every qkv, gate_up
+// and down; the tiny checkpoints fuse what runs an FP8 GEMM.
+std::vector<float> teacher_forced_logits(Backend& backend, const std::string& dir, bool quantize_fp8,
+                                         int* fused_inputs) {
+  TeacherForcing tf(backend, dir, 16, 16, quantize_fp8);
+  EXPECT_TRUE(tf.model);
+  if (!tf.model) return {};
+  *fused_inputs = tf.model->fp8_fused_inputs();
+  std::vector<int32_t> ids;
+  for (int i = 0; i < 40; ++i) ids.push_back(static_cast<int32_t>((i * 37 + 11) % 200 + 2));
+  Sequence* seq = tf.add(ids);
+  const int n = static_cast<int>(ids.size()), half = n / 2;
+  ScheduledStep prefill;
+  prefill.seqs.push_back({seq, 0, half, false});
+  std::vector<int32_t> rows;
+  for (int t = 0; t < half; ++t) rows.push_back(t);
+  std::vector<float> all = tf.run(prefill, rows);
+  for (int t = half; t < n; ++t) {
+    ScheduledStep decode;
+    decode.seqs.push_back({seq, t, 1, true});
+    const std::vector<float> row = tf.run(decode, {0});
+    all.insert(all.end(), row.begin(), row.end());
+  }
+  return all;
+}
+
+TEST(GpuFp8, FusedInputQuantizationGivesTheUnfusedLogitsExactly) {
+  const std::string demo = std::string(TOKAMAK_SOURCE_DIR) + "/models/demo";
+  const std::pair<std::string, bool> models[] = {
+      {demo, true}, {fp8_dir("ct_channel_token"), false}, {fp8_dir("fbgemm_channel"), false}, {fp8_dir("online_bf16"), true}};
+  for (DType dt : {DType::kBF16, DType::kF16})
+    for (const auto& [dir, quantize] : models) {
+      SCOPED_TRACE(dir + " " + dtype_name(dt));
+      CudaBackendOptions options;
+      options.dtype = dt;
+      auto backend = make_cuda_backend(options);
+      ASSERT_TRUE(backend.ok()) << backend.status().to_string();
+      int fused = 0, unfused = 0, unfused_again = 0;
+      const std::vector<float> with = teacher_forced_logits(**backend, dir, quantize, &fused);
+      (*backend)->set_fp8_input_fusion(false);
+      const std::vector<float> without = teacher_forced_logits(**backend, dir, quantize, &unfused);
+      const std::vector<float> again = teacher_forced_logits(**backend, dir, quantize, &unfused_again);
+      std::printf("[fp8 gpu] %s %s: %d linears take inputs quantized by their producer\n", dir.c_str(),
+                  dtype_name(dt), fused);
+      if (dir == demo) EXPECT_EQ(fused, 18) << "qkv, gate_up and down of its 6 layers";
+      EXPECT_EQ(unfused, 0);
+      ASSERT_FALSE(with.empty());
+      ASSERT_EQ(without, again) << "the unfused forward itself is not deterministic";
+      EXPECT_EQ(with, without);
+    }
+}
+
 }  // namespace
 }  // namespace tk::test

@@ -51,5 +51,50 @@ INSTANTIATE_TEST_SUITE_P(Formats, Fp8CheckpointTest,
                          ::testing::Values("ct_tensor_static", "ct_channel_token", "ct_weight_only", "ct_block_group",
                                            "fp8_block", "fp8_tensor_static", "fbgemm_channel", "online_bf16"));
 
+// Per-token inputs quantized by the norm or SiLU·up before their linear (Backend::fuses_fp8_input)
+// must give the logits of the linear quantizing its own input, bit for bit: the CPU backend fuses
+// by running the same two steps back to back, so this holds the model's wiring of the fused path
+// (which buffer, which consumer's scheme, which linears) to the unfused one.
+std::vector<float> teacher_forced_logits(Backend& backend, const std::string& name, int* fused_inputs) {
+  TeacherForcing tf(backend, fp8_dir(name), /*page_size=*/8, 16, /*quantize_fp8=*/name == "online_bf16");
+  EXPECT_TRUE(tf.model);
+  if (!tf.model) return {};
+  *fused_inputs = tf.model->fp8_fused_inputs();
+  const auto ids = read_json(fp8_dir(name) + "/reference.json")["token_ids"].get<std::vector<int32_t>>();
+  Sequence* seq = tf.add(ids);
+  const int n = static_cast<int>(ids.size()), half = n / 2;
+  ScheduledStep prefill;
+  prefill.seqs.push_back({seq, 0, half, false});
+  std::vector<int32_t> rows;
+  for (int t = 0; t < half; ++t) rows.push_back(t);
+  std::vector<float> all = tf.run(prefill, rows);
+  for (int t = half; t < n; ++t) {
+    ScheduledStep decode;
+    decode.seqs.push_back({seq, t, 1, true});
+    const std::vector<float> row = tf.run(decode, {0});
+    all.insert(all.end(), row.begin(), row.end());
+  }
+  return all;
+}
+
+class Fp8FusedInputTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(Fp8FusedInputTest, CpuFusedLogitsEqualUnfused) {
+  auto backend = make_cpu_backend();
+  int fused = 0, unfused = 0;
+  const std::vector<float> with = teacher_forced_logits(*backend, GetParam(), &fused);
+  backend->set_fp8_input_fusion(false);
+  const std::vector<float> without = teacher_forced_logits(*backend, GetParam(), &unfused);
+  const auto config = load_model_config(fp8_dir(GetParam()));
+  ASSERT_TRUE(config.ok());
+  EXPECT_EQ(fused, 3 * config->num_layers) << "qkv, gate_up and down of every layer";
+  EXPECT_EQ(unfused, 0);
+  ASSERT_FALSE(with.empty());
+  EXPECT_EQ(with, without);
+}
+
+// The formats whose inputs are quantized per token (fbgemm_channel with its amax clamp).
+INSTANTIATE_TEST_SUITE_P(PerToken, Fp8FusedInputTest, ::testing::Values("ct_channel_token", "fbgemm_channel", "online_bf16"));
+
 }  // namespace
 }  // namespace tk::test

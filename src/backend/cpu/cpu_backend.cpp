@@ -90,12 +90,50 @@ class CpuBackend final : public Backend {
     fp8_x_.resize(static_cast<size_t>(m * k));
     const float static_scale = w.input_scale.defined() ? f32(w.input_scale)[0] : 0.f;
     fp8::quantize_input(f32(x), m, k, x.stride(0), w.scheme, static_scale, fp8_q_.data(), fp8_scales_.data());
+    dequantize_rows(fp8_q_.data(), fp8_scales_.data(), m, k, per_row, fp8_x_.data());
+    return fp8_x_.data();
+  }
+  static void dequantize_rows(const uint8_t* q, const float* scales, int64_t m, int64_t k, int64_t per_row, float* x) {
     for (int64_t r = 0; r < m; ++r)
       for (int64_t c = 0; c < k; ++c) {
         const int64_t group = per_row > 1 ? c / kFp8BlockSize : 0;
-        fp8_x_[r * k + c] = fp8_e4m3_to_f32(fp8_q_[r * k + c]) * fp8_scales_[r * per_row + group];
+        x[r * k + c] = fp8_e4m3_to_f32(q[r * k + c]) * scales[r * per_row + group];
       }
-    return fp8_x_.data();
+  }
+
+  // ---- the producers' FP8 outputs: the op into fp32, then fp8::quantize_input as matmul's
+  // fp8_input would run it on that output (the same numbers by construction; CI runs this path).
+  bool serves_fused_fp8_input(const Linear& w) const override { return w.scheme.input == InputQuant::kDynamicToken; }
+  void quantize_for(const float* y, int64_t rows, int64_t cols, const Linear& consumer, Fp8Activation& out) {
+    TK_CHECK(out.q.dtype() == DType::kF8E4M3 && out.q.dim(0) == rows && out.q.dim(1) == cols && out.q.is_contiguous());
+    TK_CHECK(serves_fused_fp8_input(consumer) && consumer.in_features() == cols && out.scales.dim(0) == rows);
+    fp8::quantize_input(y, rows, cols, cols, consumer.scheme, 0.f, out.q.data_as<uint8_t>(), f32(out.scales));
+  }
+  void rmsnorm_fp8(const Tensor& x, const Tensor& w, float eps, const Linear& consumer, Fp8Activation& out) override {
+    fp8_y_.resize(static_cast<size_t>(x.numel()));
+    ref::rmsnorm(f32(x), f32(w), x.dim(0), x.dim(1), eps, fp8_y_.data());
+    quantize_for(fp8_y_.data(), x.dim(0), x.dim(1), consumer, out);
+  }
+  void add_rmsnorm_fp8(Tensor& residual, const Tensor& delta, const Tensor& w, float eps, const Linear& consumer,
+                       Fp8Activation& out) override {
+    fp8_y_.resize(static_cast<size_t>(residual.numel()));
+    ref::add_rmsnorm(f32(residual), f32(delta), f32(w), residual.dim(0), residual.dim(1), eps, fp8_y_.data());
+    quantize_for(fp8_y_.data(), residual.dim(0), residual.dim(1), consumer, out);
+  }
+  void silu_mul_fp8(const Tensor& gate_up, const Linear& consumer, Fp8Activation& out) override {
+    const int64_t t = gate_up.dim(0), inter = gate_up.dim(1) / 2;
+    fp8_y_.resize(static_cast<size_t>(t * inter));
+    ref::silu_mul(f32(gate_up), t, inter, fp8_y_.data());
+    quantize_for(fp8_y_.data(), t, inter, consumer, out);
+  }
+  void matmul_quantized(const Fp8Activation& x, const Linear& w, Tensor& out) override {
+    const int64_t m = x.q.dim(0), k = x.q.dim(1);
+    TK_CHECK(k == w.in_features() && out.dim(0) == m && out.dim(1) == w.out_features());
+    TK_CHECK_MSG(w.scheme.weight == WeightScale::kNone, "CPU linears hold dequantized weights");
+    fp8_x_.resize(static_cast<size_t>(m * k));
+    dequantize_rows(x.q.data_as<uint8_t>(), f32(x.scales), m, k, 1, fp8_x_.data());
+    ref::matmul(fp8_x_.data(), f32(w.weight), w.bias.defined() ? f32(w.bias) : nullptr, m, w.out_features(), k,
+                f32(out));
   }
 
   size_t free_memory() const override { return sysconf_bytes(_SC_AVPHYS_PAGES); }
@@ -254,6 +292,7 @@ class CpuBackend final : public Backend {
 
   std::vector<uint8_t> fp8_q_;  // scratch of fp8_input
   std::vector<float> fp8_scales_, fp8_x_;
+  std::vector<float> fp8_y_;  // a producer's fp32 output before its quantization
   std::vector<int32_t> last_sampled_;  // the last sampling's ids: the next step's pending inputs
   SampledIds slots_[2];                // sample_async's results until wait_sampled takes them
 };

@@ -109,6 +109,42 @@ void CudaBackend::add_rmsnorm(Tensor& residual, const Tensor& delta, const Tenso
   record(kernels::rmsnorm(p, stream_));
 }
 
+// The norms and SiLU·up writing the fp8 input of the FP8 linear after them (and no compute-dtype
+// output): kernels::rmsnorm / silu_mul with q set, the consumer's amax clamp.
+bool CudaBackend::fp8_output_fits(const Fp8Activation& out, int64_t rows, int64_t cols) {
+  return out.q.dtype() == DType::kF8E4M3 && out.q.dim(0) == rows && out.q.dim(1) == cols && out.q.is_contiguous() &&
+         out.scales.dtype() == DType::kF32 && out.scales.dim(0) == rows;
+}
+
+void CudaBackend::rmsnorm_fp8(const Tensor& x, const Tensor& weight, float eps, const Linear& consumer,
+                              Fp8Activation& out) {
+  TK_CHECK(fp8_output_fits(out, x.dim(0), x.dim(1)) && fuses_fp8_input(consumer));
+  kernels::RmsNormParams p;
+  p.x = x.data(), p.weight = weight.data(), p.q = out.q.data(), p.q_scales = out.scales.data_as<float>();
+  p.amax_ub = consumer.scheme.input_scale_ub;
+  p.num_tokens = x.dim(0), p.hidden = x.dim(1), p.eps = eps, p.dtype = dtype_;
+  record(kernels::rmsnorm(p, stream_));
+}
+
+void CudaBackend::add_rmsnorm_fp8(Tensor& residual, const Tensor& delta, const Tensor& weight, float eps,
+                                  const Linear& consumer, Fp8Activation& out) {
+  TK_CHECK(fp8_output_fits(out, residual.dim(0), residual.dim(1)) && fuses_fp8_input(consumer));
+  kernels::RmsNormParams p;
+  p.residual = residual.data(), p.delta = delta.data(), p.weight = weight.data();
+  p.q = out.q.data(), p.q_scales = out.scales.data_as<float>(), p.amax_ub = consumer.scheme.input_scale_ub;
+  p.num_tokens = residual.dim(0), p.hidden = residual.dim(1), p.eps = eps, p.dtype = dtype_;
+  record(kernels::rmsnorm(p, stream_));
+}
+
+void CudaBackend::silu_mul_fp8(const Tensor& gate_up, const Linear& consumer, Fp8Activation& out) {
+  const int64_t inter = gate_up.dim(1) / 2;
+  TK_CHECK(fp8_output_fits(out, gate_up.dim(0), inter) && fuses_fp8_input(consumer));
+  kernels::SiluMulParams p;
+  p.gate_up = gate_up.data(), p.num_tokens = gate_up.dim(0), p.inter = inter, p.dtype = dtype_;
+  p.q = out.q.data(), p.q_scales = out.scales.data_as<float>(), p.amax_ub = consumer.scheme.input_scale_ub;
+  record(kernels::silu_mul(p, stream_));
+}
+
 void CudaBackend::matmul(const Tensor& x, const Linear& w, Tensor& out) {
   if (w.quantizes_input()) return record(matmul_fp8(x, w, out));  // cuda_fp8.cpp
   GemmArgs g;

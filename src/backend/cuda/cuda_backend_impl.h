@@ -90,8 +90,17 @@ class CudaBackend final : public Backend {
   Result<Linear> upload_fp8_linear(const Fp8HostLinear& host) override;  // cuda_fp8.cpp
   Status quantize_linear_fp8(Linear& w) override;
   Status reserve_fp8_inputs(int64_t max_tokens, int64_t max_in) override;
+  void rmsnorm_fp8(const Tensor& x, const Tensor& weight, float eps, const Linear& consumer,
+                   Fp8Activation& out) override;  // cuda_backend.cpp
+  void add_rmsnorm_fp8(Tensor& residual, const Tensor& delta, const Tensor& weight, float eps, const Linear& consumer,
+                       Fp8Activation& out) override;
+  void silu_mul_fp8(const Tensor& gate_up, const Linear& consumer, Fp8Activation& out) override;
+  void matmul_quantized(const Fp8Activation& x, const Linear& w, Tensor& out) override;  // cuda_fp8.cpp
 
   cudaStream_t stream() const { return stream_; }
+
+ protected:
+  bool serves_fused_fp8_input(const Linear& w) const override;  // cuda_fp8.cpp
 
  private:
   void record(const Status& s) {
@@ -102,6 +111,10 @@ class CudaBackend final : public Backend {
   void free_upload_staging();
   Status upload_elements(const void* src, DType from, void* dst, size_t n);
   Status matmul_fp8(const Tensor& x, const Linear& w, Tensor& out);
+  // The product of an input already in fp8 (xq [m, k], one scale per row) with an FP8 weight.
+  Status fp8_weight_product(const void* xq, const float* row_scales, int64_t m, int64_t k, const Linear& w,
+                            Tensor& out);
+  static bool fp8_output_fits(const Fp8Activation& out, int64_t rows, int64_t cols);
   bool fp8_outer_vectors_served();  // cuda_fp8.cpp
   Status ensure_fp8_prescale();
   void ensure_events();

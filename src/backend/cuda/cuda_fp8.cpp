@@ -189,11 +189,31 @@ Status CudaBackend::matmul_fp8(const Tensor& x, const Linear& w, Tensor& out) {
   }
   q.q = fp8_input_.data();
   TK_RETURN_IF_ERROR(kernels::quantize_fp8_rows(q, stream_));
-  Fp8GemmArgs g;
-  g.x = fp8_input_.data(), g.w = w.weight.data(), g.bias = w.bias.defined() ? w.bias.data() : nullptr;
-  g.out = out.data(), g.m = m, g.n = w.out_features(), g.k = k, g.ldo = out.stride(0), g.out_dtype = out.dtype();
   // The quantizer writes a scale per row for static inputs too (the static one).
-  const float* row_scales = static_cast<const float*>(fp8_input_scales_.data());
+  return fp8_weight_product(fp8_input_.data(), static_cast<const float*>(fp8_input_scales_.data()), m, k, w, out);
+}
+
+// Linears whose input the norm or SiLU·up before them may quantize (Backend::fuses_fp8_input):
+// FP8 weights with dynamic per-token inputs, as wide as the fused kernels hold in registers.
+// Static input scales and 1x128 groups keep matmul_fp8's own quantization.
+bool CudaBackend::serves_fused_fp8_input(const Linear& w) const {
+  return w.weight.dtype() == DType::kF8E4M3 && w.scheme.input == InputQuant::kDynamicToken &&
+         w.in_features() <= kernels::kSiluMulFp8MaxInter;
+}
+
+void CudaBackend::matmul_quantized(const Fp8Activation& x, const Linear& w, Tensor& out) {
+  TK_CHECK(serves_fused_fp8_input(w) && x.q.dtype() == DType::kF8E4M3 && x.q.dim(1) == w.in_features() &&
+           x.q.is_contiguous() && x.scales.dim(0) == x.q.dim(0));
+  record(fp8_weight_product(x.q.data(), x.scales.data_as<float>(), x.q.dim(0), x.q.dim(1), w, out));
+}
+
+// xq [m, k] fp8 with row_scales [m] (the static scale repeated, for static inputs) times the FP8
+// weight: cuBLASLt's scalars, its outer vectors, or the scalar GEMM and scale_fp8_product.
+Status CudaBackend::fp8_weight_product(const void* xq, const float* row_scales, int64_t m, int64_t k, const Linear& w,
+                                       Tensor& out) {
+  Fp8GemmArgs g;
+  g.x = xq, g.w = w.weight.data(), g.bias = w.bias.defined() ? w.bias.data() : nullptr;
+  g.out = out.data(), g.m = m, g.n = w.out_features(), g.k = k, g.ldo = out.stride(0), g.out_dtype = out.dtype();
   if (is_scalar_scheme(w.scheme)) {  // the checkpoint's two scalars in cuBLASLt's epilogue
     g.x_scale = w.input_scale.data_as<float>(), g.w_scale = w.weight_scale.data_as<float>();
     return gemm_->matmul_fp8(g, stream_);
