@@ -2,7 +2,9 @@
 // page 16): fused add+RMSNorm, RoPE+KV store, SiLU-mul and the embedding gather, 1 to 8192 tokens;
 // add+RMSNorm and SiLU-mul writing the fp8 input of the next FP8 linear themselves ("-> fp8")
 // beside the unfused pair they replace (the op, then quantize_fp8_rows), both rows with the fused
-// op's bytes (equal work: the pair's GB/s is what it achieves on the fused op's traffic).
+// op's bytes (equal work: the pair's GB/s is what it achieves on the fused op's traffic); and the
+// same fp8-writing ops reading an FP8 GEMM's raw product (scales deferred) beside
+// scale_fp8_product + the op (bytes: the fused op's, the scale vectors not counted).
 // All memory-bound: bytes are the fewest the op must move (each input read once, each output
 // written once), inputs random (fill_random) and rotated so that L2 does not serve them.
 #include <algorithm>
@@ -67,7 +69,38 @@ const char* fp8_suffix(Fp8Out mode) {
   return mode == Fp8Out::kFused ? " -> fp8" : mode == Fp8Out::kPair ? " + quantize_fp8_rows" : "";
 }
 
-Status bench_add_rmsnorm(const Context& ctx, int64_t t, std::vector<Row>& rows, Fp8Out mode = Fp8Out::kNone) {
+// How the op's input (delta, gate_up) comes from an FP8 GEMM whose scales were left for after it:
+// already scaled, scaled by scale_fp8_product before the op (timed with it), or by the op itself.
+enum class RawIn { kScaled, kScalePass, kFused };
+
+const char* raw_prefix(RawIn mode) {
+  return mode == RawIn::kScalePass ? "scale_fp8_product + " : "";
+}
+const char* raw_suffix(RawIn mode) { return mode == RawIn::kFused ? " <- raw fp8 product" : ""; }
+
+// The scales of a raw product: x_scale [rows], w_scale [cols] (random values: the time does not
+// depend on them).
+struct RawScales {
+  DeviceBuffer x, w;
+  static Result<RawScales> make(int64_t rows, int64_t cols, cudaStream_t stream) {
+    RawScales r;
+    TK_ASSIGN_OR_RETURN(r.x, random_buffer(rows, DType::kF32, 901, stream, 0.008f));
+    TK_ASSIGN_OR_RETURN(r.w, random_buffer(cols, DType::kF32, 902, stream, 0.0004f));
+    return Result<RawScales>(std::move(r));
+  }
+  kernels::Fp8ProductScales scales() const {
+    return {static_cast<const float*>(x.data()), static_cast<const float*>(w.data()), 1.f};
+  }
+  Status scale_pass(void* y, int64_t rows, int64_t cols, cudaStream_t stream) const {
+    kernels::ScaleFp8ProductParams p;
+    p.out = y, p.m = rows, p.n = cols, p.ldo = cols, p.x_scale = static_cast<const float*>(x.data());
+    p.w_scale = static_cast<const float*>(w.data());
+    return kernels::scale_fp8_product(p, stream);
+  }
+};
+
+Status bench_add_rmsnorm(const Context& ctx, int64_t t, std::vector<Row>& rows, Fp8Out mode = Fp8Out::kNone,
+                         RawIn raw = RawIn::kScaled) {
   const int64_t n = t * kHidden;
   const int sets = rotation_sets(ctx, static_cast<size_t>(n) * 2 * 3);
   std::vector<DeviceBuffer> res, delta, out;
@@ -79,20 +112,23 @@ Status bench_add_rmsnorm(const Context& ctx, int64_t t, std::vector<Row>& rows, 
   }
   TK_ASSIGN_OR_RETURN(auto w, random_buffer(kHidden, DType::kBF16, 7, ctx.stream, 1.f));
   TK_ASSIGN_OR_RETURN(auto f8, Fp8Scratch::make(t, kHidden));
+  TK_ASSIGN_OR_RETURN(auto rs, RawScales::make(t, kHidden, ctx.stream));
   Status st;
   const double us = median_us(ctx, [&](int i) {
     kernels::RmsNormParams p;
     p.residual = res[i % sets].data(), p.delta = delta[i % sets].data(), p.out = out[i % sets].data();
     p.weight = w.data(), p.num_tokens = t, p.hidden = kHidden;
     if (mode == Fp8Out::kFused) p.out = nullptr, p.q = f8.q.data(), p.q_scales = static_cast<float*>(f8.scales.data());
+    if (raw == RawIn::kFused) p.delta_scales = rs.scales();
+    if (raw == RawIn::kScalePass && st.ok()) (void)(st = rs.scale_pass(delta[i % sets].data(), t, kHidden, ctx.stream));
     if (st.ok()) (void)(st = kernels::rmsnorm(p, ctx.stream));
     if (mode == Fp8Out::kPair && st.ok()) (void)(st = f8.quantize(p.out, t, kHidden, ctx.stream));
   });
   TK_RETURN_IF_ERROR(st);
   // residual and delta read, residual and out written (bf16, or fp8 and a scale per row); the weight once.
   const double bytes = mode == Fp8Out::kNone ? 4.0 * n * 2 + kHidden * 2 : 3.0 * n * 2 + n + 4.0 * t + kHidden * 2;
-  rows.push_back(make_row(std::string("add+rmsnorm bf16") + fp8_suffix(mode), t, "hidden=4096", us, bytes,
-                          mode == Fp8Out::kNone ? kBar : ""));
+  rows.push_back(make_row(std::string(raw_prefix(raw)) + "add+rmsnorm bf16" + raw_suffix(raw) + fp8_suffix(mode), t,
+                          "hidden=4096", us, bytes, mode == Fp8Out::kNone ? kBar : ""));
   return Status::ok_status();
 }
 
@@ -135,7 +171,8 @@ Status bench_rope_kv_store(const Context& ctx, int64_t t, std::vector<Row>& rows
   return Status::ok_status();
 }
 
-Status bench_silu_mul(const Context& ctx, int64_t t, std::vector<Row>& rows, Fp8Out mode = Fp8Out::kNone) {
+Status bench_silu_mul(const Context& ctx, int64_t t, std::vector<Row>& rows, Fp8Out mode = Fp8Out::kNone,
+                      RawIn raw = RawIn::kScaled) {
   const int sets = rotation_sets(ctx, static_cast<size_t>(t * kInter) * 2 * 3);
   std::vector<DeviceBuffer> gu, out;
   for (int s = 0; s < sets; ++s) {
@@ -144,17 +181,21 @@ Status bench_silu_mul(const Context& ctx, int64_t t, std::vector<Row>& rows, Fp8
     gu.push_back(std::move(g)), out.push_back(std::move(o));
   }
   TK_ASSIGN_OR_RETURN(auto f8, Fp8Scratch::make(t, kInter));
+  TK_ASSIGN_OR_RETURN(auto rs, RawScales::make(t, 2 * kInter, ctx.stream));
   Status st;
   const double us = median_us(ctx, [&](int i) {
     kernels::SiluMulParams p{gu[i % sets].data(), out[i % sets].data(), t, kInter, DType::kBF16};
     if (mode == Fp8Out::kFused) p.out = nullptr, p.q = f8.q.data(), p.q_scales = static_cast<float*>(f8.scales.data());
+    if (raw == RawIn::kFused) p.gate_up_scales = rs.scales();
+    if (raw == RawIn::kScalePass && st.ok()) (void)(st = rs.scale_pass(gu[i % sets].data(), t, 2 * kInter, ctx.stream));
     if (st.ok()) (void)(st = kernels::silu_mul(p, ctx.stream));
     if (mode == Fp8Out::kPair && st.ok()) (void)(st = f8.quantize(p.out, t, kInter, ctx.stream));
   });
   TK_RETURN_IF_ERROR(st);
   // gate and up read; out written (bf16, or fp8 and a scale per row).
   const double bytes = mode == Fp8Out::kNone ? 3.0 * t * kInter * 2 : 2.0 * t * kInter * 2 + t * kInter + 4.0 * t;
-  rows.push_back(make_row(std::string("silu_mul bf16") + fp8_suffix(mode), t, "inter=14336", us, bytes));
+  rows.push_back(make_row(std::string(raw_prefix(raw)) + "silu_mul bf16" + raw_suffix(raw) + fp8_suffix(mode), t,
+                          "inter=14336", us, bytes));
   return Status::ok_status();
 }
 
@@ -189,6 +230,12 @@ Status bench_rowwise(const Context& ctx, std::vector<Row>& rows) {
   for (Fp8Out mode : {Fp8Out::kPair, Fp8Out::kFused}) {
     for (int64_t t : kTokenCounts) TK_RETURN_IF_ERROR(bench_add_rmsnorm(ctx, t, rows, mode));
     for (int64_t t : kTokenCounts) TK_RETURN_IF_ERROR(bench_silu_mul(ctx, t, rows, mode));
+  }
+  // The raw product of the FP8 GEMM before (scales deferred): its scale pass then the fused op,
+  // against the op applying the scales itself (not wired into the model yet).
+  for (RawIn raw : {RawIn::kScalePass, RawIn::kFused}) {
+    for (int64_t t : kTokenCounts) TK_RETURN_IF_ERROR(bench_add_rmsnorm(ctx, t, rows, Fp8Out::kFused, raw));
+    for (int64_t t : kTokenCounts) TK_RETURN_IF_ERROR(bench_silu_mul(ctx, t, rows, Fp8Out::kFused, raw));
   }
   TK_ASSIGN_OR_RETURN(auto table, random_buffer(kVocab * kHidden, DType::kBF16, 9, ctx.stream));
   for (int64_t t : kTokenCounts) TK_RETURN_IF_ERROR(bench_embedding(ctx, table, t, rows));

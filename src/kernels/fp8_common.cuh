@@ -40,4 +40,23 @@ __device__ __forceinline__ float amax8(const float f[8], float amax) {
   return amax;
 }
 
+// One output of an FP8 product whose scales were left for after the GEMM (scale_fp8_product):
+// raw * row_scale * col_scale + bias in fp32 with explicit round-to-nearest operations (no FMA
+// contraction), row_scale = x_scale[r] * gain, in the order of the CPU twin fp8::scale_product.
+__device__ __forceinline__ float fp8_product_scaled(float raw, float row_scale, float col_scale, float bias) {
+  return __fadd_rn(__fmul_rn(__fmul_rn(raw, row_scale), col_scale), bias);
+}
+__device__ __forceinline__ float fp8_product_row_scale(const float* x_scale, int64_t row, float gain) {
+  return __fmul_rn(__ldg(x_scale + row), gain);
+}
+
+// 8 raw outputs of columns [c, c + 8) scaled (no bias) and rounded to T, as scale_fp8_product
+// writes them and a consumer reading its output sees them.
+template <typename T>
+__device__ __forceinline__ void scale_raw8(float f[8], float row_scale, const float* __restrict__ w_scale) {
+#pragma unroll
+  for (int e = 0; e < 8; ++e) f[e] = fp8_product_scaled(f[e], row_scale, __ldg(w_scale + e), 0.f);
+  unpack8<T>(pack8<T>(f), f);
+}
+
 }  // namespace tk::kernels::detail

@@ -7,7 +7,7 @@
 // for fp32: an FP8 lm_head's logits) one, flat over the batch.
 // The arithmetic is fp32 with explicit round-to-nearest multiplies and add (no FMA contraction), in
 // the order of the CPU twin fp8::scale_product.
-#include "common.cuh"
+#include "fp8_common.cuh"
 #include "kernels/kernels.h"
 
 namespace tk::kernels {
@@ -15,8 +15,9 @@ namespace {
 
 constexpr int kThreads = 256;
 
+// fp8_common.cuh's, shared with the consumers that read a raw product and scale it themselves.
 __device__ __forceinline__ float scaled(float raw, float row_scale, float col_scale, float bias) {
-  return __fadd_rn(__fmul_rn(__fmul_rn(raw, row_scale), col_scale), bias);
+  return detail::fp8_product_scaled(raw, row_scale, col_scale, bias);
 }
 
 template <typename T>
@@ -36,7 +37,7 @@ __global__ void scale_fp8_product_vec_kernel(T* __restrict__ out,  // [m, ldo], 
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     const int64_t r = i / vecs_per_row, c = (i - r * vecs_per_row) * 8;
     T* o = out + r * ldo + c;
-    const float row_scale = __fmul_rn(__ldg(x_scale + r * x_step), gain);
+    const float row_scale = detail::fp8_product_row_scale(x_scale, r * x_step, gain);
     float v[8], b[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};
     detail::unpack8<T>(detail::ld_vec(o), v);
     if (bias != nullptr) detail::unpack8<T>(detail::ldg_vec(bias + c), b);
@@ -57,7 +58,7 @@ __global__ void scale_fp8_product_kernel(T* __restrict__ out, int64_t m, int64_t
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     const int64_t r = i / n, c = i - r * n;
     T* o = out + r * ldo + c;
-    const float row_scale = __fmul_rn(__ldg(x_scale + r * x_step), gain);
+    const float row_scale = detail::fp8_product_row_scale(x_scale, r * x_step, gain);
     const float b = bias != nullptr ? load_f(bias + c) : 0.f;
     *o = T(scaled(load_f(o), row_scale, __ldg(w_scale + c * w_step), b));
   }

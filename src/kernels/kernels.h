@@ -30,6 +30,15 @@ struct EmbeddingParams {
 };
 Status embedding(const EmbeddingParams& p, cudaStream_t stream);
 
+// An input that is an FP8 GEMM's raw product, its scales not applied yet (the scalar GEMM at
+// kFp8ProductPrescale): the kernel reads T(raw * (x_scale[r] * gain) * w_scale[c]) — what
+// scale_fp8_product (no bias) would have written, bit for bit — and saves that pass.
+struct Fp8ProductScales {
+  const float* x_scale = nullptr;  // [rows] device; nullptr: the input is already scaled
+  const float* w_scale = nullptr;  // [cols of the product] device
+  float gain = 1.f;                // kFp8ProductGain
+};
+
 // out = rmsnorm(x) * weight; with `residual` set: residual += delta first and x = residual.
 // With `q` set, the output is also (or only, out == nullptr) quantized per token for the FP8
 // linear that reads it: q and q_scales are what quantize_fp8_rows (dynamic, one scale per row)
@@ -47,6 +56,7 @@ struct RmsNormParams {
   void* q = nullptr;             // [num_tokens, hidden] fp8 e4m3, contiguous, or nullptr
   float* q_scales = nullptr;     // [num_tokens] with q
   float amax_ub = 0.f;           // > 0: the amax clamped to it (QuantizeFp8RowsParams::amax_ub)
+  Fp8ProductScales delta_scales; // delta is a raw FP8 product (with residual only): w_scale [hidden]
 };
 Status rmsnorm(const RmsNormParams& p, cudaStream_t stream);
 
@@ -61,6 +71,7 @@ struct SiluMulParams {
   void* q = nullptr;              // [num_tokens, inter] fp8 e4m3, contiguous, or nullptr
   float* q_scales = nullptr;      // [num_tokens] with q
   float amax_ub = 0.f;            // > 0: the amax clamped to it
+  Fp8ProductScales gate_up_scales;  // gate_up is a raw FP8 product: w_scale [2 * inter]
 };
 constexpr int64_t kSiluMulFp8MaxInter = 32768;  // the row held in registers: 512 threads x 8 vectors
 Status silu_mul(const SiluMulParams& p, cudaStream_t stream);

@@ -5,6 +5,8 @@
 // quantizes its rounded output per token for the FP8 linear that reads it (a second block
 // reduction for the amax), with quantize_fp8_rows' arithmetic (fp8_common.cuh): the same bytes
 // and scales as the unfused norm + quantize, without the second kernel and its read of the row.
+// A delta that is an FP8 GEMM's raw product is scaled as scale_fp8_product would have (and
+// rounded), so that pass over the product goes too.
 #include "fp8_common.cuh"
 #include "kernels/kernels.h"
 
@@ -23,6 +25,7 @@ struct RmsArgs {
   __nv_fp8_storage_t* q;  // [num_tokens, hidden] fp8 e4m3 (kQuant)
   float* q_scales;        // [num_tokens] (kQuant)
   float amax_ub;          // > 0: the amax clamped to it (kQuant)
+  kernels::Fp8ProductScales delta_scales;  // x_scale set: delta is a raw FP8 product (kResidual)
   int hidden;
   float inv_hidden;  // 1 / hidden: a multiply, not a slow-path IEEE division
   float eps;
@@ -51,6 +54,9 @@ __global__ void __launch_bounds__(256) rmsnorm_kernel(RmsArgs a) {
       float fr[8], fd[8];
       unpack8<T>(v[j], fr);
       unpack8<T>(d[j], fd);
+      if (a.delta_scales.x_scale != nullptr)  // scale_fp8_product's output, rounded to T
+        detail::scale_raw8<T>(fd, detail::fp8_product_row_scale(a.delta_scales.x_scale, blockIdx.x, a.delta_scales.gain),
+                              a.delta_scales.w_scale + c * 8);
 #pragma unroll
       for (int e = 0; e < 8; ++e) fr[e] += fd[e];
       v[j] = pack8<T>(fr);
@@ -139,6 +145,8 @@ void launch(const RmsArgs& a, int64_t num_tokens, cudaStream_t stream) {
 Status validate(const RmsNormParams& p) {
   if (!p.weight || (!p.out && !p.q)) return invalid_argument("rmsnorm: null weight, or neither out nor q");
   if ((p.q == nullptr) != (p.q_scales == nullptr)) return invalid_argument("rmsnorm: q and q_scales go together");
+  if (p.delta_scales.x_scale && (!p.residual || !p.delta_scales.w_scale))
+    return invalid_argument("rmsnorm: delta scales need a residual and w_scale");
   if (p.residual ? !p.delta : !p.x)
     return invalid_argument(p.residual ? "rmsnorm: residual set but delta is null" : "rmsnorm: null x");
   if (p.num_tokens <= 0 || p.hidden <= 0)
@@ -161,7 +169,7 @@ Status validate(const RmsNormParams& p) {
 Status rmsnorm(const RmsNormParams& p, cudaStream_t stream) {
   TK_RETURN_IF_ERROR(validate(p));
   const RmsArgs a{p.x, p.residual, p.delta, p.weight, p.out, static_cast<__nv_fp8_storage_t*>(p.q), p.q_scales,
-                   p.amax_ub, static_cast<int>(p.hidden), static_cast<float>(1.0 / static_cast<double>(p.hidden)), p.eps};
+                   p.amax_ub, p.delta_scales, static_cast<int>(p.hidden), static_cast<float>(1.0 / static_cast<double>(p.hidden)), p.eps};
   return detail::dispatch_half(p.dtype, "rmsnorm", [&](auto tag) {
     using T = decltype(tag);
     if (p.q) {

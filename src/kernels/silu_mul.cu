@@ -3,7 +3,8 @@
 // token count fills the GPU. With an FP8 output (the per-token input quantization of the down
 // projection, fused) a row needs its amax first: one block per row then, the row's products held
 // in registers between the block reduction and the fp8 stores (quantize_fp8_rows' arithmetic,
-// fp8_common.cuh: the same bytes and scales as silu_mul + quantize_fp8_rows).
+// fp8_common.cuh: the same bytes and scales as silu_mul + quantize_fp8_rows). A gate_up that is an
+// FP8 GEMM's raw product is scaled first as scale_fp8_product would have (and rounded).
 #include "fp8_common.cuh"
 #include "kernels/kernels.h"
 
@@ -15,19 +16,29 @@ __device__ __forceinline__ float silu_times(float gate, float up) {
   return __fdividef(gate, 1.f + __expf(-gate)) * up;  // -> 0 as the exp overflows
 }
 
+// gate and up of columns [c, c + 8) of row t, scaled first where gate_up is a raw FP8 product.
+template <typename T>
+__device__ __forceinline__ void load_gate_up8(const T* g, int64_t t, int64_t c, int64_t inter,
+                                              const Fp8ProductScales& s, float fg[8], float fu[8]) {
+  detail::unpack8<T>(detail::ld_vec(g), fg);
+  detail::unpack8<T>(detail::ld_vec(g + inter), fu);
+  if (s.x_scale != nullptr) {
+    const float row_scale = detail::fp8_product_row_scale(s.x_scale, t, s.gain);
+    detail::scale_raw8<T>(fg, row_scale, s.w_scale + c);
+    detail::scale_raw8<T>(fu, row_scale, s.w_scale + inter + c);
+  }
+}
+
 template <typename T>
 __global__ void silu_mul_kernel(const T* __restrict__ gate_up,  // [num_tokens, 2 * inter]
                                 T* __restrict__ out,             // [num_tokens, inter]
-                                int64_t num_tokens, int64_t inter) {
+                                int64_t num_tokens, int64_t inter, Fp8ProductScales scales) {
   const int64_t vecs_per_row = inter / 8, total = num_tokens * vecs_per_row;
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     const int64_t t = i / vecs_per_row, c = (i - t * vecs_per_row) * 8;
-    const T* g = gate_up + t * 2 * inter + c;
-    const uint4 gv = detail::ld_vec(g), uv = detail::ld_vec(g + inter);
     float fg[8], fu[8];
-    detail::unpack8<T>(gv, fg);
-    detail::unpack8<T>(uv, fu);
+    load_gate_up8(gate_up + t * 2 * inter + c, t, c, inter, scales, fg, fu);
 #pragma unroll
     for (int e = 0; e < 8; ++e) fg[e] = silu_times(fg[e], fu[e]);
     detail::st_vec(out + t * inter + c, detail::pack8<T>(fg));
@@ -41,7 +52,7 @@ __global__ void __launch_bounds__(512) silu_mul_fp8_kernel(const T* __restrict__
                                                            T* __restrict__ out,  // [num_tokens, inter] or nullptr
                                                            __nv_fp8_storage_t* __restrict__ q,  // [num_tokens, inter]
                                                            float* __restrict__ q_scales,        // [num_tokens]
-                                                           int64_t inter, float amax_ub) {
+                                                           int64_t inter, float amax_ub, Fp8ProductScales scales) {
   const int64_t row = blockIdx.x;
   const int nvec = static_cast<int>(inter / 8);
   const T* g = gate_up + row * 2 * inter;
@@ -59,6 +70,11 @@ __global__ void __launch_bounds__(512) silu_mul_fp8_kernel(const T* __restrict__
     float fg[8], fu[8];
     detail::unpack8<T>(gv[j], fg);
     detail::unpack8<T>(uv[j], fu);
+    if (scales.x_scale != nullptr) {  // a raw FP8 product: scale_fp8_product's output, rounded to T
+      const float row_scale = detail::fp8_product_row_scale(scales.x_scale, row, scales.gain);
+      detail::scale_raw8<T>(fg, row_scale, scales.w_scale + c * 8);
+      detail::scale_raw8<T>(fu, row_scale, scales.w_scale + inter + c * 8);
+    }
 #pragma unroll
     for (int e = 0; e < 8; ++e) fg[e] = silu_times(fg[e], fu[e]);
     gv[j] = detail::pack8<T>(fg);
@@ -95,10 +111,10 @@ void launch_fp8(const SiluMulParams& p, cudaStream_t stream) {
   auto* out = static_cast<T*>(p.out);
   auto* q = static_cast<__nv_fp8_storage_t*>(p.q);
   switch (vecs) {
-    case 1: silu_mul_fp8_kernel<T, 1><<<grid, threads, 0, stream>>>(gate_up, out, q, p.q_scales, p.inter, p.amax_ub); break;
-    case 2: silu_mul_fp8_kernel<T, 2><<<grid, threads, 0, stream>>>(gate_up, out, q, p.q_scales, p.inter, p.amax_ub); break;
-    case 4: silu_mul_fp8_kernel<T, 4><<<grid, threads, 0, stream>>>(gate_up, out, q, p.q_scales, p.inter, p.amax_ub); break;
-    default: silu_mul_fp8_kernel<T, 8><<<grid, threads, 0, stream>>>(gate_up, out, q, p.q_scales, p.inter, p.amax_ub); break;
+    case 1: silu_mul_fp8_kernel<T, 1><<<grid, threads, 0, stream>>>(gate_up, out, q, p.q_scales, p.inter, p.amax_ub, p.gate_up_scales); break;
+    case 2: silu_mul_fp8_kernel<T, 2><<<grid, threads, 0, stream>>>(gate_up, out, q, p.q_scales, p.inter, p.amax_ub, p.gate_up_scales); break;
+    case 4: silu_mul_fp8_kernel<T, 4><<<grid, threads, 0, stream>>>(gate_up, out, q, p.q_scales, p.inter, p.amax_ub, p.gate_up_scales); break;
+    default: silu_mul_fp8_kernel<T, 8><<<grid, threads, 0, stream>>>(gate_up, out, q, p.q_scales, p.inter, p.amax_ub, p.gate_up_scales); break;
   }
 }
 
@@ -123,6 +139,7 @@ Status silu_mul(const SiluMulParams& p, cudaStream_t stream) {
     return invalid_argument("silu_mul: inter " + std::to_string(p.inter) + " is not a multiple of 8");
   if (!detail::aligned16(p.gate_up) || (p.out && !detail::aligned16(p.out)))
     return invalid_argument("silu_mul: gate_up and out must be 16-byte aligned");
+  if (p.gate_up_scales.x_scale && !p.gate_up_scales.w_scale) return invalid_argument("silu_mul: x_scale without w_scale");
   if (p.q) {
     TK_RETURN_IF_ERROR(validate_fp8(p));
     return detail::dispatch_half(p.dtype, "silu_mul", [&](auto tag) {
@@ -136,7 +153,7 @@ Status silu_mul(const SiluMulParams& p, cudaStream_t stream) {
   return detail::dispatch_half(p.dtype, "silu_mul", [&](auto tag) {
     using T = decltype(tag);
     silu_mul_kernel<T><<<blocks, kThreads, 0, stream>>>(static_cast<const T*>(p.gate_up), static_cast<T*>(p.out),
-                                                        p.num_tokens, p.inter);
+                                                        p.num_tokens, p.inter, p.gate_up_scales);
     return detail::launch_status("silu_mul");
   });
 }
