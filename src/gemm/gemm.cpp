@@ -1,7 +1,8 @@
 // cuBLASLt GEMMs. Row-major out[M,N] = x[M,K] w[N,K]^T is column-major out^T[N,M] =
 // w^T x^T: A = w (transposed, ld K), B = x (ld ldx), C = out (ld ldo). One plan per shape,
-// built on first use with cuBLASLt's heuristic and cached (plans are a few hundred bytes); with
-// autotuning, the heuristic's candidates are timed once per shape and M bucket (Impl::tune).
+// built on first use and cached (plans are a few hundred bytes); its algorithm is the heuristic's
+// (or, with autotuning, the fastest of its candidates: Impl::tune) for the first M of its M
+// bucket, reused by the bucket's other M.
 #include <cublasLt.h>
 
 #include <algorithm>
@@ -75,7 +76,8 @@ struct GemmRunner::Impl {
   DeviceBuffer workspace;
   std::map<PlanKey, std::unique_ptr<Plan>> plans;
   int autotune = 0;
-  std::map<PlanKey, cublasLtMatmulAlgo_t> tuned_algos;  // key with M replaced by its bucket
+  std::map<PlanKey, cublasLtMatmulAlgo_t> tuned_algos;      // key with M replaced by its bucket
+  std::map<PlanKey, cublasLtMatmulAlgo_t> heuristic_algos;  // the same: the first M's heuristic choice
   std::map<const Plan*, PlanKey> pending_bucket;          // plans whose candidates await timing
   std::vector<std::string> tuning_log;
 
@@ -171,6 +173,19 @@ struct GemmRunner::Impl {
     LT_CHECK(cublasLtMatrixLayoutCreate(&p->a, cuda_type(g.in_dtype), g.k, g.n, g.k));
     LT_CHECK(cublasLtMatrixLayoutCreate(&p->b, cuda_type(g.in_dtype), g.k, g.m, ldx));
     LT_CHECK(cublasLtMatrixLayoutCreate(&p->c, cuda_type(g.out_dtype), g.n, g.m, ldo));
+    // A choice made for another M of the bucket (tuned, or the heuristic's) serves this M where
+    // cuBLASLt accepts it for this shape: the heuristic query costs ~2-3 ms of host time on the
+    // H200's host, which a serving run would otherwise pay for every new prompt length and
+    // mixed-step size.
+    PlanKey bucket = key;
+    std::get<0>(bucket) = m_bucket(g.m);
+    for (const auto* known : {&tuned_algos, &heuristic_algos}) {
+      auto it = known->find(bucket);
+      if (it != known->end() && algo_fits(*p, it->second)) {
+        p->algo = it->second;
+        return keep(key, std::move(p));
+      }
+    }
     cublasLtMatmulPreference_t pref = nullptr;
     LT_CHECK(cublasLtMatmulPreferenceCreate(&pref));
     size_t ws = workspace.size();
@@ -185,17 +200,15 @@ struct GemmRunner::Impl {
                          "algorithm for m=" + std::to_string(g.m) + " n=" + std::to_string(g.n) +
                          " k=" + std::to_string(g.k));
     p->algo = results[0].algo;
+    heuristic_algos.emplace(bucket, p->algo);
     if (autotune > 1 && found > 1) {
-      PlanKey bucket = key;
-      std::get<0>(bucket) = m_bucket(g.m);
-      auto tuned = tuned_algos.find(bucket);
-      if (tuned != tuned_algos.end() && algo_fits(*p, tuned->second)) {
-        p->algo = tuned->second;
-      } else {
-        for (int i = 0; i < found; ++i) p->candidates.push_back(results[i].algo);
-        pending_bucket.emplace(p.get(), bucket);
-      }
+      for (int i = 0; i < found; ++i) p->candidates.push_back(results[i].algo);
+      pending_bucket.emplace(p.get(), bucket);
     }
+    return keep(key, std::move(p));
+  }
+
+  Plan* keep(const PlanKey& key, std::unique_ptr<Plan> p) {
     Plan* raw = p.get();
     plans.emplace(key, std::move(p));
     return raw;

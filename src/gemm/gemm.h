@@ -1,7 +1,8 @@
 // tokamak gemm: matrix products through cuBLASLt. Every product in the model is
 // out[M, N] = x[M, K] @ w[N, K]^T (+ bias[N]) with bf16/fp16 (or scaled FP8) inputs and fp32 accumulation; the
-// algorithm is chosen once per shape by cuBLASLt's heuristic and cached, or, with set_autotune, the
-// fastest of the heuristic's candidates timed on first use of each shape and M bucket.
+// algorithm is chosen once per shape and M bucket (exact up to 16 rows, then four per octave) by
+// cuBLASLt's heuristic — or, with set_autotune, as the fastest of its candidates, timed on first
+// use — and serves every M of the bucket that cuBLASLt accepts it for.
 #pragma once
 
 #include <cuda_runtime.h>

@@ -48,7 +48,9 @@ TEST(Gemm, OddShapesAgainstReference) {
   auto gemm = GemmRunner::create(16 << 20);
   ASSERT_TRUE(gemm.ok());
   const Shape shapes[] = {{1, 1, 8}, {1, 7, 24}, {2, 99, 1000}, {3, 989, 4104}, {4, 4096, 4096}, {1, 333, 14336},
-                          {5, 99, 1000}, {7, 989, 4104}, {19, 300, 520}};
+                          {5, 99, 1000}, {7, 989, 4104}, {19, 300, 520},
+                          // pairs of one M bucket: the second M runs the first's algorithm
+                          {97, 989, 4104}, {100, 989, 4104}, {600, 1024, 520}, {630, 1024, 520}};
   uint32_t seed = 900;
   for (const Shape& s : shapes)
     for (DType in : {DType::kBF16, DType::kF16})
