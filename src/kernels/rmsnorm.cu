@@ -54,9 +54,10 @@ __global__ void __launch_bounds__(256) rmsnorm_kernel(RmsArgs a) {
       float fr[8], fd[8];
       unpack8<T>(v[j], fr);
       unpack8<T>(d[j], fd);
-      if (a.delta_scales.x_scale != nullptr)  // scale_fp8_product's output, rounded to T
-        detail::scale_raw8<T>(fd, detail::fp8_product_row_scale(a.delta_scales.x_scale, blockIdx.x, a.delta_scales.gain),
-                              a.delta_scales.w_scale + c * 8);
+      if (a.delta_scales.x_scale != nullptr) {  // scale_fp8_product's output, rounded to T
+        const float row_scale = detail::fp8_product_row_scale(a.delta_scales.x_scale, blockIdx.x, a.delta_scales.gain);
+        detail::scale_raw8<T>(fd, row_scale, a.delta_scales.w_scale + c * 8);
+      }
 #pragma unroll
       for (int e = 0; e < 8; ++e) fr[e] += fd[e];
       v[j] = pack8<T>(fr);
@@ -169,7 +170,8 @@ Status validate(const RmsNormParams& p) {
 Status rmsnorm(const RmsNormParams& p, cudaStream_t stream) {
   TK_RETURN_IF_ERROR(validate(p));
   const RmsArgs a{p.x, p.residual, p.delta, p.weight, p.out, static_cast<__nv_fp8_storage_t*>(p.q), p.q_scales,
-                   p.amax_ub, p.delta_scales, static_cast<int>(p.hidden), static_cast<float>(1.0 / static_cast<double>(p.hidden)), p.eps};
+                   p.amax_ub, p.delta_scales, static_cast<int>(p.hidden),
+                   static_cast<float>(1.0 / static_cast<double>(p.hidden)), p.eps};
   return detail::dispatch_half(p.dtype, "rmsnorm", [&](auto tag) {
     using T = decltype(tag);
     if (p.q) {

@@ -110,12 +110,9 @@ void launch_fp8(const SiluMulParams& p, cudaStream_t stream) {
   const auto* gate_up = static_cast<const T*>(p.gate_up);
   auto* out = static_cast<T*>(p.out);
   auto* q = static_cast<__nv_fp8_storage_t*>(p.q);
-  switch (vecs) {
-    case 1: silu_mul_fp8_kernel<T, 1><<<grid, threads, 0, stream>>>(gate_up, out, q, p.q_scales, p.inter, p.amax_ub, p.gate_up_scales); break;
-    case 2: silu_mul_fp8_kernel<T, 2><<<grid, threads, 0, stream>>>(gate_up, out, q, p.q_scales, p.inter, p.amax_ub, p.gate_up_scales); break;
-    case 4: silu_mul_fp8_kernel<T, 4><<<grid, threads, 0, stream>>>(gate_up, out, q, p.q_scales, p.inter, p.amax_ub, p.gate_up_scales); break;
-    default: silu_mul_fp8_kernel<T, 8><<<grid, threads, 0, stream>>>(gate_up, out, q, p.q_scales, p.inter, p.amax_ub, p.gate_up_scales); break;
-  }
+  auto kernel = vecs == 1 ? silu_mul_fp8_kernel<T, 1> : vecs == 2 ? silu_mul_fp8_kernel<T, 2>
+              : vecs == 4 ? silu_mul_fp8_kernel<T, 4> : silu_mul_fp8_kernel<T, 8>;
+  kernel<<<grid, threads, 0, stream>>>(gate_up, out, q, p.q_scales, p.inter, p.amax_ub, p.gate_up_scales);
 }
 
 Status validate_fp8(const SiluMulParams& p) {
@@ -139,7 +136,8 @@ Status silu_mul(const SiluMulParams& p, cudaStream_t stream) {
     return invalid_argument("silu_mul: inter " + std::to_string(p.inter) + " is not a multiple of 8");
   if (!detail::aligned16(p.gate_up) || (p.out && !detail::aligned16(p.out)))
     return invalid_argument("silu_mul: gate_up and out must be 16-byte aligned");
-  if (p.gate_up_scales.x_scale && !p.gate_up_scales.w_scale) return invalid_argument("silu_mul: x_scale without w_scale");
+  if (p.gate_up_scales.x_scale && !p.gate_up_scales.w_scale)
+    return invalid_argument("silu_mul: x_scale without w_scale");
   if (p.q) {
     TK_RETURN_IF_ERROR(validate_fp8(p));
     return detail::dispatch_half(p.dtype, "silu_mul", [&](auto tag) {
