@@ -161,8 +161,12 @@ Status ModelRunner::run_forward(bool capturable) {
   auto it = graphs_.find(plan_->graph_key);
   if (it == graphs_.end()) {
     if (graphs_.size() >= 1024) graphs_.clear();
+    const double start = now_seconds();
     TK_ASSIGN_OR_RETURN(std::unique_ptr<StepGraph> graph, backend.capture([&] { return model_.forward(*plan_, cache_); }));
     it = graphs_.emplace(plan_->graph_key, std::move(graph)).first;
+    // A capture while serving (a plan no start-up graph matched) stalls that step: worth seeing.
+    TK_LOG_DEBUG("captured decode graph " + std::to_string(graphs_.size()) + " in " +
+                 std::to_string(static_cast<int>((now_seconds() - start) * 1e3)) + " ms");
   }
   return backend.replay(*it->second);
 }
