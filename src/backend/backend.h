@@ -150,6 +150,16 @@ struct Fp8Activation {
   Tensor scales;  // [T] fp32
 };
 
+// The per-token x per-channel scales of an FP8 linear's output, left for the fused op that reads it
+// (Backend::defers_fp8_scales): that op reads T(raw * (x_scales[m] * gain) * w_scales[n]), what
+// the linear's own scale pass would have written, bit for bit.
+struct Fp8DeferredScales {
+  Tensor x_scales;  // [M] fp32; undefined: the output is already scaled
+  Tensor w_scales;  // [N] fp32
+  float gain = 1.f;
+  bool pending() const { return x_scales.defined(); }
+};
+
 // An FP8 weight as a checkpoint holds it, on the host: what Backend::upload_fp8_linear takes
 // (a bias is uploaded on its own).
 struct Fp8HostLinear {
@@ -227,15 +237,30 @@ class Backend {
   bool fuses_fp8_input(const Linear& w) const { return fp8_input_fusion_ && serves_fused_fp8_input(w); }
   void set_fp8_input_fusion(bool on) { fp8_input_fusion_ = on; }
   // rmsnorm / add_rmsnorm / silu_mul whose output is quantized for `consumer` into `out`
-  // (fuses_fp8_input(consumer) only; the defaults are fatal).
+  // (fuses_fp8_input(consumer) only; the defaults are fatal). delta / gate_up may be an FP8
+  // linear's raw output with its scales pending (defers_fp8_scales).
   virtual void rmsnorm_fp8(const Tensor& x /*[T, hidden]*/, const Tensor& weight /*[hidden]*/, float eps,
                            const Linear& consumer, Fp8Activation& out /*[T, hidden]*/);
   virtual void add_rmsnorm_fp8(Tensor& residual /*[T, hidden]*/, const Tensor& delta /*[T, hidden]*/,
-                               const Tensor& weight /*[hidden]*/, float eps, const Linear& consumer,
-                               Fp8Activation& out /*[T, hidden]*/);
-  virtual void silu_mul_fp8(const Tensor& gate_up /*[T, 2I]*/, const Linear& consumer, Fp8Activation& out /*[T, I]*/);
+                               const Fp8DeferredScales& delta_scales, const Tensor& weight /*[hidden]*/, float eps,
+                               const Linear& consumer, Fp8Activation& out /*[T, hidden]*/);
+  virtual void silu_mul_fp8(const Tensor& gate_up /*[T, 2I]*/, const Fp8DeferredScales& gate_up_scales,
+                            const Linear& consumer, Fp8Activation& out /*[T, I]*/);
   // out = x @ w^T (+ bias) for an input its producer quantized for w.
   virtual void matmul_quantized(const Fp8Activation& x /*[M, in]*/, const Linear& w, Tensor& out /*[M, out]*/);
+  // Whether w's output may be left unscaled for the fused op after it (the *_unscaled matmuls,
+  // then add_rmsnorm_fp8 / silu_mul_fp8 with the scales): a pass over the output fewer. Per-token
+  // x per-channel FP8 linears without bias where the backend scales after the GEMM; off for all
+  // with set_fp8_scale_deferral(false).
+  bool defers_fp8_scales(const Linear& w) const { return fp8_scale_deferral_ && serves_deferred_fp8_scales(w); }
+  void set_fp8_scale_deferral(bool on) { fp8_scale_deferral_ = on; }
+  // matmul / matmul_quantized writing the raw product into `out` and its scales into `scales`
+  // (defers_fp8_scales(w) only; the defaults are fatal). The scales refer to backend or producer
+  // scratch: valid until the next op of their kind.
+  virtual void matmul_unscaled(const Tensor& x /*[M, in]*/, const Linear& w, Tensor& out /*[M, out]*/,
+                               Fp8DeferredScales& scales);
+  virtual void matmul_quantized_unscaled(const Fp8Activation& x /*[M, in]*/, const Linear& w,
+                                         Tensor& out /*[M, out]*/, Fp8DeferredScales& scales);
 
   // Checks once, at load, that this backend can run the model's attention shape and page size
   // (an error naming what it cannot).
@@ -359,9 +384,15 @@ class Backend {
     (void)w;
     return false;
   }
+  // Whether the *_unscaled matmuls serve `w` (defers_fp8_scales without the switch).
+  virtual bool serves_deferred_fp8_scales(const Linear& w) const {
+    (void)w;
+    return false;
+  }
 
  private:
   bool fp8_input_fusion_ = true;
+  bool fp8_scale_deferral_ = true;
 };
 
 }  // namespace tk

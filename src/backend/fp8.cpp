@@ -149,19 +149,27 @@ Status Backend::quantize_linear_fp8(Linear& w) {
   return Status::ok_status();
 }
 
-// The defaults of the fused FP8-input ops: never called, since the default
-// serves_fused_fp8_input serves none (a backend that serves some overrides all four).
+// The defaults of the fused FP8-input and deferred-scale ops: never called, since the default
+// serves_fused_fp8_input and serves_deferred_fp8_scales serve none (a backend that serves some
+// overrides the ops).
 void Backend::rmsnorm_fp8(const Tensor&, const Tensor&, float, const Linear&, Fp8Activation&) {
   TK_CHECK_MSG(false, name() + " does not fuse FP8 input quantization into rmsnorm");
 }
-void Backend::add_rmsnorm_fp8(Tensor&, const Tensor&, const Tensor&, float, const Linear&, Fp8Activation&) {
+void Backend::add_rmsnorm_fp8(Tensor&, const Tensor&, const Fp8DeferredScales&, const Tensor&, float, const Linear&,
+                              Fp8Activation&) {
   TK_CHECK_MSG(false, name() + " does not fuse FP8 input quantization into add_rmsnorm");
 }
-void Backend::silu_mul_fp8(const Tensor&, const Linear&, Fp8Activation&) {
+void Backend::silu_mul_fp8(const Tensor&, const Fp8DeferredScales&, const Linear&, Fp8Activation&) {
   TK_CHECK_MSG(false, name() + " does not fuse FP8 input quantization into silu_mul");
 }
 void Backend::matmul_quantized(const Fp8Activation&, const Linear&, Tensor&) {
   TK_CHECK_MSG(false, name() + " takes no pre-quantized FP8 inputs");
+}
+void Backend::matmul_unscaled(const Tensor&, const Linear&, Tensor&, Fp8DeferredScales&) {
+  TK_CHECK_MSG(false, name() + " leaves no FP8 scales for later");
+}
+void Backend::matmul_quantized_unscaled(const Fp8Activation&, const Linear&, Tensor&, Fp8DeferredScales&) {
+  TK_CHECK_MSG(false, name() + " leaves no FP8 scales for later");
 }
 
 }  // namespace tk

@@ -82,7 +82,7 @@ Status Model::reserve_fused_fp8_inputs(int64_t max_tokens, Activations& a) {
       if (backend_.fuses_fp8_input(*w)) max_in = std::max(max_in, w->in_features());
   if (max_in == 0) return Status::ok_status();
   TK_ASSIGN_OR_RETURN(a.fp8_q, backend_.alloc(DType::kF8E4M3, {max_tokens * max_in}));
-  TK_ASSIGN_OR_RETURN(a.fp8_scales, backend_.alloc(DType::kF32, {max_tokens}));
+  TK_ASSIGN_OR_RETURN(a.fp8_scales, backend_.alloc(DType::kF32, {2 * max_tokens}));  // the norms', SiLU·up's
   return Status::ok_status();
 }
 
@@ -98,57 +98,103 @@ int Model::fp8_fused_inputs() const {
   return n;
 }
 
-Fp8Activation Model::fp8_input(int64_t t, int64_t cols) const {
-  return {Tensor(act_.fp8_q.data(), DType::kF8E4M3, {t, cols}, act_.fp8_q.device()), act_.fp8_scales.slice_rows(0, t)};
+// A linear leaves its scales to the op after it where that op is a fused one: o_proj to the
+// post-attention norm (before gate_up), gate_up to SiLU·up (before down), down to the next
+// layer's input norm (before its qkv; the last layer's down feeds the final norm, unfused).
+bool Model::defers_scales(const Linear& w, const Linear* next_consumer) const {
+  return next_consumer != nullptr && fuses_input(*next_consumer) && backend_.defers_fp8_scales(w);
+}
+const Linear* Model::next_qkv(int layer) const {
+  return layer + 1 < static_cast<int>(weights_.layers.size()) ? &weights_.layers[layer + 1].qkv : nullptr;
 }
 
-void Model::pre_norm(Tensor& residual, const Tensor* delta, const Tensor& weight, const Linear& consumer, int64_t t) {
+int Model::fp8_deferred_scales() const {
+  int n = 0;
+  for (int l = 0; l < static_cast<int>(weights_.layers.size()); ++l) {
+    const LayerWeights& w = weights_.layers[l];
+    n += defers_scales(w.o_proj, &w.gate_up) + defers_scales(w.gate_up, &w.down) + defers_scales(w.down, next_qkv(l));
+  }
+  return n;
+}
+
+// NOTE: the norms write the first half of act_.fp8_scales, SiLU·up the second: an op reading a
+// deferred product reads its producer's scales while it writes its own.
+Fp8Activation Model::fp8_input(int64_t t, int64_t cols, Fp8Producer producer) const {
+  const int64_t half = act_.fp8_scales.numel() / 2;
+  float* scales = act_.fp8_scales.data_as<float>() + (producer == Fp8Producer::kSiluMul ? half : 0);
+  return {Tensor(act_.fp8_q.data(), DType::kF8E4M3, {t, cols}, act_.fp8_q.device()),
+          Tensor(scales, DType::kF32, {t}, act_.fp8_scales.device())};
+}
+
+void Model::pre_norm(Tensor& residual, const Tensor* delta, const Fp8DeferredScales& delta_scales, const Tensor& weight,
+                     const Linear& consumer, int64_t t) {
   const float eps = static_cast<float>(config_.rms_norm_eps);
   if (fuses_input(consumer)) {
-    Fp8Activation q = fp8_input(t, consumer.in_features());
-    if (delta) backend_.add_rmsnorm_fp8(residual, *delta, weight, eps, consumer, q);
+    Fp8Activation q = fp8_input(t, consumer.in_features(), Fp8Producer::kNorm);
+    if (delta) backend_.add_rmsnorm_fp8(residual, *delta, delta_scales, weight, eps, consumer, q);
     else backend_.rmsnorm_fp8(residual, weight, eps, consumer, q);
     return;
   }
+  TK_CHECK(!delta_scales.pending());
   Tensor normed = act_.normed.slice_rows(0, t);
   if (delta) backend_.add_rmsnorm(residual, *delta, weight, eps, normed);
   else backend_.rmsnorm(residual, weight, eps, normed);
 }
 
-void Model::activation(const Tensor& gate_up, const Linear& consumer, Tensor& out) {
-  if (!fuses_input(consumer)) return backend_.silu_mul(gate_up, out);
-  Fp8Activation q = fp8_input(gate_up.dim(0), consumer.in_features());
-  backend_.silu_mul_fp8(gate_up, consumer, q);
+void Model::activation(const Tensor& gate_up, const Fp8DeferredScales& gate_up_scales, const Linear& consumer,
+                       Tensor& out) {
+  if (!fuses_input(consumer)) {
+    TK_CHECK(!gate_up_scales.pending());
+    return backend_.silu_mul(gate_up, out);
+  }
+  Fp8Activation q = fp8_input(gate_up.dim(0), consumer.in_features(), Fp8Producer::kSiluMul);
+  backend_.silu_mul_fp8(gate_up, gate_up_scales, consumer, q);
 }
 
-void Model::linear(const Tensor& x, const Linear& w, Tensor& out) {
-  if (!fuses_input(w)) return backend_.matmul(x, w, out);
-  backend_.matmul_quantized(fp8_input(x.dim(0), w.in_features()), w, out);
+// out = x @ w^T, from x's fp8 form where `producer` wrote one for w; with `deferred` set (the op
+// after w is fused), w's scales are left there where the backend defers them (else it is cleared).
+void Model::linear(const Tensor& x, Fp8Producer producer, const Linear& w, Tensor& out,
+                   Fp8DeferredScales* deferred) {
+  const bool defer = deferred != nullptr && backend_.defers_fp8_scales(w);
+  if (deferred != nullptr) *deferred = Fp8DeferredScales{};
+  if (producer != Fp8Producer::kNone && fuses_input(w)) {
+    const Fp8Activation q = fp8_input(x.dim(0), w.in_features(), producer);
+    if (defer) backend_.matmul_quantized_unscaled(q, w, out, *deferred);
+    else backend_.matmul_quantized(q, w, out);
+  } else if (defer) {
+    backend_.matmul_unscaled(x, w, out, *deferred);
+  } else {
+    backend_.matmul(x, w, out);
+  }
 }
 
-void Model::attention_block(const StepPlan& plan, int layer, int64_t t, KvCacheTensors& cache) {
+void Model::attention_block(const StepPlan& plan, int layer, int64_t t, KvCacheTensors& cache,
+                            Fp8DeferredScales& delta_scales) {
   const LayerWeights& w = weights_.layers[layer];
   const AttentionShape s = attention_shape();
   Tensor normed = act_.normed.slice_rows(0, t);
   Tensor qkv = act_.qkv.slice_rows(0, t);
   Tensor attn = act_.attn.slice_rows(0, t);
   Tensor delta = act_.delta.slice_rows(0, t);
-  linear(normed, w.qkv, qkv);
+  linear(normed, Fp8Producer::kNorm, w.qkv, qkv, nullptr);
   if (config_.qk_norm) backend_.qk_norm(qkv, w.q_norm, w.k_norm, static_cast<float>(config_.rms_norm_eps), s);
   backend_.rope_kv_store(plan, qkv, weights_.inv_freq, cache, layer, s);
   backend_.attention(plan, qkv, cache, layer, s, attn);
-  backend_.matmul(attn, w.o_proj, delta);
+  delta_scales = Fp8DeferredScales{};
+  linear(attn, Fp8Producer::kNone, w.o_proj, delta, defers_scales(w.o_proj, &w.gate_up) ? &delta_scales : nullptr);
 }
 
-void Model::mlp_block(int layer, int64_t t) {
+void Model::mlp_block(int layer, int64_t t, Fp8DeferredScales& delta_scales) {
   const LayerWeights& w = weights_.layers[layer];
   Tensor normed = act_.normed.slice_rows(0, t);
   Tensor gate_up = act_.gate_up.slice_rows(0, t);
   Tensor mlp = act_.mlp.slice_rows(0, t);
   Tensor delta = act_.delta.slice_rows(0, t);
-  linear(normed, w.gate_up, gate_up);
-  activation(gate_up, w.down, mlp);
-  linear(mlp, w.down, delta);
+  Fp8DeferredScales gate_up_scales;
+  linear(normed, Fp8Producer::kNorm, w.gate_up, gate_up, defers_scales(w.gate_up, &w.down) ? &gate_up_scales : nullptr);
+  activation(gate_up, gate_up_scales, w.down, mlp);
+  delta_scales = Fp8DeferredScales{};
+  linear(mlp, Fp8Producer::kSiluMul, w.down, delta, defers_scales(w.down, next_qkv(layer)) ? &delta_scales : nullptr);
 }
 
 // NOTE: each block's output (`delta`) is added to the residual stream by the next norm
@@ -164,13 +210,15 @@ Status Model::forward(const StepPlan& plan, KvCacheTensors& cache) {
   Tensor delta = act_.delta.slice_rows(0, t);
 
   backend_.embedding(plan, weights_.embed, residual);
+  Fp8DeferredScales delta_scales;  // delta's, where its FP8 linear left them to the next norm
   for (int l = 0; l < static_cast<int>(config_.num_layers); ++l) {
     const LayerWeights& w = weights_.layers[l];
-    pre_norm(residual, l == 0 ? nullptr : &delta, w.input_norm, w.qkv, t);  // adds the previous MLP output
-    attention_block(plan, l, t, cache);
-    pre_norm(residual, &delta, w.post_attn_norm, w.gate_up, t);  // adds the attention output
-    mlp_block(l, t);
+    pre_norm(residual, l == 0 ? nullptr : &delta, delta_scales, w.input_norm, w.qkv, t);  // adds the MLP output
+    attention_block(plan, l, t, cache, delta_scales);
+    pre_norm(residual, &delta, delta_scales, w.post_attn_norm, w.gate_up, t);  // adds the attention output
+    mlp_block(l, t, delta_scales);
   }
+  TK_CHECK(!delta_scales.pending());
   backend_.add_rmsnorm(residual, delta, weights_.final_norm, eps, normed);  // adds the last MLP output
   if (r > 0) {
     Tensor last = act_.last.slice_rows(0, r);

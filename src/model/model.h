@@ -198,7 +198,7 @@ struct Activations {
   // The fp8 input of the linear after a norm or SiLU·up that quantizes for it
   // (Backend::fuses_fp8_input); undefined when no linear takes one.
   Tensor fp8_q;       // [max_tokens * max_in] fp8 e4m3, viewed as [T, in]
-  Tensor fp8_scales;  // [max_tokens] fp32
+  Tensor fp8_scales;  // [2 * max_tokens] fp32: the norms' rows, then SiLU·up's
 };
 
 class Model {
@@ -222,21 +222,35 @@ class Model {
   Status forward(const StepPlan& plan, KvCacheTensors& cache);
   // The logits of the last forward (or of a replayed graph of one): [rows, vocab] fp32.
   Tensor logits(int64_t rows) const { return act_.logits.slice_rows(0, rows); }
-  // Linears whose input the norm or SiLU·up before them quantizes (after reserve()).
+  // Linears whose input the norm or SiLU·up before them quantizes, and linears whose scales the
+  // fused op after them applies (after reserve()).
   int fp8_fused_inputs() const;
+  int fp8_deferred_scales() const;
 
  private:
-  void attention_block(const StepPlan& plan, int layer, int64_t num_tokens, KvCacheTensors& cache);
-  void mlp_block(int layer, int64_t num_tokens);
+  // Which op wrote a linear's fp8 input (Fp8Activation) where it was fused: none (x only), a norm,
+  // SiLU·up.
+  enum class Fp8Producer { kNone, kNorm, kSiluMul };
+  // delta_scales: o_proj's / down's scales where they are left to the next norm.
+  void attention_block(const StepPlan& plan, int layer, int64_t num_tokens, KvCacheTensors& cache,
+                       Fp8DeferredScales& delta_scales);
+  void mlp_block(int layer, int64_t num_tokens, Fp8DeferredScales& delta_scales);
   Status reserve_fp8_inputs(int64_t max_tokens, int64_t max_logits);
   Status reserve_fused_fp8_inputs(int64_t max_tokens, Activations& a);
-  // A block's pre-norm: into act_.normed, or quantized for `consumer` where the backend fuses it.
-  void pre_norm(Tensor& residual, const Tensor* delta, const Tensor& weight, const Linear& consumer, int64_t t);
-  // out = normed-or-activation @ w^T, from `x` or from the fp8 input its producer wrote for w.
-  void linear(const Tensor& x, const Linear& w, Tensor& out);
-  void activation(const Tensor& gate_up, const Linear& consumer, Tensor& out);  // SiLU·up, likewise
+  // A block's pre-norm: into act_.normed, or quantized for `consumer` where the backend fuses it
+  // (then delta may be a raw FP8 product with its scales pending).
+  void pre_norm(Tensor& residual, const Tensor* delta, const Fp8DeferredScales& delta_scales, const Tensor& weight,
+                const Linear& consumer, int64_t t);
+  // out = x @ w^T, from x or from the fp8 input `producer` wrote for w; scales left in *deferred
+  // where the backend defers them.
+  void linear(const Tensor& x, Fp8Producer producer, const Linear& w, Tensor& out, Fp8DeferredScales* deferred);
+  // SiLU·up, likewise (gate_up may be a raw FP8 product).
+  void activation(const Tensor& gate_up, const Fp8DeferredScales& gate_up_scales, const Linear& consumer, Tensor& out);
   bool fuses_input(const Linear& w) const;
-  Fp8Activation fp8_input(int64_t t, int64_t cols) const;  // [t, cols] views of act_.fp8_q / fp8_scales
+  bool defers_scales(const Linear& w, const Linear* next_consumer) const;
+  const Linear* next_qkv(int layer) const;  // the next layer's qkv, or nullptr after the last
+  // [t, cols] views of act_.fp8_q and of the producer's half of act_.fp8_scales.
+  Fp8Activation fp8_input(int64_t t, int64_t cols, Fp8Producer producer) const;
 
   ModelConfig config_;
   ModelWeights weights_;

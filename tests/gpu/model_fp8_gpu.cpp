@@ -91,17 +91,23 @@ TEST(GpuFp8, RandomLlama3WeightsQuantizedOnlineGenerate) {
   EXPECT_EQ(out[1].size(), 16u);
 }
 
-// Per-token inputs quantized by the norm or SiLU·up before their linear (the fused kernels) must
-// give the logits of the linears quantizing their own inputs (quantize_fp8_rows), bit for bit:
-// the same bytes and scales reach the same FP8 GEMMs. A prefill of half the sequence, then decode
-// steps (graphs), in bf16 and fp16. The demo model (--quantization fp8) fuses every qkv, gate_up
-// and down; the tiny checkpoints fuse what runs an FP8 GEMM.
+// Per-token inputs quantized by the norm or SiLU·up before their linear (the fused kernels), and
+// the scales of o_proj, gate_up and down applied by the fused op after them, must give the logits
+// of the linears quantizing their own inputs (quantize_fp8_rows) and scaling their own outputs
+// (scale_fp8_product), bit for bit: the same bytes and scales reach the same FP8 GEMMs. A prefill
+// of half the sequence, then decode steps (graphs), in bf16 and fp16; fused inputs with and
+// without deferred scales. The demo model (--quantization fp8) fuses every qkv, gate_up and down
+// and defers the scales of every o_proj, gate_up and down but the last layer's down; the tiny
+// checkpoints fuse what runs an FP8 GEMM.
+struct Fp8Fusions {
+  int inputs = 0, deferred = 0;
+};
 std::vector<float> teacher_forced_logits(Backend& backend, const std::string& dir, bool quantize_fp8,
-                                         int* fused_inputs) {
+                                         Fp8Fusions* fusions) {
   TeacherForcing tf(backend, dir, 16, 16, quantize_fp8);
   EXPECT_TRUE(tf.model);
   if (!tf.model) return {};
-  *fused_inputs = tf.model->fp8_fused_inputs();
+  fusions->inputs = tf.model->fp8_fused_inputs(), fusions->deferred = tf.model->fp8_deferred_scales();
   std::vector<int32_t> ids;
   for (int i = 0; i < 40; ++i) ids.push_back(static_cast<int32_t>((i * 37 + 11) % 200 + 2));
   Sequence* seq = tf.add(ids);
@@ -131,18 +137,26 @@ TEST(GpuFp8, FusedInputQuantizationGivesTheUnfusedLogitsExactly) {
       options.dtype = dt;
       auto backend = make_cuda_backend(options);
       ASSERT_TRUE(backend.ok()) << backend.status().to_string();
-      int fused = 0, unfused = 0, unfused_again = 0;
+      Fp8Fusions fused, inputs_only, unfused, unfused_again;
       const std::vector<float> with = teacher_forced_logits(**backend, dir, quantize, &fused);
+      (*backend)->set_fp8_scale_deferral(false);
+      const std::vector<float> with_inputs = teacher_forced_logits(**backend, dir, quantize, &inputs_only);
       (*backend)->set_fp8_input_fusion(false);
       const std::vector<float> without = teacher_forced_logits(**backend, dir, quantize, &unfused);
       const std::vector<float> again = teacher_forced_logits(**backend, dir, quantize, &unfused_again);
-      std::printf("[fp8 gpu] %s %s: %d linears take inputs quantized by their producer\n", dir.c_str(),
-                  dtype_name(dt), fused);
-      if (dir == demo) EXPECT_EQ(fused, 18) << "qkv, gate_up and down of its 6 layers";
-      EXPECT_EQ(unfused, 0);
+      std::printf("[fp8 gpu] %s %s: %d linears take inputs quantized by their producer, %d leave their scales to "
+                  "the op after them\n", dir.c_str(), dtype_name(dt), fused.inputs, fused.deferred);
+      if (dir == demo) {
+        EXPECT_EQ(fused.inputs, 18) << "qkv, gate_up and down of its 6 layers";
+        EXPECT_EQ(fused.deferred, 17) << "o_proj, gate_up and down of its 6 layers, but the last down";
+      }
+      EXPECT_EQ(inputs_only.inputs, fused.inputs);
+      EXPECT_EQ(inputs_only.deferred, 0);
+      EXPECT_EQ(unfused.inputs + unfused.deferred, 0);
       ASSERT_FALSE(with.empty());
       ASSERT_EQ(without, again) << "the unfused forward itself is not deterministic";
-      EXPECT_EQ(with, without);
+      EXPECT_EQ(with_inputs, without) << "fused inputs";
+      EXPECT_EQ(with, without) << "fused inputs and deferred scales";
     }
 }
 

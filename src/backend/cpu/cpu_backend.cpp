@@ -114,13 +114,16 @@ class CpuBackend final : public Backend {
     ref::rmsnorm(f32(x), f32(w), x.dim(0), x.dim(1), eps, fp8_y_.data());
     quantize_for(fp8_y_.data(), x.dim(0), x.dim(1), consumer, out);
   }
-  void add_rmsnorm_fp8(Tensor& residual, const Tensor& delta, const Tensor& w, float eps, const Linear& consumer,
-                       Fp8Activation& out) override {
+  void add_rmsnorm_fp8(Tensor& residual, const Tensor& delta, const Fp8DeferredScales& delta_scales, const Tensor& w,
+                       float eps, const Linear& consumer, Fp8Activation& out) override {
+    TK_CHECK_MSG(!delta_scales.pending(), "the CPU defers no FP8 scales");
     fp8_y_.resize(static_cast<size_t>(residual.numel()));
     ref::add_rmsnorm(f32(residual), f32(delta), f32(w), residual.dim(0), residual.dim(1), eps, fp8_y_.data());
     quantize_for(fp8_y_.data(), residual.dim(0), residual.dim(1), consumer, out);
   }
-  void silu_mul_fp8(const Tensor& gate_up, const Linear& consumer, Fp8Activation& out) override {
+  void silu_mul_fp8(const Tensor& gate_up, const Fp8DeferredScales& gate_up_scales, const Linear& consumer,
+                    Fp8Activation& out) override {
+    TK_CHECK_MSG(!gate_up_scales.pending(), "the CPU defers no FP8 scales");
     const int64_t t = gate_up.dim(0), inter = gate_up.dim(1) / 2;
     fp8_y_.resize(static_cast<size_t>(t * inter));
     ref::silu_mul(f32(gate_up), t, inter, fp8_y_.data());

@@ -126,20 +126,30 @@ void CudaBackend::rmsnorm_fp8(const Tensor& x, const Tensor& weight, float eps, 
   record(kernels::rmsnorm(p, stream_));
 }
 
-void CudaBackend::add_rmsnorm_fp8(Tensor& residual, const Tensor& delta, const Tensor& weight, float eps,
-                                  const Linear& consumer, Fp8Activation& out) {
+// Pending scales of an FP8 linear's raw output, as the kernels take them.
+static kernels::Fp8ProductScales product_scales(const Fp8DeferredScales& s, int64_t rows, int64_t cols) {
+  if (!s.pending()) return {};
+  TK_CHECK(s.x_scales.dim(0) == rows && s.w_scales.dim(0) == cols && s.x_scales.dtype() == DType::kF32);
+  return {s.x_scales.data_as<float>(), s.w_scales.data_as<float>(), s.gain};
+}
+
+void CudaBackend::add_rmsnorm_fp8(Tensor& residual, const Tensor& delta, const Fp8DeferredScales& delta_scales,
+                                  const Tensor& weight, float eps, const Linear& consumer, Fp8Activation& out) {
   TK_CHECK(fp8_output_fits(out, residual.dim(0), residual.dim(1)) && fuses_fp8_input(consumer));
   kernels::RmsNormParams p;
+  p.delta_scales = product_scales(delta_scales, residual.dim(0), residual.dim(1));
   p.residual = residual.data(), p.delta = delta.data(), p.weight = weight.data();
   p.q = out.q.data(), p.q_scales = out.scales.data_as<float>(), p.amax_ub = consumer.scheme.input_scale_ub;
   p.num_tokens = residual.dim(0), p.hidden = residual.dim(1), p.eps = eps, p.dtype = dtype_;
   record(kernels::rmsnorm(p, stream_));
 }
 
-void CudaBackend::silu_mul_fp8(const Tensor& gate_up, const Linear& consumer, Fp8Activation& out) {
+void CudaBackend::silu_mul_fp8(const Tensor& gate_up, const Fp8DeferredScales& gate_up_scales, const Linear& consumer,
+                               Fp8Activation& out) {
   const int64_t inter = gate_up.dim(1) / 2;
   TK_CHECK(fp8_output_fits(out, gate_up.dim(0), inter) && fuses_fp8_input(consumer));
   kernels::SiluMulParams p;
+  p.gate_up_scales = product_scales(gate_up_scales, gate_up.dim(0), gate_up.dim(1));
   p.gate_up = gate_up.data(), p.num_tokens = gate_up.dim(0), p.inter = inter, p.dtype = dtype_;
   p.q = out.q.data(), p.q_scales = out.scales.data_as<float>(), p.amax_ub = consumer.scheme.input_scale_ub;
   record(kernels::silu_mul(p, stream_));

@@ -92,15 +92,20 @@ class CudaBackend final : public Backend {
   Status reserve_fp8_inputs(int64_t max_tokens, int64_t max_in) override;
   void rmsnorm_fp8(const Tensor& x, const Tensor& weight, float eps, const Linear& consumer,
                    Fp8Activation& out) override;  // cuda_backend.cpp
-  void add_rmsnorm_fp8(Tensor& residual, const Tensor& delta, const Tensor& weight, float eps, const Linear& consumer,
-                       Fp8Activation& out) override;
-  void silu_mul_fp8(const Tensor& gate_up, const Linear& consumer, Fp8Activation& out) override;
+  void add_rmsnorm_fp8(Tensor& residual, const Tensor& delta, const Fp8DeferredScales& delta_scales,
+                       const Tensor& weight, float eps, const Linear& consumer, Fp8Activation& out) override;
+  void silu_mul_fp8(const Tensor& gate_up, const Fp8DeferredScales& gate_up_scales, const Linear& consumer,
+                    Fp8Activation& out) override;
   void matmul_quantized(const Fp8Activation& x, const Linear& w, Tensor& out) override;  // cuda_fp8.cpp
+  void matmul_unscaled(const Tensor& x, const Linear& w, Tensor& out, Fp8DeferredScales& scales) override;
+  void matmul_quantized_unscaled(const Fp8Activation& x, const Linear& w, Tensor& out,
+                                 Fp8DeferredScales& scales) override;
 
   cudaStream_t stream() const { return stream_; }
 
  protected:
   bool serves_fused_fp8_input(const Linear& w) const override;  // cuda_fp8.cpp
+  bool serves_deferred_fp8_scales(const Linear& w) const override;
 
  private:
   void record(const Status& s) {
@@ -110,10 +115,11 @@ class CudaBackend final : public Backend {
   Status ensure_upload_staging();  // cuda_upload.cpp
   void free_upload_staging();
   Status upload_elements(const void* src, DType from, void* dst, size_t n);
-  Status matmul_fp8(const Tensor& x, const Linear& w, Tensor& out);
+  // `deferred` (serves_deferred_fp8_scales only): the raw product, its scales left in *deferred.
+  Status matmul_fp8(const Tensor& x, const Linear& w, Tensor& out, Fp8DeferredScales* deferred = nullptr);
   // The product of an input already in fp8 (xq [m, k], one scale per row) with an FP8 weight.
   Status fp8_weight_product(const void* xq, const float* row_scales, int64_t m, int64_t k, const Linear& w,
-                            Tensor& out);
+                            Tensor& out, Fp8DeferredScales* deferred);
   static bool fp8_output_fits(const Fp8Activation& out, int64_t rows, int64_t cols);
   bool fp8_outer_vectors_served();  // cuda_fp8.cpp
   Status ensure_fp8_prescale();

@@ -166,7 +166,7 @@ Status CudaBackend::reserve_fp8_inputs(int64_t max_tokens, int64_t max_in) {
 }
 
 // x [m, k] quantized into fp8_input_ (scales [m] in fp8_input_scales_), then the product.
-Status CudaBackend::matmul_fp8(const Tensor& x, const Linear& w, Tensor& out) {
+Status CudaBackend::matmul_fp8(const Tensor& x, const Linear& w, Tensor& out, Fp8DeferredScales* deferred) {
   const int64_t m = x.dim(0), k = x.dim(1);
   if (m > fp8_input_rows_ || k > fp8_input_cols_)
     return internal_error("fp8 matmul: " + std::to_string(m) + "x" + std::to_string(k) +
@@ -190,7 +190,8 @@ Status CudaBackend::matmul_fp8(const Tensor& x, const Linear& w, Tensor& out) {
   q.q = fp8_input_.data();
   TK_RETURN_IF_ERROR(kernels::quantize_fp8_rows(q, stream_));
   // The quantizer writes a scale per row for static inputs too (the static one).
-  return fp8_weight_product(fp8_input_.data(), static_cast<const float*>(fp8_input_scales_.data()), m, k, w, out);
+  return fp8_weight_product(fp8_input_.data(), static_cast<const float*>(fp8_input_scales_.data()), m, k, w, out,
+                            deferred);
 }
 
 // Linears whose input the norm or SiLU·up before them may quantize (Backend::fuses_fp8_input):
@@ -204,13 +205,32 @@ bool CudaBackend::serves_fused_fp8_input(const Linear& w) const {
 void CudaBackend::matmul_quantized(const Fp8Activation& x, const Linear& w, Tensor& out) {
   TK_CHECK(serves_fused_fp8_input(w) && x.q.dtype() == DType::kF8E4M3 && x.q.dim(1) == w.in_features() &&
            x.q.is_contiguous() && x.scales.dim(0) == x.q.dim(0));
-  record(fp8_weight_product(x.q.data(), x.scales.data_as<float>(), x.q.dim(0), x.q.dim(1), w, out));
+  record(fp8_weight_product(x.q.data(), x.scales.data_as<float>(), x.q.dim(0), x.q.dim(1), w, out, nullptr));
+}
+
+// Linears whose scale pass the op after them may take over: those that would run the scalar GEMM
+// and scale_fp8_product, without a bias (the pass adds it after the scales).
+bool CudaBackend::serves_deferred_fp8_scales(const Linear& w) const {
+  return w.weight.dtype() == DType::kF8E4M3 && !is_scalar_scheme(w.scheme) && !fp8_outer_vectors_.value_or(false) &&
+         !w.bias.defined() && w.weight_scale.defined() && w.weight_scale.numel() == w.out_features();
+}
+
+void CudaBackend::matmul_unscaled(const Tensor& x, const Linear& w, Tensor& out, Fp8DeferredScales& scales) {
+  TK_CHECK(serves_deferred_fp8_scales(w) && w.quantizes_input());
+  record(matmul_fp8(x, w, out, &scales));
+}
+
+void CudaBackend::matmul_quantized_unscaled(const Fp8Activation& x, const Linear& w, Tensor& out,
+                                            Fp8DeferredScales& scales) {
+  TK_CHECK(serves_fused_fp8_input(w) && serves_deferred_fp8_scales(w) && x.q.dim(1) == w.in_features() &&
+           x.q.is_contiguous() && x.scales.dim(0) == x.q.dim(0));
+  record(fp8_weight_product(x.q.data(), x.scales.data_as<float>(), x.q.dim(0), x.q.dim(1), w, out, &scales));
 }
 
 // xq [m, k] fp8 with row_scales [m] (the static scale repeated, for static inputs) times the FP8
 // weight: cuBLASLt's scalars, its outer vectors, or the scalar GEMM and scale_fp8_product.
 Status CudaBackend::fp8_weight_product(const void* xq, const float* row_scales, int64_t m, int64_t k, const Linear& w,
-                                       Tensor& out) {
+                                       Tensor& out, Fp8DeferredScales* deferred) {
   Fp8GemmArgs g;
   g.x = xq, g.w = w.weight.data(), g.bias = w.bias.defined() ? w.bias.data() : nullptr;
   g.out = out.data(), g.m = m, g.n = w.out_features(), g.k = k, g.ldo = out.stride(0), g.out_dtype = out.dtype();
@@ -227,6 +247,12 @@ Status CudaBackend::fp8_weight_product(const void* xq, const float* row_scales, 
   g.bias = nullptr;
   g.x_scale = g.w_scale = static_cast<const float*>(fp8_prescale_.data());
   TK_RETURN_IF_ERROR(gemm_->matmul_fp8(g, stream_));
+  if (deferred != nullptr) {  // the op after it applies them (no bias here: serves_deferred_fp8_scales)
+    deferred->x_scales = Tensor(const_cast<float*>(row_scales), DType::kF32, {m}, Device::kCuda);
+    deferred->w_scales = w.weight_scale;
+    deferred->gain = kFp8ProductGain;
+    return Status::ok_status();
+  }
   kernels::ScaleFp8ProductParams s;
   s.out = out.data(), s.m = m, s.n = w.out_features(), s.ldo = out.stride(0);
   s.x_scale = row_scales, s.w_scale = w.weight_scale.data_as<float>();
