@@ -157,9 +157,6 @@ struct App {
   // for features that constrain output themselves (tool_choice required / named): put the result
   // in SamplingParams::grammar (a request with response_format too is a 400).
   Result<std::shared_ptr<const grammar::CompiledGrammar>> compile_grammar(const grammar::GrammarSpec& spec);
-  // The same for a grammar made in code: compiled on every call (not cached); prefer a GrammarSpec.
-  Result<std::shared_ptr<const grammar::CompiledGrammar>> compile_grammar(
-      const std::string& key, const std::function<Result<grammar::Grammar>()>& make);
 
  private:
   std::atomic<uint64_t> next_id_{1};

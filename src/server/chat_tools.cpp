@@ -90,7 +90,12 @@ std::optional<ApiError> constrain_tool_choice(App& app, const ChatTools& t, Samp
                        "structured outputs", "tool_choice");
   const Json schema = tools::forced_call_schema(t.choice, t.tools, t.parallel);
   const std::string text = schema.dump(-1, ' ', false, Json::error_handler_t::replace);
-  auto compiled = app.compile_grammar("tool_choice:" + text, [&] { return grammar::json_schema_to_grammar(text); });
+  // Through the cache: the same tools and choice (an agent's every turn) compile once, and their
+  // token tables fill in the background.
+  grammar::GrammarSpec spec;
+  spec.kind = grammar::GrammarSpec::Kind::kJsonSchema;
+  spec.text = text;
+  auto compiled = app.compile_grammar(spec);
   if (!compiled.ok()) return bad_request("tools: " + compiled.status().message(), "tools");
   p.grammar = std::move(*compiled);
   return std::nullopt;

@@ -12,13 +12,6 @@ Result<std::shared_ptr<const grammar::CompiledGrammar>> App::compile_grammar(con
   return grammar_cache->get(spec);
 }
 
-Result<std::shared_ptr<const grammar::CompiledGrammar>> App::compile_grammar(
-    const std::string& /*key*/, const std::function<Result<grammar::Grammar>()>& make) {
-  if (!grammar_vocab) return invalid_argument(grammar_vocab_error);
-  TK_ASSIGN_OR_RETURN(grammar::Grammar g, make());
-  return grammar::CompiledGrammar::compile(g, grammar_vocab);
-}
-
 namespace {
 
 using Kind = grammar::GrammarSpec::Kind;
