@@ -208,6 +208,20 @@ struct GemmRunner::Impl {
     return keep(key, std::move(p));
   }
 
+  // out = w x (+ bias) with the plan's algorithm, tuned first where it awaits tuning. The bias
+  // pointer is set per call: a plan is shared by every weight of its shape.
+  Status launch(Plan& p, const void* w, const void* x, const void* bias, void* out, cudaStream_t stream) {
+    if (bias) LT_CHECK(cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof(bias)));
+    const float alpha = 1.f, beta = 0.f;
+    auto run = [&](const cublasLtMatmulAlgo_t& algo) {
+      return cublasLtMatmul(handle, p.op, &alpha, w, p.a, x, p.b, &beta, out, p.c, out, p.c, &algo, workspace.data(),
+                            workspace.size(), stream);
+    };
+    TK_RETURN_IF_ERROR(tune(p, stream, run));
+    LT_CHECK(run(p.algo));
+    return Status::ok_status();
+  }
+
   Plan* keep(const PlanKey& key, std::unique_ptr<Plan> p) {
     Plan* raw = p.get();
     plans.emplace(key, std::move(p));
@@ -231,15 +245,7 @@ Status GemmRunner::matmul(const GemmArgs& g, cudaStream_t stream) {
   TK_RETURN_IF_ERROR(check_args(g));
   const int64_t ldx = g.ldx ? g.ldx : g.k, ldo = g.ldo ? g.ldo : g.n;
   TK_ASSIGN_OR_RETURN(Plan * p, impl_->plan_for(g, ldx, ldo));
-  if (g.bias) LT_CHECK(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &g.bias, sizeof(g.bias)));
-  const float alpha = 1.f, beta = 0.f;
-  auto run = [&](const cublasLtMatmulAlgo_t& algo) {
-    return cublasLtMatmul(impl_->handle, p->op, &alpha, g.w, p->a, g.x, p->b, &beta, g.out, p->c, g.out, p->c, &algo,
-                          impl_->workspace.data(), impl_->workspace.size(), stream);
-  };
-  TK_RETURN_IF_ERROR(impl_->tune(*p, stream, run));
-  LT_CHECK(run(p->algo));
-  return Status::ok_status();
+  return impl_->launch(*p, g.w, g.x, g.bias, g.out, stream);
 }
 
 void GemmRunner::set_autotune(int max_algorithms) { impl_->autotune = max_algorithms; }
@@ -267,17 +273,9 @@ Status GemmRunner::matmul_fp8(const Fp8GemmArgs& f, cudaStream_t stream) {
   g.in_dtype = DType::kF8E4M3, g.out_dtype = f.out_dtype;
   const int64_t ldo = f.ldo ? f.ldo : f.n;
   TK_ASSIGN_OR_RETURN(Plan * p, impl_->plan_for(g, f.k, ldo, f.per_row_scales ? 2 : 1));
-  if (f.bias) LT_CHECK(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &f.bias, sizeof(f.bias)));
   LT_CHECK(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, &f.w_scale, sizeof(f.w_scale)));
   LT_CHECK(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, &f.x_scale, sizeof(f.x_scale)));
-  const float alpha = 1.f, beta = 0.f;
-  auto run = [&](const cublasLtMatmulAlgo_t& algo) {
-    return cublasLtMatmul(impl_->handle, p->op, &alpha, f.w, p->a, f.x, p->b, &beta, f.out, p->c, f.out, p->c, &algo,
-                          impl_->workspace.data(), impl_->workspace.size(), stream);
-  };
-  TK_RETURN_IF_ERROR(impl_->tune(*p, stream, run));
-  LT_CHECK(run(p->algo));
-  return Status::ok_status();
+  return impl_->launch(*p, f.w, f.x, f.bias, f.out, stream);
 }
 
 }  // namespace tk

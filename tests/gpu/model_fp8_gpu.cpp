@@ -33,21 +33,11 @@ TEST_P(GpuFp8Test, TeacherForcedLogitsWithinTolerance) {
   auto ref = SafetensorsFile::open(fp8_dir(GetParam()) + "/reference.safetensors");
   ASSERT_TRUE(ref.ok());
   const float* want = static_cast<const float*>((*ref)->tensors().at("logits").data);
-  Sequence* seq = tf.add(ids);
-  const int n = static_cast<int>(ids.size()), half = n / 2;
-  ScheduledStep prefill;
-  prefill.seqs.push_back({seq, 0, half, false});
-  std::vector<int32_t> rows;
-  for (int t = 0; t < half; ++t) rows.push_back(t);
-  std::vector<float> got = tf.run(prefill, rows);
+  const std::vector<float> got = tf.prefill_then_decode(ids);
+  const int n = static_cast<int>(ids.size());
+  ASSERT_EQ(got.size(), static_cast<size_t>(n * vocab));
   double worst = 0;
-  for (int t = 0; t < half; ++t) worst = std::max(worst, rel_l2(&got[t * vocab], want + t * vocab, vocab));
-  for (int t = half; t < n; ++t) {
-    ScheduledStep decode;
-    decode.seqs.push_back({seq, t, 1, true});
-    got = tf.run(decode, {0});
-    worst = std::max(worst, rel_l2(got.data(), want + t * vocab, vocab));
-  }
+  for (int t = 0; t < n; ++t) worst = std::max(worst, rel_l2(&got[t * vocab], want + t * vocab, vocab));
   EXPECT_LT(worst, kTolerance) << GetParam();
   std::printf("[fp8 gpu] %-18s worst row rel L2 %.4f\n", GetParam().c_str(), worst);
 }
@@ -110,20 +100,7 @@ std::vector<float> teacher_forced_logits(Backend& backend, const std::string& di
   fusions->inputs = tf.model->fp8_fused_inputs(), fusions->deferred = tf.model->fp8_deferred_scales();
   std::vector<int32_t> ids;
   for (int i = 0; i < 40; ++i) ids.push_back(static_cast<int32_t>((i * 37 + 11) % 200 + 2));
-  Sequence* seq = tf.add(ids);
-  const int n = static_cast<int>(ids.size()), half = n / 2;
-  ScheduledStep prefill;
-  prefill.seqs.push_back({seq, 0, half, false});
-  std::vector<int32_t> rows;
-  for (int t = 0; t < half; ++t) rows.push_back(t);
-  std::vector<float> all = tf.run(prefill, rows);
-  for (int t = half; t < n; ++t) {
-    ScheduledStep decode;
-    decode.seqs.push_back({seq, t, 1, true});
-    const std::vector<float> row = tf.run(decode, {0});
-    all.insert(all.end(), row.begin(), row.end());
-  }
-  return all;
+  return tf.prefill_then_decode(ids);
 }
 
 TEST(GpuFp8, FusedInputQuantizationGivesTheUnfusedLogitsExactly) {

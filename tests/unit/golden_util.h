@@ -144,6 +144,24 @@ struct TeacherForcing {
     EXPECT_TRUE(model->backend().download(logits, host.data()).ok());
     return host;
   }
+  // A new sequence of `tokens`: its first half in one prefill, then one decode step per token
+  // (graphs where the backend has them); every row's logits, [tokens, vocab] on the host.
+  std::vector<float> prefill_then_decode(const std::vector<int32_t>& tokens) {
+    Sequence* seq = add(tokens);
+    const int n = static_cast<int>(tokens.size()), half = n / 2;
+    ScheduledStep prefill;
+    prefill.seqs.push_back({seq, 0, half, false});
+    std::vector<int32_t> rows;
+    for (int t = 0; t < half; ++t) rows.push_back(t);
+    std::vector<float> all = run(prefill, rows);
+    for (int t = half; t < n; ++t) {
+      ScheduledStep decode;
+      decode.seqs.push_back({seq, t, 1, true});
+      const std::vector<float> row = run(decode, {0});
+      all.insert(all.end(), row.begin(), row.end());
+    }
+    return all;
+  }
   PagePool pool;
   std::unique_ptr<Model> model;
   KvCacheTensors cache;

@@ -30,21 +30,12 @@ TEST_P(Fp8CheckpointTest, CpuMatchesTheNumpyReference) {
   ASSERT_EQ(logits.shape, (Shape{static_cast<int64_t>(ids.size()), vocab}));
   const float* want = static_cast<const float*>(logits.data);
 
-  Sequence* seq = tf.add(ids);
-  const int n = static_cast<int>(ids.size()), half = n / 2;
-  ScheduledStep prefill;
-  prefill.seqs.push_back({seq, 0, half, false});
-  std::vector<int32_t> rows;
-  for (int t = 0; t < half; ++t) rows.push_back(t);
-  std::vector<float> got = tf.run(prefill, rows);
-  for (int t = 0; t < half; ++t)
-    EXPECT_LT(rel_l2(&got[t * vocab], want + t * vocab, vocab), kTolerance) << GetParam() << " prefill row " << t;
-  for (int t = half; t < n; ++t) {
-    ScheduledStep decode;
-    decode.seqs.push_back({seq, t, 1, true});
-    got = tf.run(decode, {0});
-    EXPECT_LT(rel_l2(got.data(), want + t * vocab, vocab), kTolerance) << GetParam() << " decode row " << t;
-  }
+  const std::vector<float> got = tf.prefill_then_decode(ids);
+  const int n = static_cast<int>(ids.size());
+  ASSERT_EQ(got.size(), static_cast<size_t>(n * vocab));
+  for (int t = 0; t < n; ++t)
+    EXPECT_LT(rel_l2(&got[t * vocab], want + t * vocab, vocab), kTolerance)
+        << GetParam() << (t < n / 2 ? " prefill row " : " decode row ") << t;
 }
 
 INSTANTIATE_TEST_SUITE_P(Formats, Fp8CheckpointTest,
@@ -61,20 +52,7 @@ std::vector<float> teacher_forced_logits(Backend& backend, const std::string& na
   if (!tf.model) return {};
   *fused_inputs = tf.model->fp8_fused_inputs();
   const auto ids = read_json(fp8_dir(name) + "/reference.json")["token_ids"].get<std::vector<int32_t>>();
-  Sequence* seq = tf.add(ids);
-  const int n = static_cast<int>(ids.size()), half = n / 2;
-  ScheduledStep prefill;
-  prefill.seqs.push_back({seq, 0, half, false});
-  std::vector<int32_t> rows;
-  for (int t = 0; t < half; ++t) rows.push_back(t);
-  std::vector<float> all = tf.run(prefill, rows);
-  for (int t = half; t < n; ++t) {
-    ScheduledStep decode;
-    decode.seqs.push_back({seq, t, 1, true});
-    const std::vector<float> row = tf.run(decode, {0});
-    all.insert(all.end(), row.begin(), row.end());
-  }
-  return all;
+  return tf.prefill_then_decode(ids);
 }
 
 class Fp8FusedInputTest : public ::testing::TestWithParam<std::string> {};
