@@ -28,6 +28,9 @@ Status check_paged_attention(const PagedAttentionParams& p, const std::string& w
     return invalid_argument(who + "num_q_heads " + std::to_string(p.num_q_heads) +
                             " is not a multiple of num_kv_heads " + std::to_string(p.num_kv_heads));
   if (!(p.scale > 0.f) || !std::isfinite(p.scale)) return invalid_argument(who + "scale must be positive and finite");
+  if (p.kv_quant.fp8 && !(p.kv_quant.k_scale > 0.f && std::isfinite(p.kv_quant.k_scale) &&
+                          p.kv_quant.v_scale > 0.f && std::isfinite(p.kv_quant.v_scale)))
+    return invalid_argument(who + "fp8 KV cache: k_scale and v_scale must be positive and finite");
   if (p.max_context_len < p.max_query_len || p.max_pages_per_seq <= 0 ||
       static_cast<int64_t>(p.max_pages_per_seq) * p.page_size < p.max_context_len)
     return invalid_argument(who + "max_context_len must lie in [max_query_len, max_pages_per_seq * page_size]");

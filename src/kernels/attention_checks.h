@@ -1,5 +1,5 @@
 // Launch checks both attention kernels share (closed-set dtype, head_dim and page size; head
-// counts; scale; page-table capacity; pointers), and the one dispatch from a runtime head_dim to
+// counts; scale and the FP8 KV cache's scales; page-table capacity; pointers), and the one dispatch from a runtime head_dim to
 // the template argument of every head-dim kernel (attention, RoPE, q/k norm). Private to
 // src/kernels.
 #pragma once

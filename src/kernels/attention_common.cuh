@@ -1,5 +1,5 @@
 // Device helpers of the split-KV decode kernel (attention_decode.cu): the XOR swizzle of shared
-// K/V tiles, paged tile staging, the 16-row tensor-core step and the programmatic-dependent-launch
+// K/V tiles, paged tile staging (16-bit or raw fp8), the 16-row tensor-core step (both) and the programmatic-dependent-launch
 // controls, on top of the building blocks in mma.cuh (g = lane / 4, q = lane % 4 as there).
 #pragma once
 
@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "kv_fp8.cuh"
 #include "mma.cuh"
 
 namespace tk::kernels::attn {
@@ -55,13 +56,15 @@ __device__ __forceinline__ int ceil_div_dev(int a, int b) { return (a + b - 1) /
 constexpr int kStageThreads = 128;
 constexpr int kTileTokens = 64;  // per stage; 16 per warp and MMA k-step
 
-// A shared row holds kChunks chunks (smem_row_chunks: D / 8 padded to a power of two), of which
-// the head's kHeadChunks are loaded; threads whose chunk is padding copy nothing.
-template <int D>
+// A shared row holds kChunks chunks (smem_row_chunks of the row's bytes / 2: padded to a power of
+// two, at least 8), of which the head's kHeadChunks are loaded; threads whose chunk is padding copy
+// nothing. kBytes: bytes per cached value, 2 (bf16/fp16) or 1 (the FP8 KV cache's raw e4m3 tile).
+template <int D, int kBytes = 2>
 struct TileShape {
   static_assert(D % 16 == 0 && D >= 32 && D <= 256, "head_dim a multiple of 16 in [32, 256]");
-  static constexpr int kHeadChunks = D / 8;                             // 16-byte chunks of one token's head
-  static constexpr int kChunks = smem_row_chunks(D);                    // 16-byte chunks per shared row
+  static_assert(kBytes == 1 || kBytes == 2, "fp8 or 16-bit cache values");
+  static constexpr int kHeadChunks = D * kBytes / 16;                   // 16-byte chunks of one token's head
+  static constexpr int kChunks = smem_row_chunks(D * kBytes / 2);       // 16-byte chunks per shared row
   static constexpr int kLoads = kTileTokens * kChunks / kStageThreads;  // chunks per thread, of K and of V
   static constexpr int kTokenStep = kStageThreads / kChunks;            // tokens between one thread's chunks
   static constexpr int kTileBytes = kTileTokens * kChunks * 16;         // K (or V) of one tile in shared memory
@@ -69,8 +72,8 @@ struct TileShape {
 
 // One sequence's view of the paged cache for one kv head.
 struct SeqKv {
-  const uint16_t* k;     // [num_pages, num_kv_heads, page_size, D]
-  const uint16_t* v;     // [num_pages, num_kv_heads, page_size, D]
+  const void* k;         // [num_pages, num_kv_heads, page_size, D] of E (stage_tile)
+  const void* v;         // [num_pages, num_kv_heads, page_size, D]
   const int32_t* pages;  // [max_pages] this sequence's row of the page table
   int max_pages, page_shift, num_kv_heads, kvh;
 };
@@ -78,33 +81,40 @@ struct SeqKv {
 // Page ids of this thread's tokens of the tile at tile_begin, loaded a tile ahead of the copies
 // so the dependent load never stalls the pipeline. The index is clamped into the row; entries past
 // the context may be garbage and are never dereferenced.
-template <int D>
-__device__ __forceinline__ void load_page_ids(const SeqKv& c, int tile_begin, int (&pg)[TileShape<D>::kLoads]) {
-  const int tok0 = threadIdx.x / TileShape<D>::kChunks;
+template <int D, int kBytes = 2>
+__device__ __forceinline__ void load_page_ids(const SeqKv& c, int tile_begin,
+                                              int (&pg)[TileShape<D, kBytes>::kLoads]) {
+  using S = TileShape<D, kBytes>;
+  const int tok0 = threadIdx.x / S::kChunks;
 #pragma unroll
-  for (int i = 0; i < TileShape<D>::kLoads; ++i) {
-    const int pos = tile_begin + tok0 + i * TileShape<D>::kTokenStep;
+  for (int i = 0; i < S::kLoads; ++i) {
+    const int pos = tile_begin + tok0 + i * S::kTokenStep;
     pg[i] = __ldg(c.pages + min(pos >> c.page_shift, c.max_pages - 1));
   }
 }
 
 // K and V of positions [tile_begin, tile_begin + kTileTokens); positions >= end are zero-filled.
-template <int D>
+// E: the cached value, uint16_t (bf16/fp16 bits) or uint8_t (fp8 e4m3, copied raw).
+template <int D, typename E = uint16_t>
 __device__ __forceinline__ void stage_tile(const SeqKv& c, int tile_begin, int end,
-                                           const int (&pg)[TileShape<D>::kLoads], uint32_t sk, uint32_t sv) {
-  using S = TileShape<D>;
+                                           const int (&pg)[TileShape<D, sizeof(E)>::kLoads], uint32_t sk,
+                                           uint32_t sv) {
+  using S = TileShape<D, sizeof(E)>;
+  constexpr int kPerChunk = 16 / sizeof(E);
   const int chunk = threadIdx.x % S::kChunks, tok0 = threadIdx.x / S::kChunks;
-  if (chunk >= S::kHeadChunks) return;  // padding of the shared row (head_dim 80, 96): never read
+  if (chunk >= S::kHeadChunks) return;  // padding of the shared row (head_dim 80, 96; fp8 < 128): never read
   const int page_mask = (1 << c.page_shift) - 1;
+  const E* k = static_cast<const E*>(c.k);
+  const E* v = static_cast<const E*>(c.v);
 #pragma unroll
   for (int i = 0; i < S::kLoads; ++i) {
     const int tok = tok0 + i * S::kTokenStep, pos = tile_begin + tok;
     const bool ok = pos < end;
     const int64_t slot = ((static_cast<int64_t>(pg[i]) * c.num_kv_heads + c.kvh) << c.page_shift) + (pos & page_mask);
-    const int64_t off = ok ? slot * D + chunk * 8 : 0;
+    const int64_t off = ok ? slot * D + chunk * kPerChunk : 0;
     const uint32_t dst = swizzle<S::kChunks>(tok, chunk);
-    cp_async_16(sk + dst, c.k + off, ok);
-    cp_async_16(sv + dst, c.v + off, ok);
+    cp_async_16(sk + dst, k + off, ok);
+    cp_async_16(sv + dst, v + off, ok);
   }
 }
 
@@ -119,21 +129,12 @@ struct Acc {
   float l[2];         // this thread's share of the running sum
 };
 
-// Scores of 16 rows x 16 tokens (tile rows tok..tok+15 at cache position pos0), causal/length
-// mask, online-softmax update, then O += P V. lim[h]: first position row g + 8h may not see.
-template <typename T, int D>
-__device__ __forceinline__ void attend_16(uint32_t sk, uint32_t sv, int tok, int pos0, const uint32_t (&qf)[D / 16][4],
-                                          const int (&lim)[2], float scale_log2, int lane, Acc<D>& acc) {
-  constexpr int C = TileShape<D>::kChunks;
-  float s[2][4] = {};
-  const int krow = tok + (lane & 7) + ((lane >> 4) << 3), kcol = (lane >> 3) & 1;
-#pragma unroll
-  for (int ks = 0; ks < D / 16; ++ks) {  // matrices: (tok 0-7, k lo), (0-7, hi), (8-15, lo), (8-15, hi)
-    uint32_t kb[4];
-    ldmatrix_x4(sk + swizzle<C>(krow, 2 * ks + kcol), kb);
-    mma_16816<T>(s[0], qf[ks], kb[0], kb[1]);
-    mma_16816<T>(s[1], qf[ks], kb[2], kb[3]);
-  }
+// Causal/length mask of 16 rows x 16 tokens of scores s (tokens at cache position pos0), then
+// the online-softmax update: s becomes P (exp2 domain, unnormalised), acc's max, sum and O are
+// rescaled. lim[h]: first position row g + 8h may not see.
+template <int D>
+__device__ __forceinline__ void softmax_16(float (&s)[2][4], int pos0, const int (&lim)[2], float scale_log2,
+                                           int lane, Acc<D>& acc) {
   float mx[2] = {-INFINITY, -INFINITY};
 #pragma unroll
   for (int e = 0; e < 8; ++e) {
@@ -162,9 +163,33 @@ __device__ __forceinline__ void attend_16(uint32_t sk, uint32_t sv, int tok, int
 #pragma unroll
   for (int n = 0; n < D / 8; ++n)
     acc.o[n][0] *= alpha[0], acc.o[n][1] *= alpha[0], acc.o[n][2] *= alpha[1], acc.o[n][3] *= alpha[1];
-  // The score C fragments of tokens 0-7 and 8-15 are exactly the A fragment of P (k = token).
-  const uint32_t pa[4] = {pack2<T>(s[0][0], s[0][1]), pack2<T>(s[0][2], s[0][3]), pack2<T>(s[1][0], s[1][1]),
-                          pack2<T>(s[1][2], s[1][3])};
+}
+
+// The score C fragments of tokens 0-7 and 8-15 are exactly the A fragment of P (k = token).
+template <typename T>
+__device__ __forceinline__ void pack_p(const float (&s)[2][4], uint32_t (&pa)[4]) {
+  pa[0] = pack2<T>(s[0][0], s[0][1]), pa[1] = pack2<T>(s[0][2], s[0][3]);
+  pa[2] = pack2<T>(s[1][0], s[1][1]), pa[3] = pack2<T>(s[1][2], s[1][3]);
+}
+
+// Scores of 16 rows x 16 tokens (tile rows tok..tok+15 at cache position pos0), causal/length
+// mask, online-softmax update, then O += P V. lim[h]: first position row g + 8h may not see.
+template <typename T, int D>
+__device__ __forceinline__ void attend_16(uint32_t sk, uint32_t sv, int tok, int pos0, const uint32_t (&qf)[D / 16][4],
+                                          const int (&lim)[2], float scale_log2, int lane, Acc<D>& acc) {
+  constexpr int C = TileShape<D>::kChunks;
+  float s[2][4] = {};
+  const int krow = tok + (lane & 7) + ((lane >> 4) << 3), kcol = (lane >> 3) & 1;
+#pragma unroll
+  for (int ks = 0; ks < D / 16; ++ks) {  // matrices: (tok 0-7, k lo), (0-7, hi), (8-15, lo), (8-15, hi)
+    uint32_t kb[4];
+    ldmatrix_x4(sk + swizzle<C>(krow, 2 * ks + kcol), kb);
+    mma_16816<T>(s[0], qf[ks], kb[0], kb[1]);
+    mma_16816<T>(s[1], qf[ks], kb[2], kb[3]);
+  }
+  softmax_16<D>(s, pos0, lim, scale_log2, lane, acc);
+  uint32_t pa[4];
+  pack_p<T>(s, pa);
   const int vrow = tok + (lane & 7) + (((lane >> 3) & 1) << 3), vcol = lane >> 4;
 #pragma unroll
   for (int dp = 0; dp < D / 16; ++dp) {  // transposed: (tok 0-7, dims lo), (8-15, lo), (0-7, hi), (8-15, hi)
@@ -172,6 +197,50 @@ __device__ __forceinline__ void attend_16(uint32_t sk, uint32_t sv, int tok, int
     ldmatrix_x4_trans(sv + swizzle<C>(vrow, 2 * dp + vcol), vb);
     mma_16816<T>(acc.o[2 * dp], pa, vb[0], vb[1]);
     mma_16816<T>(acc.o[2 * dp + 1], pa, vb[2], vb[3]);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The FP8 KV cache's step: raw e4m3 tiles, fragments converted in registers, fp16 MMAs, in the
+// dim orders kv_fp8.cuh describes.
+
+// attend_16 over raw fp8 tiles (rows of TileShape<D, 1>::kChunks chunks); qf in the permuted
+// order, scale_log2 with k_scale folded in, O without v_scale (the writer applies it).
+template <int D>
+__device__ __forceinline__ void attend_16_fp8(uint32_t sk, uint32_t sv, int tok, int pos0,
+                                              const uint32_t (&qf)[D / 16][4], const int (&lim)[2], float scale_log2,
+                                              int lane, Acc<D>& acc) {
+  constexpr int C = TileShape<D, 1>::kChunks, kSteps = D / 16;
+  // Matrices (tok 0-7, chunk c), (8-15, c), (0-7, c + 1), (8-15, c + 1), for K and V alike.
+  const int row = tok + (lane & 7) + (((lane >> 3) & 1) << 3), col = lane >> 4;
+  float s[2][4] = {};
+#pragma unroll
+  for (int c = 0; c < kSteps; c += 2) {
+    uint32_t kb[4];
+    ldmatrix_x4(sk + swizzle<C>(row, c + col), kb);
+#pragma unroll
+    for (int j = 0; j < 2; ++j) {
+      if (c + j >= kSteps) break;  // head_dim 80: the pair's second chunk is row padding
+      mma_16816<__half>(s[0], qf[c + j], fp8x2_to_half2(kb[2 * j]), fp8x2_to_half2(kb[2 * j] >> 16));
+      mma_16816<__half>(s[1], qf[c + j], fp8x2_to_half2(kb[2 * j + 1]), fp8x2_to_half2(kb[2 * j + 1] >> 16));
+    }
+  }
+  softmax_16<D>(s, pos0, lim, scale_log2, lane, acc);
+  uint32_t pa[4];
+  pack_p<__half>(s, pa);
+#pragma unroll
+  for (int c = 0; c < kSteps; c += 2) {
+    uint32_t vb[4];
+    ldmatrix_x4_trans(sv + swizzle<C>(row, c + col), vb);
+#pragma unroll
+    for (int j = 0; j < 2; ++j) {
+      if (c + j >= kSteps) break;
+      uint32_t even0, odd0, even1, odd1;  // b0 (tokens 0-7) and b1 (8-15) of dims 2g and 2g + 1
+      fp8_v_fragments(vb[2 * j], even0, odd0);
+      fp8_v_fragments(vb[2 * j + 1], even1, odd1);
+      mma_16816<__half>(acc.o[2 * (c + j)], pa, even0, even1);
+      mma_16816<__half>(acc.o[2 * (c + j) + 1], pa, odd0, odd1);
+    }
   }
 }
 

@@ -6,7 +6,9 @@
 // workspace and a merge kernel, launched as a programmatic dependent of the first so its launch
 // hides behind it, combines the splits by log-sum-exp. A sequence that fits one split is written
 // directly. Paged staging and the tensor-core step are in attention_common.cuh; the host planner,
-// plan_decode, in decode_plan.cpp.
+// plan_decode, in decode_plan.cpp. An FP8 KV cache (kFp8) streams the raw e4m3 tiles (half the
+// bytes, twice the stages), converts them in registers and runs the MMAs in fp16; k_scale is
+// folded into the softmax scale and v_scale into the written output (the merge is linear).
 #include <algorithm>
 #include <atomic>
 #include <cmath>
@@ -28,10 +30,13 @@ constexpr int kRowsPerBlock = 64;  // query rows (group x query tokens) one bloc
 constexpr float kLog2e = 1.4426950408889634f;
 static_assert(kThreads == kStageThreads);
 
-template <int D>
+template <int D, bool kFp8 = false>
 struct Cfg {
-  static constexpr int kTileBytes = TileShape<D>::kTileBytes;
-  static constexpr int kStages = D <= 64 ? 4 : 3;  // 2-3 tiles in flight per block
+  static constexpr int kBytes = kFp8 ? 1 : 2;  // per cached value
+  using Shape = TileShape<D, kBytes>;
+  static constexpr int kTileBytes = Shape::kTileBytes;
+  // 2-3 tiles in flight per block; fp8 tiles of head_dim 80-128 are half as large, so twice as many.
+  static constexpr int kStages = D <= 64 ? 4 : (kFp8 && D <= 128 ? 6 : 3);
   static constexpr int kRedStride = D + 8;         // fp32 row of the warp reduction (+8: no bank clash)
   static constexpr int kPipeBytes = kStages * 2 * kTileBytes;
   static constexpr int kRedBytes = (kWarps * 16 * kRedStride + 2 * kWarps * 16) * 4;
@@ -55,7 +60,8 @@ struct Args {
   int row_chunks;  // ceil(rows / kRowsPerBlock) blocks per (sequence, kv head, split)
   int mtiles;      // 16-row MMA tiles per block (1, 2 or 4); warp w serves tile w % mtiles
   int num_splits, split_tokens;
-  float scale_log2;  // scale * log2(e): scores live in the exp2 domain
+  float scale_log2;  // scale * log2(e) (* k_scale for fp8): scores live in the exp2 domain
+  float v_scale;     // fp8: the factor of every output (1 otherwise, unused)
 };
 
 // Where one block works. NOTE: the last split also takes any positions past num_splits *
@@ -72,8 +78,9 @@ struct Warp {
   int lane, mtile, part;  // part: which token slice of a tile this warp takes
 };
 
-// A fragments of this warp's 16 query rows (zeros for padding rows), straight from global.
-template <typename T, int D>
+// A fragments of this warp's 16 query rows (zeros for padding rows), straight from global. fp8:
+// as fp16, in the k order of attend_16_fp8 (dims 16ks + 4q, +1 and 16ks + 4q + 2, +3).
+template <typename T, int D, bool kFp8>
 __device__ __forceinline__ void load_q(const Args& a, const Block& b, const Warp& w, uint32_t (&qf)[D / 16][4]) {
   const int q4 = w.lane & 3;
 #pragma unroll
@@ -85,29 +92,35 @@ __device__ __forceinline__ void load_q(const Args& a, const Block& b, const Warp
                                                         static_cast<int64_t>(head) * D);
 #pragma unroll
     for (int ks = 0; ks < D / 16; ++ks) {
-      qf[ks][half] = valid ? src[ks * 8 + q4] : 0u;          // k = 16 ks + 2q, +1
-      qf[ks][2 + half] = valid ? src[ks * 8 + 4 + q4] : 0u;  // k = 16 ks + 8 + 2q, +1
+      if constexpr (kFp8) {
+        qf[ks][half] = valid ? to_half2<T>(src[ks * 8 + 2 * q4]) : 0u;          // dims 16 ks + 4q, +1
+        qf[ks][2 + half] = valid ? to_half2<T>(src[ks * 8 + 2 * q4 + 1]) : 0u;  // dims 16 ks + 4q + 2, +3
+      } else {
+        qf[ks][half] = valid ? src[ks * 8 + q4] : 0u;          // k = 16 ks + 2q, +1
+        qf[ks][2 + half] = valid ? src[ks * 8 + 4 + q4] : 0u;  // k = 16 ks + 8 + 2q, +1
+      }
     }
   }
 }
 
 // The stage loop: a cp.async ring of kStages tiles; each warp consumes its token slice of every
 // tile. pg holds the page ids of the next tile to stage.
-template <typename T, int D>
+template <typename T, int D, bool kFp8>
 __device__ __forceinline__ void stream_split(const Args& a, const Block& b, const Warp& w, uint32_t smem,
-                                             int (&pg)[TileShape<D>::kLoads], Acc<D>& acc) {
-  using C = Cfg<D>;
+                                             int (&pg)[Cfg<D, kFp8>::Shape::kLoads], Acc<D>& acc) {
+  using C = Cfg<D, kFp8>;
+  using E = std::conditional_t<kFp8, uint8_t, uint16_t>;
   const int n_tiles = ceil_div_dev(b.split_end - b.split_begin, kTileTokens);
   auto stage = [&](int t) {  // tile t into ring slot t % kStages, then the page ids of tile t + 1
     const uint32_t sk = smem + (t % C::kStages) * 2 * C::kTileBytes;
-    if (t < n_tiles) stage_tile<D>(b.kv, b.split_begin + t * kTileTokens, b.split_end, pg, sk, sk + C::kTileBytes);
+    if (t < n_tiles) stage_tile<D, E>(b.kv, b.split_begin + t * kTileTokens, b.split_end, pg, sk, sk + C::kTileBytes);
     cp_async_commit();  // an empty group past the end keeps the wait counts uniform
-    if (t + 1 < n_tiles) load_page_ids<D>(b.kv, b.split_begin + (t + 1) * kTileTokens, pg);
+    if (t + 1 < n_tiles) load_page_ids<D, C::kBytes>(b.kv, b.split_begin + (t + 1) * kTileTokens, pg);
   };
 #pragma unroll
   for (int t = 0; t < C::kStages - 1; ++t) stage(t);
   uint32_t qf[D / 16][4];
-  load_q<T, D>(a, b, w, qf);  // overlaps the first tiles' flight
+  load_q<T, D, kFp8>(a, b, w, qf);  // overlaps the first tiles' flight
   int lim[2];
 #pragma unroll
   for (int h = 0; h < 2; ++h) {  // causal: query qi sees positions [0, ctx - q_len + qi]
@@ -125,7 +138,10 @@ __device__ __forceinline__ void stream_split(const Args& a, const Block& b, cons
     const int tile_begin = b.split_begin + t * kTileTokens;
     for (int kk = 0; kk < a.mtiles; ++kk) {
       const int tok = w.part * slice + kk * 16;
-      if (tile_begin + tok < b.split_end)
+      if (tile_begin + tok >= b.split_end) continue;
+      if constexpr (kFp8)
+        attend_16_fp8<D>(sk, sk + C::kTileBytes, tok, tile_begin + tok, qf, lim, a.scale_log2, w.lane, acc);
+      else
         attend_16<T, D>(sk, sk + C::kTileBytes, tok, tile_begin + tok, qf, lim, a.scale_log2, w.lane, acc);
     }
   }
@@ -133,10 +149,11 @@ __device__ __forceinline__ void stream_split(const Args& a, const Block& b, cons
 }
 
 // Warps sharing a 16-row tile combine (m, l, O) through shared memory; the block then writes its
-// rows: normalised into out (direct) or into the workspace with their log2-sum-exp2.
-template <typename T, int D>
+// rows: normalised into out (direct) or into the workspace with their log2-sum-exp2. fp8: O's
+// dims come back in order here (fp8_o_dims) and every output is multiplied by v_scale.
+template <typename T, int D, bool kFp8>
 __device__ __forceinline__ void finish_block(const Args& a, const Block& b, const Warp& w, float* red, Acc<D>& acc) {
-  using C = Cfg<D>;
+  using C = Cfg<D, kFp8>;
   float* red_m = red + kWarps * 16 * C::kRedStride;  // [kWarps][16]
   float* red_l = red_m + kWarps * 16;                // [kWarps][16]
   const int warp = threadIdx.x / 32, g = w.lane >> 2, q4 = w.lane & 3;
@@ -146,9 +163,14 @@ __device__ __forceinline__ void finish_block(const Args& a, const Block& b, cons
     acc.l[h] += __shfl_xor_sync(0xffffffffu, acc.l[h], 1);
     acc.l[h] += __shfl_xor_sync(0xffffffffu, acc.l[h], 2);
     float* row = red + (warp * 16 + g + 8 * h) * C::kRedStride;
+    if constexpr (kFp8) {
 #pragma unroll
-    for (int n = 0; n < D / 8; ++n)
-      *reinterpret_cast<float2*>(row + 8 * n + 2 * q4) = make_float2(acc.o[n][2 * h], acc.o[n][2 * h + 1]);
+      for (int c = 0; c < D / 16; ++c) *reinterpret_cast<float4*>(row + 16 * c + 4 * q4) = fp8_o_dims(acc.o, c, h);
+    } else {
+#pragma unroll
+      for (int n = 0; n < D / 8; ++n)
+        *reinterpret_cast<float2*>(row + 8 * n + 2 * q4) = make_float2(acc.o[n][2 * h], acc.o[n][2 * h + 1]);
+    }
     if (q4 == 0) red_m[warp * 16 + g + 8 * h] = acc.m[h], red_l[warp * 16 + g + 8 * h] = acc.l[h];
   }
   __syncthreads();
@@ -169,7 +191,8 @@ __device__ __forceinline__ void finish_block(const Args& a, const Block& b, cons
       const float4 x = *reinterpret_cast<const float4*>(red + wr * C::kRedStride + d);
       l += red_l[wr] * f, o.x += x.x * f, o.y += x.y * f, o.z += x.z * f, o.w += x.w * f;
     }
-    const float inv = l > 0.f ? 1.f / l : 0.f;  // l == 0: the row sees nothing of this split
+    float inv = l > 0.f ? 1.f / l : 0.f;  // l == 0: the row sees nothing of this split
+    if constexpr (kFp8) inv *= a.v_scale;
     const int64_t token = b.q_begin + qi;
     if (b.direct) {
       store4<T>(static_cast<T*>(a.out) + (token * a.num_q_heads + head) * D + d, o.x * inv, o.y * inv, o.z * inv,
@@ -183,8 +206,8 @@ __device__ __forceinline__ void finish_block(const Args& a, const Block& b, cons
 }
 
 // grid: x = row chunk + row_chunks * (kv head + num_kv_heads * split), y = sequence.
-template <typename T, int D>
-__global__ void __launch_bounds__(kThreads, Cfg<D>::kMinBlocks) decode_split_kernel(const Args a) {
+template <typename T, int D, bool kFp8>
+__global__ void __launch_bounds__(kThreads, Cfg<D, kFp8>::kMinBlocks) decode_split_kernel(const Args a) {
   extern __shared__ __align__(128) uint8_t smem[];
   pdl_launch_dependents();  // the merge grid may be scheduled now; it waits for this grid itself
   Block b;
@@ -193,15 +216,15 @@ __global__ void __launch_bounds__(kThreads, Cfg<D>::kMinBlocks) decode_split_ker
   b.kvh = (blockIdx.x / a.row_chunks) % a.num_kv_heads;
   b.split = blockIdx.x / (a.row_chunks * a.num_kv_heads);
   b.split_begin = b.split * a.split_tokens;
-  b.kv = {static_cast<const uint16_t*>(a.k_cache),
-          static_cast<const uint16_t*>(a.v_cache),
+  b.kv = {a.k_cache,
+          a.v_cache,
           a.page_table + static_cast<int64_t>(b.seq) * a.max_pages_per_seq,
           a.max_pages_per_seq,
           a.page_shift,
           a.num_kv_heads,
           b.kvh};
-  int pg[TileShape<D>::kLoads];
-  load_page_ids<D>(b.kv, b.split_begin, pg);  // in flight while the lengths arrive
+  int pg[Cfg<D, kFp8>::Shape::kLoads];
+  load_page_ids<D, Cfg<D, kFp8>::kBytes>(b.kv, b.split_begin, pg);  // in flight while the lengths arrive
   b.q_begin = a.query_start[b.seq];
   b.q_len = a.query_start[b.seq + 1] - b.q_begin;
   b.ctx = a.context_lens[b.seq];
@@ -219,8 +242,8 @@ __global__ void __launch_bounds__(kThreads, Cfg<D>::kMinBlocks) decode_split_ker
   for (int n = 0; n < D / 8; ++n) acc.o[n][0] = acc.o[n][1] = acc.o[n][2] = acc.o[n][3] = 0.f;
   acc.m[0] = acc.m[1] = -INFINITY;
   acc.l[0] = acc.l[1] = 0.f;
-  stream_split<T, D>(a, b, w, smem_u32(smem), pg, acc);
-  finish_block<T, D>(a, b, w, reinterpret_cast<float*>(smem), acc);
+  stream_split<T, D, kFp8>(a, b, w, smem_u32(smem), pg, acc);
+  finish_block<T, D, kFp8>(a, b, w, reinterpret_cast<float*>(smem), acc);
 }
 
 // One block per (query token, q head) row: each warp folds every 4th split's partial output by its
@@ -300,10 +323,10 @@ __global__ void __launch_bounds__(kThreads) decode_merge_kernel(const Args a) {
   }
 }
 
-template <typename T, int D>
+template <typename T, int D, bool kFp8>
 void launch(const Args& a, int num_seqs, int max_query_len, cudaStream_t stream) {
-  using C = Cfg<D>;
-  auto* split_kernel = decode_split_kernel<T, D>;
+  using C = Cfg<D, kFp8>;
+  auto* split_kernel = decode_split_kernel<T, D, kFp8>;
   // Lift the 48 KB dynamic-smem default once per instantiation and device (not per launch: the
   // host time between a timing event and the launch counts against the latency).
   static std::atomic<uint64_t> configured{0};
@@ -331,8 +354,13 @@ void launch(const Args& a, int num_seqs, int max_query_len, cudaStream_t stream)
 }
 
 template <typename T>
-void launch_head_dim(const Args& a, int head_dim, int num_seqs, int max_query_len, cudaStream_t stream) {
-  dispatch_head_dim(head_dim, [&](auto d) { launch<T, decltype(d)::value>(a, num_seqs, max_query_len, stream); });
+void launch_head_dim(const Args& a, int head_dim, bool fp8, int num_seqs, int max_query_len, cudaStream_t stream) {
+  dispatch_head_dim(head_dim, [&](auto d) {
+    if (fp8)
+      launch<T, decltype(d)::value, true>(a, num_seqs, max_query_len, stream);
+    else
+      launch<T, decltype(d)::value, false>(a, num_seqs, max_query_len, stream);
+  });
 }
 
 bool aligned(const void* ptr, size_t n) { return reinterpret_cast<uintptr_t>(ptr) % n == 0; }
@@ -403,10 +431,12 @@ Status decode_attention(const PagedAttentionParams& p, const DecodePlan& plan, v
   a.mtiles = tiles <= 1 ? 1 : (tiles <= 2 ? 2 : 4);
   a.num_splits = plan.num_splits, a.split_tokens = plan.split_tokens;
   a.scale_log2 = p.scale * kLog2e;
+  a.v_scale = 1.f;
+  if (p.kv_quant.fp8) a.scale_log2 *= p.kv_quant.k_scale, a.v_scale = p.kv_quant.v_scale;
   if (p.dtype == DType::kBF16)
-    launch_head_dim<__nv_bfloat16>(a, p.head_dim, p.num_seqs, p.max_query_len, stream);
+    launch_head_dim<__nv_bfloat16>(a, p.head_dim, p.kv_quant.fp8, p.num_seqs, p.max_query_len, stream);
   else
-    launch_head_dim<__half>(a, p.head_dim, p.num_seqs, p.max_query_len, stream);
+    launch_head_dim<__half>(a, p.head_dim, p.kv_quant.fp8, p.num_seqs, p.max_query_len, stream);
   return Status::ok_status();
 }
 

@@ -355,7 +355,7 @@ void launch(const Args& a, const PagedAttentionParams& p, cudaStream_t stream) {
 }  // namespace
 
 bool prefill_sm90_supports(const PagedAttentionParams& p) {
-  if (p.head_dim != kD) return false;
+  if (p.head_dim != kD || p.kv_quant.fp8) return false;  // an FP8 KV cache goes to the mma.sync kernel
   const int64_t items = static_cast<int64_t>(p.num_q_heads) * p.num_seqs * ((p.max_query_len + kBM - 1) / kBM);
   if (items > (int64_t{1} << 30)) return false;  // item indices stay in int range
   return launch_device().cc_major == 9;

@@ -39,7 +39,8 @@ struct Args {
   int page_shift;  // log2(page_size)
   int num_q_heads;
   int num_kv_heads;
-  float scale_log2;  // scale * log2(e): softmax in base 2 with one FFMA per score
+  float scale_log2;  // scale * log2(e) (* k_scale for an FP8 KV cache): softmax in base 2, one FFMA a score
+  float v_scale;     // FP8 KV cache: the factor of every output (1 otherwise)
 };
 
 inline Args make_args(const PagedAttentionParams& p) {
@@ -50,6 +51,8 @@ inline Args make_args(const PagedAttentionParams& p) {
   a.page_shift = __builtin_ctz(static_cast<unsigned>(p.page_size));
   a.num_q_heads = p.num_q_heads, a.num_kv_heads = p.num_kv_heads;
   a.scale_log2 = p.scale * 1.4426950408889634f;
+  a.v_scale = 1.f;
+  if (p.kv_quant.fp8) a.scale_log2 *= p.kv_quant.k_scale, a.v_scale = p.kv_quant.v_scale;
   return a;
 }
 

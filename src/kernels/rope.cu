@@ -3,10 +3,16 @@
 // write of each output. One block per token: its head_dim/2 angles are computed once (accurate
 // sincosf; angles reach 1e5 radians) into shared memory and reused by every head of the token.
 //
+// An FP8 KV cache (kv_quant.fp8): k, rotated in fp32, and v, read as T, are stored as fp8 e4m3 of
+// x / k_scale and x / v_scale straight from fp32 (never rounded to T first), 8 bytes per lane half.
+//
 // NOTE: k inside qkv is left unrotated (the cache holds the rotated k, and attention reads k only
 // from the cache); ref::rope_kv_store also rotates it there, which costs bytes nobody reads.
+#include <cmath>
+
 #include "attention_checks.h"
 #include "common.cuh"
+#include "fp8_common.cuh"
 #include "kernels/kernels.h"
 
 namespace tk::kernels {
@@ -21,6 +27,7 @@ struct RopeArgs {
   void* v_cache;                // [num_pages, num_kv_heads, page_size, head_dim]
   int64_t qkv_stride, num_slots;
   int page_size, num_q_heads, num_kv_heads;
+  float k_scale, v_scale;  // fp8 caches only
 };
 
 constexpr int kThreads = 128;
@@ -29,7 +36,7 @@ constexpr int kBatch = 4;  // heads per thread whose loads are in flight togethe
 // Thread layout: kLanes lanes per head, lane l holding elements [8l, 8l+8) of both halves, so a
 // rotation pair never leaves the thread. Heads of a token: q, then k, then v. When kLanes does not
 // divide the block (head_dim 80: 5 lanes, 96: 6), the last kThreads % kLanes threads sit out.
-template <typename T, int kHeadDim>
+template <typename T, int kHeadDim, bool kFp8>
 struct Token {
   static_assert(kHeadDim % 16 == 0, "each half a whole number of 16-byte vectors");
   static constexpr int kHalf = kHeadDim / 2, kLanes = kHalf / 8, kGroups = kThreads / kLanes;
@@ -43,19 +50,42 @@ struct Token {
     const T* x = row + static_cast<int64_t>(h) * kHeadDim + lane * 8;
     lo = detail::ld_vec(x), hi = detail::ld_vec(x + kHalf);
   }
-  __device__ void rotate(uint4& lo, uint4& hi) const {
-    float a0[8], b0[8], a1[8], b1[8];
-    detail::unpack8<T>(lo, a0);
-    detail::unpack8<T>(hi, b0);
+  // a, b: the lane's elements of the two halves, rotated in place in fp32.
+  __device__ void rotate(float (&a0)[8], float (&b0)[8]) const {
 #pragma unroll
     for (int e = 0; e < 8; ++e) {
-      a1[e] = a0[e] * c[e] - b0[e] * s[e];
-      b1[e] = b0[e] * c[e] + a0[e] * s[e];
+      const float a1 = a0[e] * c[e] - b0[e] * s[e];
+      const float b1 = b0[e] * c[e] + a0[e] * s[e];
+      a0[e] = a1, b0[e] = b1;
     }
-    lo = detail::pack8<T>(a1), hi = detail::pack8<T>(b1);
+  }
+  __device__ void rotate(uint4& lo, uint4& hi) const {
+    float a0[8], b0[8];
+    detail::unpack8<T>(lo, a0);
+    detail::unpack8<T>(hi, b0);
+    rotate(a0, b0);
+    lo = detail::pack8<T>(a0), hi = detail::pack8<T>(b0);
+  }
+  // k (rotated) or v head kv as fp8 into its cache slot.
+  __device__ void store_fp8(bool is_k, int kv, uint4 lo, uint4 hi) const {
+    float x[8], y[8];
+    detail::unpack8<T>(lo, x);
+    detail::unpack8<T>(hi, y);
+    if (is_k) rotate(x, y);
+    auto* dst = static_cast<__nv_fp8_storage_t*>(is_k ? a.k_cache : a.v_cache) + slot_off +
+                static_cast<int64_t>(kv) * a.page_size * kHeadDim;
+    const float scale = is_k ? a.k_scale : a.v_scale;
+    detail::store_fp8x8(x, scale, dst + lane * 8);
+    detail::store_fp8x8(y, scale, dst + kHalf + lane * 8);
   }
   __device__ void store(int h, uint4 lo, uint4 hi) const {
     const int hq = a.num_q_heads, hkv = a.num_kv_heads;
+    if constexpr (kFp8) {
+      if (h >= hq) {
+        if (slot_off >= 0) store_fp8(h < hq + hkv, h < hq + hkv ? h - hq : h - hq - hkv, lo, hi);
+        return;
+      }
+    }
     if (h < hq + hkv) rotate(lo, hi);
     T* dst;
     if (h < hq) {
@@ -72,9 +102,9 @@ struct Token {
   }
 };
 
-template <typename T, int kHeadDim>
+template <typename T, int kHeadDim, bool kFp8>
 __global__ void __launch_bounds__(kThreads) rope_kv_store_kernel(RopeArgs a) {
-  using Tok = Token<T, kHeadDim>;
+  using Tok = Token<T, kHeadDim, kFp8>;
   __shared__ float s_cos[Tok::kHalf], s_sin[Tok::kHalf];
   const int64_t t = blockIdx.x;
   const int group = threadIdx.x / Tok::kLanes;
@@ -132,6 +162,9 @@ Status validate(const RopeKvStoreParams& p) {
   if (h.qkv_stride % 8 != 0) return invalid_argument("rope_kv_store: qkv_stride must be a multiple of 8");
   if (!detail::aligned16(p.qkv) || !detail::aligned16(p.k_cache) || !detail::aligned16(p.v_cache))
     return invalid_argument("rope_kv_store: qkv and the caches must be 16-byte aligned");
+  const KvCacheQuant& kq = p.kv_quant;
+  if (kq.fp8 && !(kq.k_scale > 0.f && std::isfinite(kq.k_scale) && kq.v_scale > 0.f && std::isfinite(kq.v_scale)))
+    return invalid_argument("rope_kv_store: fp8 KV cache: k_scale and v_scale must be positive and finite");
   return Status();
 }
 
@@ -143,12 +176,17 @@ Status rope_kv_store(const RopeKvStoreParams& p, cudaStream_t stream) {
   const RopeArgs a{p.qkv,         p.positions,  p.inv_freq,
                    p.slot_mapping, p.k_cache,   p.v_cache,
                    h.qkv_stride,   static_cast<int64_t>(p.num_pages) * p.page_size,
-                   p.page_size,    h.num_q_heads, h.num_kv_heads};
+                   p.page_size,    h.num_q_heads, h.num_kv_heads,
+                   p.kv_quant.k_scale, p.kv_quant.v_scale};
   const dim3 grid(static_cast<unsigned>(h.num_tokens));
   return detail::dispatch_half(p.dtype, "rope_kv_store", [&](auto tag) {
     using T = decltype(tag);
-    dispatch_head_dim(h.head_dim,
-                      [&](auto d) { rope_kv_store_kernel<T, decltype(d)::value><<<grid, kThreads, 0, stream>>>(a); });
+    dispatch_head_dim(h.head_dim, [&](auto d) {
+      if (p.kv_quant.fp8)
+        rope_kv_store_kernel<T, decltype(d)::value, true><<<grid, kThreads, 0, stream>>>(a);
+      else
+        rope_kv_store_kernel<T, decltype(d)::value, false><<<grid, kThreads, 0, stream>>>(a);
+    });
     return detail::launch_status("rope_kv_store");
   });
 }

@@ -4,6 +4,9 @@
 // is NaN (the rest of the qkv row, every cache slot no position owns, hence whole pages nobody
 // owns too) and every page-table row ends in at least one far-out-of-range entry, so a stray read
 // fails as loudly as a wrong one. The output is left for the caller to poison before each run.
+// An FP8 KV cache case (fp8) quantizes the fp32 cache once on the host (f32_to_fp8_e4m3(x /
+// scale): NaN slots stay NaN) and hands the kernel and the twin the same bytes, so only the
+// kernel's own arithmetic (fp16 Q/P, fp32 accumulation) separates them: kFp8Tolerance.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -37,7 +40,34 @@ struct PagedCase {
   int extra_stride = 0;  // q_stride = (Hq + 2 Hkv) * head_dim + extra_stride
   float q_std = 1.f;     // larger -> more peaked softmax rows
   uint32_t seed = 1;
+  bool fp8 = false;      // FP8 KV cache: K/V as e4m3 of x / k_scale, x / v_scale
+  float k_scale = 1.f, v_scale = 1.f;
+  float kv_std = 1.f;    // of the random K/V values (large against the scales: saturated bytes)
+  double tolerance() const;
 };
+
+// The bound for FP8 KV cases: the kernel reads the twin's exact bytes and dequantizes exactly, so
+// what is left is fp16 Q and P in the MMAs and the output's rounding (~1e-3 rms for a bf16
+// output; rows of head_dim 32 reached 2.7e-3 on the H200); 2.5 times tighter than kHalfTolerance.
+constexpr double kFp8Tolerance = 4e-3;
+inline double PagedCase::tolerance() const { return fp8 ? kFp8Tolerance : kHalfTolerance; }
+
+// Bytes on the device (an fp8 cache), and back.
+inline DeviceArray device_bytes(const std::vector<uint8_t>& b) {
+  DeviceArray a(b.size(), DType::kU8);
+  CUDA_CHECK(cudaMemcpy(a.data(), b.data(), b.size(), cudaMemcpyHostToDevice));
+  return a;
+}
+inline std::vector<uint8_t> host_bytes(const DeviceArray& a) {
+  std::vector<uint8_t> b(a.size());
+  CUDA_CHECK(cudaMemcpy(b.data(), a.data(), b.size(), cudaMemcpyDeviceToHost));
+  return b;
+}
+inline std::vector<uint8_t> quantize_fp8(const std::vector<float>& x, float scale) {
+  std::vector<uint8_t> q(x.size());
+  for (size_t i = 0; i < x.size(); ++i) q[i] = f32_to_fp8_e4m3(x[i] / scale);
+  return q;
+}
 
 // Device copies of one case, its kernel params, and the twin's answer.
 struct PreparedAttention {
@@ -59,8 +89,8 @@ inline void fill_paged_cache(const PagedCase& c, int num_pages, int max_pages, s
   std::shuffle(pool.begin(), pool.end(), rng);
   page_table.assign(static_cast<size_t>(num_seqs) * max_pages, kNoPage);
   const size_t page_elems = static_cast<size_t>(c.num_kv_heads) * ps * c.head_dim;
-  k = random_floats(num_pages * page_elems, c.seed + 1);
-  v = random_floats(num_pages * page_elems, c.seed + 2);
+  k = random_floats(num_pages * page_elems, c.seed + 1, c.kv_std);
+  v = random_floats(num_pages * page_elems, c.seed + 2, c.kv_std);
   std::vector<bool> used(static_cast<size_t>(num_pages) * ps, false);  // (page, slot) holds a position
   for (int s = 0, next = 0; s < num_seqs; ++s)
     for (int pos = 0; pos < c.seqs[s].context; ++pos) {
@@ -119,11 +149,18 @@ inline PreparedAttention prepare_attention(const PagedCase& c) {
   rp.page_table = page_table.data();
   rp.max_pages_per_seq = max_pages;
   r.want.assign(static_cast<size_t>(num_tokens) * q_width, 0.f);
-  ref::paged_attention(qkv.data(), ref::PagedKv{k.data(), v.data(), num_pages, ps}, rp, r.want.data());
-
   r.q = DeviceArray::from(qkv, c.dtype);
-  r.k = DeviceArray::from(k, c.dtype);
-  r.v = DeviceArray::from(v, c.dtype);
+  if (c.fp8) {
+    std::vector<uint8_t> k8 = quantize_fp8(k, c.k_scale), v8 = quantize_fp8(v, c.v_scale);
+    ref::PagedKv cache{nullptr, nullptr, num_pages, ps, k8.data(), v8.data(), c.k_scale, c.v_scale};
+    ref::paged_attention(qkv.data(), cache, rp, r.want.data());
+    r.k = device_bytes(k8);
+    r.v = device_bytes(v8);
+  } else {
+    ref::paged_attention(qkv.data(), ref::PagedKv{k.data(), v.data(), num_pages, ps}, rp, r.want.data());
+    r.k = DeviceArray::from(k, c.dtype);
+    r.v = DeviceArray::from(v, c.dtype);
+  }
   r.out = DeviceArray(static_cast<size_t>(num_tokens) * q_width, c.dtype);
   r.query_start = DeviceArray::from_ints(r.starts);
   r.context_lens = DeviceArray::from_ints(context_lens);
@@ -136,10 +173,11 @@ inline PreparedAttention prepare_attention(const PagedCase& c) {
   p.num_seqs = num_seqs, p.num_tokens = num_tokens, p.max_query_len = max_q, p.max_context_len = max_c;
   p.page_size = ps, p.num_q_heads = c.num_q_heads, p.num_kv_heads = c.num_kv_heads, p.head_dim = d;
   p.scale = rp.scale, p.dtype = c.dtype;
+  p.kv_quant = {c.fp8, c.k_scale, c.v_scale};
   return r;
 }
 
-// `got` against the twin at three grains, each under kHalfTolerance: every (query token, q head)
+// `got` against the twin at three grains, each under c.tolerance(): every (query token, q head)
 // row on its own (the first few failures named, `detail` appended), every sequence on its own,
 // and the whole batch; so one wrong head or one short sequence cannot hide behind the rest.
 inline void expect_matches_reference(const PagedCase& c, const PreparedAttention& r, const std::vector<float>& got,
@@ -153,17 +191,17 @@ inline void expect_matches_reference(const PagedCase& c, const PreparedAttention
         const size_t b = (static_cast<size_t>(t) * c.num_q_heads + h) * d;
         const std::vector<float> g(got.begin() + b, got.begin() + b + d), w(r.want.begin() + b, r.want.begin() + b + d);
         const double err = rel_l2(g, w);
-        if (err < kHalfTolerance || ++bad > 5) continue;  // report the first few
+        if (err < c.tolerance() || ++bad > 5) continue;  // report the first few
         ADD_FAILURE() << "seq " << s << " (L=" << c.seqs[s].new_tokens << ", C=" << c.seqs[s].context << ") query "
                       << t - r.starts[s] << " head " << h << ": rel L2 " << err << detail;
       }
     const size_t b = r.starts[s] * width, e = r.starts[s + 1] * width;
     const std::vector<float> g(got.begin() + b, got.begin() + e), w(r.want.begin() + b, r.want.begin() + e);
-    EXPECT_LT(rel_l2(g, w), kHalfTolerance) << "sequence " << s << " (L=" << c.seqs[s].new_tokens
+    EXPECT_LT(rel_l2(g, w), c.tolerance()) << "sequence " << s << " (L=" << c.seqs[s].new_tokens
                                             << ", C=" << c.seqs[s].context << ")" << detail;
   }
   EXPECT_EQ(bad, 0) << "rows over tolerance";
-  EXPECT_LT(rel_l2(got, r.want), kHalfTolerance);
+  EXPECT_LT(rel_l2(got, r.want), c.tolerance());
 }
 
 // Two runs on the same inputs: the same bits, and equal as floats (so an unwritten, still
@@ -181,7 +219,7 @@ inline void expect_rejected(const Status& st, const std::string& needle) {
 }
 
 inline std::string describe(const PagedCase& c) {
-  return std::string(dtype_name(c.dtype)) + " d=" + std::to_string(c.head_dim) +
+  return std::string(dtype_name(c.dtype)) + (c.fp8 ? " fp8kv" : "") + " d=" + std::to_string(c.head_dim) +
          " Hq=" + std::to_string(c.num_q_heads) + " Hkv=" + std::to_string(c.num_kv_heads) +
          " page=" + std::to_string(c.page_size);
 }

@@ -218,6 +218,82 @@ TEST(DecodeAttention, RunsAreBitwiseIdentical) {
   gpu_test::expect_bitwise_repeat(a, b, "a race: two runs on the same inputs differ");
 }
 
+// ---- FP8 KV cache (kv_quant.fp8): the kernel reads the twin's exact e4m3 bytes; scales != 1.
+
+Case fp8_case(std::vector<PagedSeq> seqs, uint32_t seed, DType dt = DType::kBF16) {
+  Case c;
+  c.seqs = std::move(seqs);
+  c.fp8 = true;
+  c.k_scale = 0.37f, c.v_scale = 1.9f;
+  c.dtype = dt;
+  c.seed = seed;
+  return c;
+}
+
+TEST(DecodeAttentionFp8, OddContextsSplitsAndDtypes) {
+  for (DType dt : {DType::kBF16, DType::kF16})
+    for (int splits : {0, 1, 2, 7}) {
+      Case c = fp8_case(contexts({1, 7, 19, 99, 989, 4097, 64, 65, 2000}), 2000 + splits, dt);
+      c.splits = splits;
+      check(c, name(c));
+    }
+}
+
+// Every head dim (80: an odd count of 16-dim chunks; 32-96: padded shared rows), page sizes,
+// GQA groups and speculative query lengths.
+TEST(DecodeAttentionFp8, HeadDimsPageSizesAndGroups) {
+  const int heads[][2] = {{32, 8}, {28, 4}, {3, 1}, {16, 1}, {5, 5}};
+  uint32_t seed = 2100;
+  for (int d : kernels::kSupportedHeadDims)
+    for (int ps : {1, 16, 64}) {
+      const auto& h = heads[seed % 5];
+      const int new_tokens = ps == 1 ? 8 : (ps == 16 ? 1 : 3);
+      Case c = fp8_case(contexts({19, 99, 257, 1111, 64}, new_tokens), seed++, ps == 64 ? DType::kF16 : DType::kBF16);
+      c.head_dim = d, c.page_size = ps, c.num_q_heads = h[0], c.num_kv_heads = h[1];
+      c.splits = ps == 16 ? 0 : 3;
+      c.extra_stride = ps == 1 ? 8 : 0;
+      check(c, name(c) + " L=" + std::to_string(new_tokens));
+    }
+}
+
+// Scales small against the values: a large share of the bytes is saturated (+-448), and peaked
+// scores move the running max; both sides read the same saturated bytes.
+TEST(DecodeAttentionFp8, SaturatedBytesAndPeakedScores) {
+  for (int d : {64, 128, 256}) {
+    Case c = fp8_case({{1, 99}, {4, 2000}, {1, 4097}, {8, 300}}, 2200 + d);
+    c.head_dim = d;
+    c.k_scale = 0.004f, c.v_scale = 0.003f;  // |x| > 1.79 (k), 1.34 (v) saturate: ~7% of k, ~18% of v
+    c.splits = d == 128 ? 0 : 5;
+    check(c, name(c) + " saturated");
+  }
+  Case c = fp8_case({{1, 99}, {4, 2000}, {1, 4097}}, 2300, DType::kF16);
+  c.q_std = 4.f;
+  check(c, "q_std 4");
+}
+
+TEST(DecodeAttentionFp8, BarShapesSmall) {
+  check(fp8_case(contexts({4096}), 2400), "1x4096");
+  check(fp8_case(contexts({2048, 2048, 2048, 2048, 2048, 2048, 2048, 2048}), 2401), "8x2048");
+  check(fp8_case(contexts({32768}), 2402), "1x32768");
+}
+
+TEST(DecodeAttentionFp8, RunsAreBitwiseIdentical) {
+  Prepared r = prepare(fp8_case({{1, 4097}, {3, 989}}, 2500));
+  const std::vector<float> a = run(r), b = run(r);
+  gpu_test::expect_bitwise_repeat(a, b, "a race: two runs on the same inputs differ");
+}
+
+TEST(DecodeAttentionFp8, RejectsBadScales) {
+  Prepared r = prepare(fp8_case({{1, 99}}, 2600));
+  for (float bad : {0.f, -1.f, NAN, INFINITY})
+    for (bool on_k : {true, false}) {
+      kernels::PagedAttentionParams p = r.params;
+      (on_k ? p.kv_quant.k_scale : p.kv_quant.v_scale) = bad;
+      gpu_test::expect_rejected(kernels::decode_attention(p, r.plan, r.workspace.data(), nullptr), "k_scale");
+    }
+  CUDA_CHECK(cudaDeviceSynchronize());
+}
+
 // Every unsupported combination comes back as an error that names it, before any launch.
 TEST(DecodeAttention, RejectsUnsupportedCombinations) {
   Case c;

@@ -156,6 +156,66 @@ TEST(PrefillAttention, RunsAreBitwiseIdentical) {
   }
 }
 
+// ---- FP8 KV cache (kv_quant.fp8): both entry points (kAuto routes fp8 past the sm90 kernel to
+// mma.sync), the kernel reading the twin's exact e4m3 bytes; scales != 1.
+
+Case fp8_case(std::vector<gpu_test::PagedSeq> seqs, uint32_t seed, DType dt = DType::kBF16) {
+  Case c;
+  c.seqs = std::move(seqs);
+  c.fp8 = true;
+  c.k_scale = 0.37f, c.v_scale = 1.9f;
+  c.dtype = dt;
+  c.seed = seed;
+  return c;
+}
+
+TEST(PrefillAttentionFp8, OddLengthsChunksAndDtypes) {
+  for (DType dt : {DType::kBF16, DType::kF16}) {
+    check(fp8_case({{1, 1}, {7, 7}, {19, 19}, {99, 99}, {989, 989}, {129, 129}}, 3000 + (dt == DType::kF16), dt),
+          "odd lengths");
+    check(fp8_case({{99, 1000}, {1, 77}, {128, 300}, {200, 264}, {64, 129}}, 3010 + (dt == DType::kF16), dt),
+          "chunked prefill on a cached prefix");
+  }
+}
+
+// Every head dim (80: an odd count of 16-dim chunks), page sizes, GQA groups, wider qkv rows.
+TEST(PrefillAttentionFp8, HeadDimsPageSizesAndGroups) {
+  const int heads[][2] = {{8, 2}, {28, 4}, {3, 1}, {5, 5}};
+  uint32_t seed = 3100;
+  for (int d : kernels::kSupportedHeadDims)
+    for (int ps : {1, 16, 64}) {
+      const auto& h = heads[seed % 4];
+      Case c = fp8_case({{19, 19}, {99, 150}, {257, 257}, {1, 33}}, seed++, ps == 64 ? DType::kF16 : DType::kBF16);
+      c.head_dim = d, c.page_size = ps, c.num_q_heads = h[0], c.num_kv_heads = h[1];
+      c.extra_stride = ps == 1 ? 24 : 0;
+      check(c, name(c));
+    }
+}
+
+TEST(PrefillAttentionFp8, SaturatedBytesAndPeakedScores) {
+  for (int d : {64, 128, 256}) {
+    Case c = fp8_case({{300, 333}, {129, 129}}, 3200 + d);
+    c.head_dim = d;
+    c.k_scale = 0.004f, c.v_scale = 0.003f;  // |x| > 1.79 (k), 1.34 (v) saturate: ~7% of k, ~18% of v
+    check(c, name(c) + " saturated");
+  }
+  Case c = fp8_case({{1024, 1024}, {300, 2000}}, 3300);
+  c.num_q_heads = 32, c.num_kv_heads = 8, c.q_std = 4.f;
+  check(c, "Hq=32 Hkv=8 q_std=4");
+}
+
+TEST(PrefillAttentionFp8, RunsAreBitwiseIdenticalAndBadScalesRejected) {
+  Prepared r = prepare(fp8_case({{989, 989}, {99, 300}}, 3400));
+  const std::vector<float> a = run(r, Impl::kMmaSync), b = run(r, Impl::kMmaSync);
+  gpu_test::expect_bitwise_repeat(a, b, "a race between warps or blocks");
+  for (float bad : {0.f, NAN}) {
+    kernels::PagedAttentionParams p = r.params;
+    p.kv_quant.v_scale = bad;
+    gpu_test::expect_rejected(kernels::prefill_attention(p, nullptr), "k_scale");
+  }
+  CUDA_CHECK(cudaDeviceSynchronize());
+}
+
 // Every unsupported shape comes back as an error that names it, before any launch.
 TEST(PrefillAttention, RejectsUnsupportedShapes) {
   Case c;

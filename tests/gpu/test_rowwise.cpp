@@ -274,6 +274,113 @@ TEST(Rowwise, RopeKvStoreMatchesRef) {
         for (int64_t t : kTokens) check_rope({h, page, t, dt}, seed += 5);
 }
 
+// FP8 KV cache: the caches get f32_to_fp8_e4m3(x / scale) of the fp32 rotated k and of v. v is
+// no rotation, only a true division and one rounding on both sides: its bytes must equal the
+// twin's. k's fp32 rotation differs from the twin's in the last bits (sincosf against std::cos,
+// FMA contraction), so a k byte may be the twin's fp8 neighbour, but only where the twin's fp32
+// x / k_scale lies within 2e-5 * (1 + |x|) of the rounding midpoint between the two codes, and in
+// at most 1 of 500 bytes. q as in check_rope; every other cache byte keeps its poison (0xFF).
+void check_rope_fp8(const RopeCase& c, float k_scale, float v_scale, uint32_t seed) {
+  const Heads& h = c.h;
+  SCOPED_TRACE(::testing::Message() << dtype_name(c.dt) << " fp8 d " << h.d << " hq " << h.hq << " hkv " << h.hkv
+                                    << " page " << c.page_size << " t " << c.t << " scales " << k_scale << ", "
+                                    << v_scale);
+  const int64_t stride = h.stride(), t = c.t;
+  const int num_pages = static_cast<int>((t + c.page_size - 1) / c.page_size) + 3;
+  const int64_t cache_n = static_cast<int64_t>(num_pages) * h.hkv * c.page_size * h.d;
+  auto qkv = rounded(t * stride, seed, c.dt, 1.5f);
+  std::vector<int32_t> pos = random_ids(t, 131072, seed + 1);
+  pos[0] = 0;
+  std::vector<float> inv_freq(h.d / 2);
+  for (int i = 0; i < h.d / 2; ++i) inv_freq[i] = static_cast<float>(std::pow(1e6, -2.0 * i / h.d));
+  auto slots = scattered_slots(t, c.page_size, num_pages, seed + 2);
+
+  DeviceArray dqkv = DeviceArray::from(qkv, c.dt), dk(cache_n, DType::kU8), dv(cache_n, DType::kU8);
+  DeviceArray dpos = DeviceArray::from_ints(pos), dslots = DeviceArray::from_ints(slots);
+  DeviceArray dfreq = DeviceArray::from(inv_freq, DType::kF32);
+  dk.poison(), dv.poison();
+  kernels::RopeKvStoreParams p{dqkv.data(), dpos.as<int32_t>(), dfreq.as<float>(), dslots.as<int32_t>(),
+                               dk.data(),   dv.data(),          c.page_size,       num_pages,
+                               {t, stride, h.hq, h.hkv, h.d},   c.dt,              {true, k_scale, v_scale}};
+  ASSERT_TRUE(kernels::rope_kv_store(p, nullptr).ok());
+  sync();
+
+  // The twin twice: fp8 bytes, and the fp32 values they were rounded from.
+  auto want = qkv, want32 = qkv;
+  std::vector<uint8_t> rk8(cache_n, 0xFF), rv8(cache_n, 0xFF);
+  std::vector<float> rk(cache_n, NAN), rv(cache_n, NAN);
+  const HeadLayout layout{t, stride, h.hq, h.hkv, h.d};
+  ref::rope_kv_store(want.data(), pos.data(), inv_freq.data(), slots.data(), layout,
+                     {nullptr, nullptr, num_pages, c.page_size, rk8.data(), rv8.data(), k_scale, v_scale});
+  ref::rope_kv_store(want32.data(), pos.data(), inv_freq.data(), slots.data(), layout,
+                     {rk.data(), rv.data(), num_pages, c.page_size});
+  auto got = dqkv.download();
+  const int64_t q_end = static_cast<int64_t>(h.hq) * h.d;
+  EXPECT_LT(rel_l2_cols(got, want, t, stride, 0, q_end), kHalfTolerance) << "q";
+  EXPECT_EQ(rel_l2_cols(got, qkv, t, stride, q_end, stride), 0.0) << "k, v and padding of qkv must be untouched";
+
+  std::vector<uint8_t> gk(cache_n), gv(cache_n);
+  CUDA_CHECK(cudaMemcpy(gk.data(), dk.data(), cache_n, cudaMemcpyDeviceToHost));
+  CUDA_CHECK(cudaMemcpy(gv.data(), dv.data(), cache_n, cudaMemcpyDeviceToHost));
+  std::vector<char> written(cache_n, 0);
+  int64_t v_wrong = 0, k_neighbours = 0, k_wrong = 0, saturated = 0;
+  for (int64_t tok = 0; tok < t; ++tok)
+    for (int kv = 0; kv < h.hkv; ++kv) {
+      const int64_t page = slots[tok] / c.page_size, off = slots[tok] % c.page_size;
+      const int64_t base = ((page * h.hkv + kv) * c.page_size + off) * h.d;
+      for (int64_t i = base; i < base + h.d; ++i) {
+        written[i] = 1;
+        v_wrong += gv[i] != rv8[i];
+        saturated += (rk8[i] & 0x7f) == 0x7e;
+        if (gk[i] == rk8[i]) continue;
+        const float a = fp8_e4m3_to_f32(gk[i]), b = fp8_e4m3_to_f32(rk8[i]), x = rk[i] / k_scale;
+        const float mid = 0.5f * (a + b);
+        // Neighbours: the same sign, codes one apart (e4m3 codes are monotone in |value|).
+        const bool adjacent = (gk[i] & 0x80) == (rk8[i] & 0x80) && std::abs(int{gk[i] & 0x7f} - int{rk8[i] & 0x7f}) == 1;
+        if (adjacent && std::fabs(x - mid) <= 2e-5f * (1.f + std::fabs(x))) {
+          ++k_neighbours;
+        } else if (++k_wrong <= 5) {
+          ADD_FAILURE() << "k byte " << i << ": got " << int{gk[i]} << " (" << a << ") want " << int{rk8[i]} << " ("
+                        << b << ") from x / k_scale = " << x;
+        }
+      }
+    }
+  const int64_t stored = t * h.hkv * h.d;
+  EXPECT_EQ(v_wrong, 0) << "v bytes are exactly the twin's";
+  EXPECT_EQ(k_wrong, 0) << "k bytes other than rounding-boundary neighbours";
+  EXPECT_LE(k_neighbours * 500, stored) << k_neighbours << " of " << stored << " k bytes differ by one code";
+  if (k_scale < 0.01f) EXPECT_GT(saturated, 0) << "the small scale saturates some k bytes";
+  int64_t clobbered = 0;
+  for (int64_t i = 0; i < cache_n; ++i) clobbered += !written[i] && (gk[i] != 0xFF || gv[i] != 0xFF);
+  EXPECT_EQ(clobbered, 0) << "cache bytes outside this step's slots were written";
+}
+
+TEST(Rowwise, RopeKvStoreFp8MatchesRef) {
+  uint32_t seed = 700;
+  for (DType dt : kDtypes)
+    for (Heads h : {Heads{32, 8, 128, 0}, Heads{4, 2, 64, 8}, Heads{8, 4, 256, 0}, Heads{32, 8, 80, 0},
+                    Heads{5, 1, 96, 8}, Heads{3, 3, 32, 24}})
+      for (int page : {1, 16})
+        for (int64_t t : {int64_t{1}, int64_t{19}, int64_t{989}}) {
+          check_rope_fp8({h, page, t, dt}, 0.37f, 1.9f, seed += 5);
+          if (t == 19) check_rope_fp8({h, page, t, dt}, 0.003f, 0.004f, seed += 5);  // saturates ~35% of k, ~23% of v
+        }
+}
+
+TEST(Rowwise, RopeKvStoreFp8RejectsBadScales) {
+  DeviceArray buf(1 << 16, DType::kBF16);
+  auto* base = static_cast<char*>(buf.data());
+  int32_t* ids = reinterpret_cast<int32_t*>(base);
+  for (float bad : {0.f, -2.f, NAN, INFINITY}) {
+    kernels::RopeKvStoreParams rp{base, ids, reinterpret_cast<float*>(base), ids, base, base, 16, 4,
+                                  {2, 6 * 128, 4, 1, 128}, DType::kBF16, {true, 1.f, bad}};
+    EXPECT_EQ(kernels::rope_kv_store(rp, nullptr).code(), StatusCode::kInvalidArgument) << "v_scale " << bad;
+    rp.kv_quant = {true, bad, 1.f};
+    EXPECT_EQ(kernels::rope_kv_store(rp, nullptr).code(), StatusCode::kInvalidArgument) << "k_scale " << bad;
+  }
+  EXPECT_EQ(cudaGetLastError(), cudaSuccess) << "a rejected call must not launch";
+}
+
 TEST(Rowwise, RopeKvStoreSkipsPaddingSlots) {
   // slot -1 (padding) and out-of-range slots write nothing; q is still rotated.
   const Heads h{4, 2, 128, 0};
