@@ -86,12 +86,16 @@ class StepPlan {
 };
 
 // The paged KV cache of every layer, in the layout the GPU decode kernel wants: one page holds
-// `page_size` consecutive tokens of one KV head contiguously.
+// `page_size` consecutive tokens of one KV head contiguously. In the compute dtype, or FP8 e4m3
+// (--kv-cache-dtype fp8: half the bytes of bf16): then layer l's k and v are stored as
+// fp8(k / k_scale[l]) and fp8(v / v_scale[l]), rounded to nearest even and saturated to +-448.
 struct KvCacheTensors {
   std::vector<Tensor> k;  // per layer: [num_pages, num_kv_heads, page_size, head_dim]
   std::vector<Tensor> v;  // per layer: [num_pages, num_kv_heads, page_size, head_dim]
+  std::vector<float> k_scale, v_scale;  // [num_layers]: the checkpoint's, or 1.0
   int num_pages() const { return static_cast<int>(k.at(0).dim(0)); }
   int page_size() const { return static_cast<int>(k.at(0).dim(2)); }
+  bool fp8() const { return k.at(0).dtype() == DType::kF8E4M3; }
 };
 
 // FP8 (W8A8) quantization of one Linear, as the checkpoint or --quantization fp8 asks for it.
@@ -280,7 +284,9 @@ class Backend {
   virtual Status download(const Tensor& src, void* dst) = 0;
   // Copies dst.nbytes() bytes of host memory into a backend tensor, dtype unchanged.
   virtual Status copy_from_host(const void* src, Tensor& dst) = 0;
-  Result<KvCacheTensors> alloc_kv_cache(int num_layers, int num_pages, int page_size, int num_kv_heads, int head_dim);
+  // The cache in compute_dtype(), or in FP8 e4m3 (fp8) with every scale 1.0.
+  Result<KvCacheTensors> alloc_kv_cache(int num_layers, int num_pages, int page_size, int num_kv_heads, int head_dim,
+                                        bool fp8 = false);
   // Bytes the backend could still allocate, and all it has (device memory; host RAM on the CPU).
   virtual size_t free_memory() const = 0;
   virtual size_t total_memory() const = 0;

@@ -68,12 +68,15 @@ Status StepBatch::validate(int page_size, int num_pages) const {
 }
 
 Result<KvCacheTensors> Backend::alloc_kv_cache(int num_layers, int num_pages, int page_size, int num_kv_heads,
-                                               int head_dim) {
+                                               int head_dim, bool fp8) {
   KvCacheTensors cache;
   const Shape shape{num_pages, num_kv_heads, page_size, head_dim};
+  const DType dtype = fp8 ? DType::kF8E4M3 : compute_dtype();
+  cache.k_scale.assign(num_layers, 1.f);
+  cache.v_scale.assign(num_layers, 1.f);
   for (int l = 0; l < num_layers; ++l) {
-    TK_ASSIGN_OR_RETURN(Tensor k, alloc(compute_dtype(), shape));
-    TK_ASSIGN_OR_RETURN(Tensor v, alloc(compute_dtype(), shape));
+    TK_ASSIGN_OR_RETURN(Tensor k, alloc(dtype, shape));
+    TK_ASSIGN_OR_RETURN(Tensor v, alloc(dtype, shape));
     cache.k.push_back(std::move(k));
     cache.v.push_back(std::move(v));
   }

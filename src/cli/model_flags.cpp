@@ -32,6 +32,10 @@ void add_engine_flags(CLI::App& app, EngineConfig& c, unsigned which) {
   add_choice<bool>(app, "--quantization", c.quantize_fp8, {{"fp8", true}},
                    "fp8: quantize a bf16 checkpoint's layers to FP8 at load (per-channel weights, per-token "
                    "inputs; lm_head and embeddings stay); FP8 checkpoints need no flag");
+  add_choice<bool>(app, "--kv-cache-dtype", c.kv_cache_fp8, {{"auto", false}, {"fp8", true}, {"fp8_e4m3", true}},
+                   "KV cache dtype: auto (the compute dtype) or fp8 / fp8_e4m3 (FP8 e4m3 with the checkpoint's "
+                   "k_scale / v_scale, 1.0 when it has none: twice the tokens)")
+      ->default_str("auto");
   if (which & kSizingFlags) {
     add_int(app, (which & kLlamaAliases) ? "--max-model-len,-c,--ctx-size" : "--max-model-len", c.max_model_len,
             "context length: prompt + generated tokens (default: the model's max_position_embeddings)", 0);

@@ -69,7 +69,7 @@ Status EngineCore::size_kv_cache() {
   const ModelConfig& c = model_config();
   const int page = config_.page_size;
   const size_t page_bytes = 2 * static_cast<size_t>(c.num_layers * c.num_kv_heads * c.head_dim) * page *
-                            dtype_size(backend().compute_dtype());
+                            (config_.kv_cache_fp8 ? 1 : dtype_size(backend().compute_dtype()));
   const int64_t seq_pages = (config_.max_model_len + page - 1) / page;
   int64_t pages = 0;
   if (config_.kv_cache_tokens > 0) {
@@ -94,11 +94,32 @@ Status EngineCore::size_kv_cache() {
                          std::to_string(config_.max_model_len) + "; lower --max-model-len" +
                          (backend().device() == Device::kCpu ? "" : " or raise --gpu-memory-utilization"));
   TK_ASSIGN_OR_RETURN(cache_, backend().alloc_kv_cache(static_cast<int>(c.num_layers), static_cast<int>(pages + 1), page,
-                                                       static_cast<int>(c.num_kv_heads), static_cast<int>(c.head_dim)));
+                                                       static_cast<int>(c.num_kv_heads), static_cast<int>(c.head_dim),
+                                                       config_.kv_cache_fp8));
+  if (config_.kv_cache_fp8) set_kv_cache_scales();
   pool_ = std::make_unique<PagePool>(static_cast<int>(pages));  // the last page is the runner's scratch page
   TK_LOG_INFO("KV cache: " + std::to_string(pages * page) + " tokens (" + std::to_string(pages) + " pages of " +
-              std::to_string(page) + ", " + fixed2(gib(page_bytes * (pages + 1))) + " GiB)");
+              std::to_string(page) + ", " + fixed2(gib(page_bytes * (pages + 1))) + " GiB" +
+              (config_.kv_cache_fp8 ? ", fp8 e4m3" : "") + ")");
   return Status::ok_status();
+}
+
+// --kv-cache-dtype fp8: the checkpoint's scales per layer, 1.0 where it holds none (as vLLM,
+// with a warning: values beyond +-448 then saturate).
+void EngineCore::set_kv_cache_scales() {
+  const std::vector<LayerWeights>& layers = model_.model->weights().layers;
+  int missing = 0;
+  for (size_t l = 0; l < layers.size(); ++l) {
+    const float k = layers[l].k_scale, v = layers[l].v_scale;
+    missing += k > 0.f && v > 0.f ? 0 : 1;
+    cache_.k_scale[l] = k > 0.f ? k : 1.f;
+    cache_.v_scale[l] = v > 0.f ? v : 1.f;
+  }
+  if (missing > 0)
+    TK_LOG_WARN("--kv-cache-dtype fp8: the checkpoint holds no KV cache scales (k_scale / v_scale) for " +
+                std::to_string(missing) + " of " + std::to_string(layers.size()) +
+                " layers; using 1.0 there, so K or V values beyond +-448 saturate (checkpoints quantized with a "
+                "kv_cache_scheme carry calibrated scales)");
 }
 
 Status EngineCore::validate(const std::vector<int32_t>& prompt, const SamplingParams& params) const {

@@ -37,6 +37,9 @@ struct EngineConfig {
   DeviceChoice device = DeviceChoice::kAuto;
   DTypeChoice dtype = DTypeChoice::kAuto;
   bool quantize_fp8 = false;      // --quantization fp8: FP8 weights (per channel) and inputs (per token)
+  // --kv-cache-dtype fp8: K and V cached in FP8 e4m3 with the checkpoint's per-layer k/v scales
+  // (1.0 when it has none): twice the tokens per byte, half the bytes a decode step reads.
+  bool kv_cache_fp8 = false;
   int max_model_len = 0;          // 0: the model's max_position_embeddings
   int max_num_seqs = 256;         // sequences in one step
   int max_num_batched_tokens = 2048;  // tokens in one step
@@ -180,6 +183,7 @@ class EngineCore {
   EngineCore() = default;
   Status init(const EngineConfig& config, LoadedModel model);
   Status size_kv_cache();
+  void set_kv_cache_scales();
   struct ActiveRequest {
     std::vector<std::unique_ptr<Sequence>> seqs;
     std::vector<bool> reported;  // the sequence's final output was emitted

@@ -198,7 +198,8 @@ std::vector<Need> memory_needs(const EngineConfig& c, const ModelConfig& m, cons
   const double per_token = dt * (3 * h + qkv + static_cast<double>(m.num_heads * m.head_dim) +
                                  3 * static_cast<double>(m.intermediate_size));
   const double logit_rows = static_cast<double>(seqs + RunnerConfig{}.max_prompt_logprob_rows);
-  const double kv_token = 2 * dt * static_cast<double>(m.num_layers * m.num_kv_heads * m.head_dim);
+  const double kv_dt = c.kv_cache_fp8 ? 1.0 : dt;
+  const double kv_token = 2 * kv_dt * static_cast<double>(m.num_layers * m.num_kv_heads * m.head_dim);
   const int64_t kv_pages = c.kv_cache_tokens > 0 ? (c.kv_cache_tokens + page - 1) / page : seq_pages;
 
   const std::string len_flag = c.max_model_len > 0 ? "--max-model-len " + std::to_string(c.max_model_len)

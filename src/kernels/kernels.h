@@ -135,6 +135,16 @@ struct QkNormParams {
 };
 Status qk_norm(const QkNormParams& p, cudaStream_t stream);
 
+// An FP8 KV cache (--kv-cache-dtype fp8): k_cache and v_cache hold fp8 e4m3 (one byte per
+// value) of k / k_scale and v / v_scale, rounded to nearest even and saturated to +-448; readers
+// multiply by the scales again (folded into the softmax scale and the output). Off: the caches
+// hold `dtype` like q. Per-tensor scales per layer, from the checkpoint or 1.0.
+struct KvCacheQuant {
+  bool fp8 = false;
+  float k_scale = 1.f;
+  float v_scale = 1.f;
+};
+
 // RoPE (neox pairs i, i + head_dim/2) on q in place and on k, then k and v written to the paged
 // cache at slot_mapping[t] = page * page_size + offset. Angles in fp32: position * inv_freq[i].
 struct RopeKvStoreParams {
@@ -147,7 +157,8 @@ struct RopeKvStoreParams {
   int page_size = 16;
   int num_pages = 0;
   HeadLayout heads;
-  DType dtype = DType::kBF16;
+  DType dtype = DType::kBF16;            // of qkv (and of the caches unless kv_quant.fp8)
+  KvCacheQuant kv_quant;                 // fp8: the rotated k and v stored as fp8(x / scale) from fp32
 };
 Status rope_kv_store(const RopeKvStoreParams& p, cudaStream_t stream);
 
@@ -182,7 +193,8 @@ struct PagedAttentionParams {
   int num_kv_heads = 0;
   int head_dim = 0;
   float scale = 0.f;
-  DType dtype = DType::kBF16;
+  DType dtype = DType::kBF16;             // of q and out (and of the caches unless kv_quant.fp8)
+  KvCacheQuant kv_quant;                  // fp8: the caches hold fp8 e4m3, dequantized on the fly
 };
 
 // Flash decoding (attention_decode.cu): each sequence's context is split into `num_splits`

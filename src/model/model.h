@@ -153,6 +153,9 @@ struct LayerWeights {
   Tensor post_attn_norm;  // [hidden]
   Linear gate_up;         // [2 * intermediate, hidden]: gate rows then up rows, fused at load
   Linear down;            // [hidden, intermediate]
+  // The FP8 KV cache's scales as the checkpoint holds them (k = fp8 * k_scale), 0 where it holds
+  // none; used with --kv-cache-dtype fp8 only.
+  float k_scale = 0.f, v_scale = 0.f;
 };
 
 struct ModelWeights {
@@ -211,6 +214,7 @@ class Model {
   Model(ModelConfig config, ModelWeights weights, Backend& backend);
 
   const ModelConfig& config() const { return config_; }
+  const ModelWeights& weights() const { return weights_; }
   Backend& backend() const { return backend_; }
   AttentionShape attention_shape() const;
 

@@ -127,8 +127,8 @@ Status read_compressed_tensors(const json& q, const std::string& where, Quantiza
   }
   if (json_fields::find(g, "output_activations") != nullptr)
     return unsupported(gwhere + ".output_activations: output quantization is not supported");
-  if (json_fields::find(q, "kv_cache_scheme") != nullptr)
-    TK_LOG_WARN(where + ".kv_cache_scheme is not used: the KV cache stays in the compute dtype");
+  // kv_cache_scheme: its k_scale / v_scale tensors are read with the weights and used by
+  // --kv-cache-dtype fp8 (as vLLM, the cache dtype is the flag's, not the checkpoint's).
   TK_RETURN_IF_ERROR(read_names(q, "ignore", where, out.ignore));
   for (const std::string& entry : out.ignore) {
     if (entry.rfind("re:", 0) != 0) continue;

@@ -48,7 +48,39 @@ class WeightLoader {
     return l;
   }
 
+  // The per-tensor FP8 KV cache scales of every layer where the checkpoint holds them, under the
+  // names the quantizers write: self_attn.k_scale / v_scale (compressed-tensors' kv_cache_scheme,
+  // ModelOpt under k_proj / v_proj), k_proj / v_proj.output_scale (older compressed-tensors),
+  // self_attn.kv_scale (AutoFP8: one for both). Per-head scales become their largest: coarser for
+  // the other heads, never saturating.
+  Status kv_cache_scales(const ModelConfig& c, ModelWeights& w) {
+    for (int64_t l = 0; l < c.num_layers; ++l) {
+      const std::string attn = "model.layers." + std::to_string(l) + ".self_attn.";
+      LayerWeights& layer = w.layers[static_cast<size_t>(l)];
+      TK_ASSIGN_OR_RETURN(layer.k_scale, kv_scale(attn, {"k_scale", "k_proj.k_scale", "k_proj.output_scale"}));
+      TK_ASSIGN_OR_RETURN(layer.v_scale, kv_scale(attn, {"v_scale", "v_proj.v_scale", "v_proj.output_scale"}));
+      TK_ASSIGN_OR_RETURN(const float shared, kv_scale(attn, {"kv_scale"}));
+      if (layer.k_scale == 0.f) layer.k_scale = shared;
+      if (layer.v_scale == 0.f) layer.v_scale = shared;
+    }
+    return Status::ok_status();
+  }
+
  private:
+  // The first of `names` (under `prefix`) the checkpoint holds, as one positive scale; 0 if none.
+  Result<float> kv_scale(const std::string& prefix, std::initializer_list<const char*> names) {
+    for (const char* name : names) {
+      if (!ckpt_.contains(prefix + name)) continue;
+      TK_ASSIGN_OR_RETURN(TensorInfo info, ckpt_.get(prefix + name));
+      if (info.shape.numel() < 1)
+        return corrupt(info.file + ": tensor '" + info.name + "' is empty; a KV cache scale has at least one element");
+      TK_ASSIGN_OR_RETURN(std::vector<float> v, read_scale(info, /*positive=*/true));
+      report(info);
+      return *std::max_element(v.begin(), v.end());
+    }
+    return 0.f;
+  }
+
   // One checkpoint module's FP8 weight, its scales in fp32 and its static input scale.
   struct Fp8Part {
     TensorInfo weight, scale_info;
@@ -236,6 +268,7 @@ Result<ModelWeights> load_weights(const ModelConfig& c, const Checkpoint& ckpt, 
     }
     TK_ASSIGN_OR_RETURN(*spec.dest, loader.stacked(spec.parts));
   }
+  TK_RETURN_IF_ERROR(loader.kv_cache_scales(c, w));
   TK_RETURN_IF_ERROR(model_detail::upload_inv_freq(c, backend, w));
   return w;
 }

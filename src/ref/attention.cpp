@@ -1,5 +1,7 @@
 // Reference attention path: per-head q/k RMSNorm, RoPE fused with the paged KV store, and causal
 // attention over the paged cache. These define what the GPU kernels must compute.
+#include <algorithm>
+#include <array>
 #include <cmath>
 #include <vector>
 
@@ -54,11 +56,27 @@ void rope_kv_store(float* qkv, const int32_t* positions, const float* inv_freq, 
     for (int h = 0; h < p.num_kv_heads; ++h) {
       int64_t dst = page * page_stride + h * head_stride + offset * p.head_dim;
       for (int i = 0; i < p.head_dim; ++i) {
-        cache.k[dst + i] = k[h * p.head_dim + i];
-        cache.v[dst + i] = v[h * p.head_dim + i];
+        if (cache.fp8()) {  // a true division, as the kernel's
+          cache.k8[dst + i] = f32_to_fp8_e4m3(k[h * p.head_dim + i] / cache.k_scale);
+          cache.v8[dst + i] = f32_to_fp8_e4m3(v[h * p.head_dim + i] / cache.v_scale);
+        } else {
+          cache.k[dst + i] = k[h * p.head_dim + i];
+          cache.v[dst + i] = v[h * p.head_dim + i];
+        }
       }
     }
   }
+}
+
+// fp8 e4m3 byte -> float, as fp8_e4m3_to_f32, by table: the FP8 cache is read per position and
+// query head.
+static float fp8_value(uint8_t b) {
+  static const std::array<float, 256> table = [] {
+    std::array<float, 256> t{};
+    for (int i = 0; i < 256; ++i) t[i] = fp8_e4m3_to_f32(static_cast<uint8_t>(i));
+    return t;
+  }();
+  return table[b];
 }
 
 // One query head of one token against `visible` cached positions.
@@ -92,7 +110,43 @@ static void attend_one(const float* q, const PagedKv& cache, const int32_t* page
   }
 }
 
+// The FP8 cache: each (sequence, kv head)'s context dequantized once (fp8 * scale), then every
+// query row of its group attends to it as to an fp32 cache of one page.
+static void paged_attention_fp8(const float* qkv, const PagedKv& cache, const AttentionParams& p, float* out) {
+  const HeadLayout& h = p.heads;
+  const int group = h.num_q_heads / h.num_kv_heads, d = h.head_dim;
+  const int64_t out_stride = static_cast<int64_t>(h.num_q_heads) * d;
+  const int64_t head_stride = static_cast<int64_t>(cache.page_size) * d, page_stride = head_stride * h.num_kv_heads;
+#pragma omp parallel
+  {
+    std::vector<float> k, v, scores;
+#pragma omp for collapse(2) schedule(dynamic, 1)
+    for (int s = 0; s < p.num_seqs; ++s) {
+      for (int kvh = 0; kvh < h.num_kv_heads; ++kvh) {
+        const int ctx = p.context_lens[s], q0 = p.query_start[s], q_len = p.query_start[s + 1] - q0;
+        const int32_t* pages = p.page_table + static_cast<int64_t>(s) * p.max_pages_per_seq;
+        k.resize(static_cast<size_t>(ctx) * d), v.resize(k.size());
+        for (int pos = 0; pos < ctx; ++pos) {
+          const int64_t off = pages[pos / cache.page_size] * page_stride + kvh * head_stride +
+                              static_cast<int64_t>(pos % cache.page_size) * d;
+          for (int i = 0; i < d; ++i) {
+            k[static_cast<size_t>(pos) * d + i] = fp8_value(cache.k8[off + i]) * cache.k_scale;
+            v[static_cast<size_t>(pos) * d + i] = fp8_value(cache.v8[off + i]) * cache.v_scale;
+          }
+        }
+        const PagedKv dense{k.data(), v.data(), 1, std::max(ctx, 1)};
+        const int32_t page0 = 0;
+        for (int i = 0; i < q_len; ++i)
+          for (int head = kvh * group; head < (kvh + 1) * group; ++head)
+            attend_one(qkv + (q0 + i) * h.qkv_stride + static_cast<int64_t>(head) * d, dense, &page0, 0, 1, d,
+                       ctx - q_len + i + 1, p.scale, scores, out + (q0 + i) * out_stride + head * d);
+      }
+    }
+  }
+}
+
 void paged_attention(const float* qkv, const PagedKv& cache, const AttentionParams& p, float* out) {
+  if (cache.fp8()) return paged_attention_fp8(qkv, cache, p, out);
   const HeadLayout& h = p.heads;
   const int group = h.num_q_heads / h.num_kv_heads;
   const int64_t out_stride = static_cast<int64_t>(h.num_q_heads) * h.head_dim;

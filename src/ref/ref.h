@@ -32,11 +32,17 @@ void matmul(const float* x /*[M, K]*/, const float* w /*[N, K]*/, const float* b
 void qk_norm(float* qkv /*[T, qkv_stride]*/, const float* q_weight /*[head_dim]*/,
              const float* k_weight /*[head_dim]*/, const HeadLayout& p, float eps);
 
+// The paged cache of one layer: fp32 (k, v), or fp8 e4m3 (k8, v8) holding x / k_scale (v_scale),
+// rounded to nearest even and saturated (f32_to_fp8_e4m3) — the FP8 KV cache every kernel twins.
 struct PagedKv {
-  float* k = nullptr;  // [num_pages, num_kv_heads, page_size, head_dim]
-  float* v = nullptr;  // [num_pages, num_kv_heads, page_size, head_dim]
+  float* k = nullptr;    // [num_pages, num_kv_heads, page_size, head_dim] fp32, or nullptr ...
+  float* v = nullptr;    // [num_pages, num_kv_heads, page_size, head_dim]
   int num_pages = 0;
   int page_size = 0;
+  uint8_t* k8 = nullptr; // ... [num_pages, num_kv_heads, page_size, head_dim] fp8 e4m3
+  uint8_t* v8 = nullptr;
+  float k_scale = 1.f, v_scale = 1.f;  // fp8 only
+  bool fp8() const { return k8 != nullptr; }
 };
 
 // RoPE (neox: the head's first and second halves are the pair) on q in place and on k, then k and

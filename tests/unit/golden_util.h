@@ -111,14 +111,16 @@ inline std::vector<float> score_window(Engine& engine, const std::vector<int32_t
 // A model, its KV cache and a runner, driven step by step with chosen chunks and logit rows
 // (teacher forcing against the goldens).
 struct TeacherForcing {
-  TeacherForcing(Backend& backend, const std::string& dir, int page_size, int num_pages, bool quantize_fp8 = false)
+  // kv_fp8: an FP8 KV cache (every scale 1.0).
+  TeacherForcing(Backend& backend, const std::string& dir, int page_size, int num_pages, bool quantize_fp8 = false,
+                 bool kv_fp8 = false)
       : pool(num_pages) {
     auto m = Model::load(dir, backend, nullptr, quantize_fp8);
     EXPECT_TRUE(m.ok()) << m.status().to_string();
     model = std::move(*m);
     const ModelConfig& c = model->config();
     EXPECT_TRUE(backend.configure(model->attention_shape(), page_size).ok());
-    auto kv = backend.alloc_kv_cache(c.num_layers, num_pages + 1, page_size, c.num_kv_heads, c.head_dim);
+    auto kv = backend.alloc_kv_cache(c.num_layers, num_pages + 1, page_size, c.num_kv_heads, c.head_dim, kv_fp8);
     EXPECT_TRUE(kv.ok());
     cache = std::move(*kv);
     RunnerConfig rc;
@@ -177,10 +179,10 @@ struct Perplexity {
   int64_t count = 0;
 };
 inline Perplexity teacher_forced_perplexity(Backend& backend, const std::string& dir, const std::string& text_file, int ctx,
-                                            bool quantize_fp8 = false) {
+                                            bool quantize_fp8 = false, bool kv_fp8 = false) {
   Perplexity out;
   const int page = 16, first = ctx / 2;
-  TeacherForcing tf(backend, dir, page, (ctx + page - 1) / page, quantize_fp8);
+  TeacherForcing tf(backend, dir, page, (ctx + page - 1) / page, quantize_fp8, kv_fp8);
   auto tok = Tokenizer::load(dir);
   auto text = read_text_file(text_file);
   EXPECT_TRUE(tok.ok() && text.ok() && tf.model);

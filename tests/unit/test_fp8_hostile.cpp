@@ -82,6 +82,22 @@ void expect_error(const Status& s, StatusCode code, const std::string& text) {
   EXPECT_NE(s.message().find(text), std::string::npos) << "message: " << s.message() << "\nwanted: " << text;
 }
 
+// Case `name` with its tensors edited, loaded: every layer's (k_scale, v_scale) as read, or the error.
+Result<std::vector<std::pair<float, float>>> kv_scales_of(const std::string& name,
+                                                            const std::function<void(RawTensors&)>& edit_tensors) {
+  ScratchDir dir;
+  std::filesystem::copy_file(fp8_dir(name) + "/config.json", dir.file("config.json"));
+  RawTensors tensors = read_tensors(fp8_dir(name) + "/model.safetensors");
+  edit_tensors(tensors);
+  write_file(dir.file("model.safetensors"), write_tensors(tensors));
+  auto backend = make_cpu_backend(1);
+  auto model = Model::load(dir.path(), *backend);
+  if (!model.ok()) return model.status();
+  std::vector<std::pair<float, float>> out;
+  for (const LayerWeights& l : (*model)->weights().layers) out.emplace_back(l.k_scale, l.v_scale);
+  return out;
+}
+
 void no_config_edit(json&) {}
 void no_tensor_edit(RawTensors&) {}
 
@@ -236,6 +252,55 @@ TEST(Fp8Hostile, WeightsThatAreNotFp8) {
   // FP8 tensors without any quantization_config.
   expect_error(load_edited("ct_tensor_static", [](json& c) { c.erase("quantization_config"); }, no_tensor_edit),
                StatusCode::kUnsupported, "has dtype float8_e4m3fn; weights must be float32, float16 or bfloat16");
+}
+
+// FP8 KV cache scales (--kv-cache-dtype fp8) under every name the quantizers write.
+const std::string kAttn0 = "model.layers.0.self_attn.";
+
+RawTensor f32_tensor(std::vector<int64_t> shape, const std::vector<float>& v) { return {"F32", std::move(shape), f32_bytes(v)}; }
+
+TEST(Fp8KvScales, ReadUnderEveryNameTheQuantizersWrite) {
+  using Scales = std::vector<std::pair<float, float>>;
+  auto first_layer = [](const Result<Scales>& r) {
+    EXPECT_TRUE(r.ok()) << r.status().to_string();
+    return r.ok() && !r->empty() ? r->front() : std::pair<float, float>{-1.f, -1.f};
+  };
+  auto none = kv_scales_of("ct_channel_token", no_tensor_edit);
+  ASSERT_TRUE(none.ok()) << none.status().to_string();
+  for (const auto& kv : *none) EXPECT_EQ(kv, std::make_pair(0.f, 0.f));  // none held: the engine's 1.0
+  // compressed-tensors' kv_cache_scheme (a scalar tensor)
+  EXPECT_EQ(first_layer(kv_scales_of("ct_channel_token",
+                                     [](RawTensors& t) {
+                                       t[kAttn0 + "k_scale"] = f32_tensor({}, {0.5f});
+                                       t[kAttn0 + "v_scale"] = f32_tensor({1}, {2.f});
+                                     })),
+            std::make_pair(0.5f, 2.f));
+  // older compressed-tensors: the projections' output scales
+  EXPECT_EQ(first_layer(kv_scales_of("ct_channel_token",
+                                     [](RawTensors& t) {
+                                       t[kAttn0 + "k_proj.output_scale"] = f32_tensor({1}, {0.25f});
+                                       t[kAttn0 + "v_proj.output_scale"] = f32_tensor({1}, {4.f});
+                                     })),
+            std::make_pair(0.25f, 4.f));
+  // AutoFP8: one scale for both
+  EXPECT_EQ(first_layer(kv_scales_of("ct_channel_token", [](RawTensors& t) { t[kAttn0 + "kv_scale"] = f32_tensor({}, {3.f}); })),
+            std::make_pair(3.f, 3.f));
+  // per-head scales: the largest, so no head saturates
+  EXPECT_EQ(first_layer(kv_scales_of("ct_channel_token",
+                                     [](RawTensors& t) {
+                                       t[kAttn0 + "k_scale"] = f32_tensor({2}, {0.5f, 0.75f});
+                                       t[kAttn0 + "v_scale"] = f32_tensor({2, 1}, {1.5f, 1.25f});
+                                     })),
+            std::make_pair(0.75f, 1.5f));
+}
+
+TEST(Fp8KvScales, BadScalesAreNamed) {
+  auto bad = [](RawTensor t) { return kv_scales_of("ct_channel_token", [&](RawTensors& ts) { ts[kAttn0 + "k_scale"] = t; }).status(); };
+  expect_error(bad(f32_tensor({}, {-1.f})), StatusCode::kCorrupt, "'" + kAttn0 + "k_scale' holds the scale -1");
+  expect_error(bad(f32_tensor({}, {0.f})), StatusCode::kCorrupt, "must be finite and positive");
+  expect_error(bad(f32_tensor({}, {NAN})), StatusCode::kCorrupt, "must be finite and positive");
+  expect_error(bad(f32_tensor({0}, {})), StatusCode::kCorrupt, "is empty");
+  expect_error(bad({"I32", {1}, std::string(4, '\1')}), StatusCode::kUnsupported, "must be float32, float16 or bfloat16");
 }
 
 }  // namespace

@@ -97,6 +97,52 @@ TEST(Ref, RopeRotatesPairsByPositionTimesFrequency) {
   for (int i = 0; i < d; ++i) EXPECT_EQ(vc[i], orig[2 * d + i]);  // v stored unrotated
 }
 
+// The FP8 KV cache twin: the store writes fp8(x / scale) of what the fp32 cache would hold, and
+// attention over the fp8 cache is attention over its dequantized values (fp8 * scale), bit for bit.
+TEST(Ref, Fp8KvCacheStoresScaledBytesAndAttendsOverTheirValues) {
+  std::mt19937 rng(11);
+  const int d = 16, hq = 4, hkv = 2, stride = (hq + 2 * hkv) * d + 8, page = 4, num_pages = 6, ctx = 13;
+  const float k_scale = 0.37f, v_scale = 1.9f;
+  std::vector<float> qkv = random_vec(ctx * stride, rng);
+  for (int t = 0; t < ctx; ++t)  // v large: some |v| / v_scale beyond 448, the saturating store
+    for (int i = (hq + hkv) * d; i < (hq + 2 * hkv) * d; ++i) qkv[static_cast<size_t>(t) * stride + i] *= 600.f;
+  std::vector<int32_t> positions(ctx), slots(ctx), pages = {5, 1, 3, 0};
+  for (int t = 0; t < ctx; ++t) positions[t] = t, slots[t] = pages[t / page] * page + t % page;
+  std::vector<float> inv_freq(d / 2);
+  for (int i = 0; i < d / 2; ++i) inv_freq[i] = std::pow(10000.f, -2.f * i / d);
+  const size_t elems = static_cast<size_t>(num_pages) * hkv * page * d;
+  std::vector<float> kf(elems, 0.f), vf(elems, 0.f);
+  std::vector<uint8_t> k8(elems, 0), v8(elems, 0);
+  std::vector<float> qkv_f = qkv, qkv_8 = qkv;
+  const HeadLayout h{ctx, stride, hq, hkv, d};
+  rope_kv_store(qkv_f.data(), positions.data(), inv_freq.data(), slots.data(), h, PagedKv{kf.data(), vf.data(), num_pages, page});
+  PagedKv fp8{nullptr, nullptr, num_pages, page, k8.data(), v8.data(), k_scale, v_scale};
+  rope_kv_store(qkv_8.data(), positions.data(), inv_freq.data(), slots.data(), h, fp8);
+  EXPECT_EQ(qkv_f, qkv_8);  // q rotated alike
+  int saturated = 0;
+  for (size_t i = 0; i < elems; ++i) {
+    ASSERT_EQ(k8[i], f32_to_fp8_e4m3(kf[i] / k_scale)) << i;
+    ASSERT_EQ(v8[i], f32_to_fp8_e4m3(vf[i] / v_scale)) << i;
+    saturated += std::fabs(vf[i] / v_scale) > kFp8E4M3Max;
+  }
+  EXPECT_GT(saturated, 0);
+  // Attention over the fp8 bytes against attention over the fp32 cache of their values.
+  std::vector<float> kd(elems), vd(elems);
+  for (size_t i = 0; i < elems; ++i) kd[i] = fp8_e4m3_to_f32(k8[i]) * k_scale, vd[i] = fp8_e4m3_to_f32(v8[i]) * v_scale;
+  AttentionParams p;
+  p.heads = {5, stride, hq, hkv, d};  // the last 5 tokens as queries: causal over 9..13 positions
+  p.scale = 0.25f, p.num_seqs = 1;
+  int32_t qs[2] = {0, 5}, cl[1] = {ctx};
+  p.query_start = qs, p.context_lens = cl, p.page_table = pages.data(), p.max_pages_per_seq = 4;
+  const float* q = qkv_8.data() + static_cast<size_t>(ctx - 5) * stride;
+  std::vector<float> out8(5 * hq * d, NAN), outd(5 * hq * d, NAN), outf(5 * hq * d, NAN);
+  paged_attention(q, fp8, p, out8.data());
+  paged_attention(q, PagedKv{kd.data(), vd.data(), num_pages, page}, p, outd.data());
+  paged_attention(q, PagedKv{kf.data(), vf.data(), num_pages, page}, p, outf.data());
+  EXPECT_EQ(out8, outd);
+  EXPECT_NE(out8, outf);  // the fp8 rounding is there
+}
+
 TEST(Ref, AddRmsnormAndSilu) {
   std::vector<float> r = {1, 2, 3, 4}, delta = {1, 0, -1, 0}, w = {1, 2, 1, 0.5f}, out(4);
   add_rmsnorm(r.data(), delta.data(), w.data(), 1, 4, 0.f, out.data());

@@ -33,7 +33,16 @@ HeadLayout heads(const Tensor& qkv, const AttentionShape& s) {
 }
 
 ref::PagedKv paged(const KvCacheTensors& cache, int layer) {
-  return {f32(cache.k[layer]), f32(cache.v[layer]), cache.num_pages(), cache.page_size()};
+  ref::PagedKv kv;
+  kv.num_pages = cache.num_pages(), kv.page_size = cache.page_size();
+  if (!cache.fp8()) {
+    kv.k = f32(cache.k[layer]), kv.v = f32(cache.v[layer]);
+    return kv;
+  }
+  kv.k8 = const_cast<uint8_t*>(cache.k[layer].data_as<uint8_t>());
+  kv.v8 = const_cast<uint8_t*>(cache.v[layer].data_as<uint8_t>());
+  kv.k_scale = cache.k_scale.at(layer), kv.v_scale = cache.v_scale.at(layer);
+  return kv;
 }
 
 ref::SamplingRow to_ref(const SamplingSpec& s, const Tensor& history) {

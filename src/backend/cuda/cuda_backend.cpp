@@ -88,6 +88,13 @@ HeadLayout CudaBackend::layout(const Tensor& qkv, const AttentionShape& s) {
 
 static const CudaStepPlan& cuda_plan(const StepPlan& plan) { return static_cast<const CudaStepPlan&>(plan); }
 
+static kernels::KvCacheQuant kv_quant(const KvCacheTensors& cache, int layer) {
+  kernels::KvCacheQuant q;
+  if (!cache.fp8()) return q;
+  q.fp8 = true, q.k_scale = cache.k_scale.at(layer), q.v_scale = cache.v_scale.at(layer);
+  return q;
+}
+
 void CudaBackend::embedding(const StepPlan& plan, const Tensor& table, Tensor& out) {
   kernels::EmbeddingParams p;
   p.table = table.data(), p.ids = cuda_plan(plan).token_ids, p.out = out.data();
@@ -178,6 +185,7 @@ void CudaBackend::rope_kv_store(const StepPlan& plan, Tensor& qkv, const Tensor&
   p.qkv = qkv.data(), p.positions = m.positions, p.inv_freq = inv_freq.data_as<float>();
   p.slot_mapping = m.slot_mapping, p.k_cache = cache.k[layer].data(), p.v_cache = cache.v[layer].data();
   p.page_size = cache.page_size(), p.num_pages = cache.num_pages(), p.heads = layout(qkv, s), p.dtype = dtype_;
+  p.kv_quant = kv_quant(cache, layer);
   record(kernels::rope_kv_store(p, stream_));
 }
 
@@ -190,6 +198,7 @@ void CudaBackend::attention(const StepPlan& plan, const Tensor& qkv, const KvCac
   p.max_pages_per_seq = m.page_stride, p.page_size = cache.page_size();
   p.num_q_heads = s.num_q_heads, p.num_kv_heads = s.num_kv_heads, p.head_dim = s.head_dim, p.scale = s.scale;
   p.dtype = dtype_;
+  p.kv_quant = kv_quant(cache, layer);
   // Token indices in query_start are absolute, so a subset of sequences is a pointer offset.
   if (m.num_decode_seqs > 0) {
     kernels::PagedAttentionParams d = p;
