@@ -70,6 +70,7 @@ TEST(Cli, BadInputIsOneLineAndExitCode2) {
       {"generate --prompt hi", "--model"},
       {"perplexity --model " + kModel + " --file /nonexistent.txt", "cannot open"},
       {"tokenize --tokenizer /nonexistent hi", "tokenizer"},
+      {"generate --model " + kModel + " --prompt hi --kv-cache-dtype fp8_e5m2", "--kv-cache-dtype"},
       {"frobnicate", "frobnicate"},
   };
   for (const auto& [args, needle] : cases) {
@@ -78,6 +79,15 @@ TEST(Cli, BadInputIsOneLineAndExitCode2) {
     EXPECT_NE(r.out.find("tokamak: error:"), std::string::npos) << args << "\n" << r.out;
     EXPECT_NE(r.out.find(needle), std::string::npos) << args << "\n" << r.out;
   }
+}
+
+// --kv-cache-dtype fp8: the cache is FP8 (the log says so, and warns that the checkpoint has no
+// scales) and generation runs on it.
+TEST(Cli, GenerateWithAnFp8KvCache) {
+  CliRun r = run("generate --model " + kModel + " --prompt 'def main():' --max-tokens 8 --device cpu --kv-cache-dtype fp8");
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("fp8 e4m3)"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("no KV cache scales"), std::string::npos) << r.out;
 }
 
 TEST(Cli, TokenizeTextAndJsonl) {
