@@ -205,9 +205,14 @@ std::vector<Need> memory_needs(const EngineConfig& c, const ModelConfig& m, cons
   const std::string len_flag = c.max_model_len > 0 ? "--max-model-len " + std::to_string(c.max_model_len)
                                                    : "--max-model-len (the model's " + std::to_string(max_len) + ")";
   std::vector<Need> needs;
-  needs.push_back({model_source, "its weights (" + format_count(params) + " parameters in " +
-                                     dtype_name(dev.dtype) + (cpu ? " on the CPU)" : " on the GPU)"),
-                   params * dt});
+  // An FP8 checkpoint's weights stay FP8 on the GPU (one byte each); the CPU holds them
+  // dequantized, and --quantization fp8 loads the float weights first (its peak).
+  const double fp8 = cpu ? 0.0 : static_cast<double>(num_fp8_parameters(m));
+  const std::string weight_dtypes = fp8 > 0 ? ", " + format_count(fp8) + " in fp8, the rest in " + dtype_name(dev.dtype) + ","
+                                            : std::string(" in ") + dtype_name(dev.dtype);
+  needs.push_back({model_source, "its weights (" + format_count(params) + " parameters" + weight_dtypes +
+                                     (cpu ? " on the CPU)" : " on the GPU)"),
+                   (params - fp8) * dt + fp8});
   const bool by_seqs = seqs > c.max_num_batched_tokens;
   needs.push_back({by_seqs ? "--max-num-seqs " + std::to_string(c.max_num_seqs)
                            : "--max-num-batched-tokens " + std::to_string(c.max_num_batched_tokens),

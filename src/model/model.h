@@ -182,6 +182,11 @@ std::vector<std::string> builtin_model_names();
 // Elements of every weight the model holds (q/k/v and gate/up fused, a tied lm_head shared with
 // the embedding, RoPE frequencies), for sizing memory before anything is loaded.
 int64_t num_parameters(const ModelConfig& config);
+// Of those, the layer Linears' that an FP8 checkpoint holds and a GPU with FP8 GEMMs keeps in one
+// byte each: those quantized per tensor or per channel (block-scaled ones run dequantized), not
+// ignored, of shapes the FP8 GEMM takes (in % 16, out % 8). 0 for a float checkpoint, and for
+// --quantization fp8, which loads the float weights before it quantizes them.
+int64_t num_fp8_parameters(const ModelConfig& config);
 
 // Weights drawn on the backend (N(0, 0.02) projections, norms near 1), fused like loaded ones.
 Result<ModelWeights> random_weights(const ModelConfig& config, Backend& backend, uint64_t seed);

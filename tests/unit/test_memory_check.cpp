@@ -84,6 +84,38 @@ TEST(MemoryCheck, GpuErrorsNameTheFlagTheNeedAndWhatIsLeft) {
             0u);
 }
 
+// An FP8 checkpoint's weights are one byte on the GPU (the layer Linears; embeddings and lm_head
+// stay bf16), and an FP8 KV cache one byte a value. --quantization fp8 loads bf16 first: its peak.
+TEST(MemoryCheck, GpuFp8WeightsAndKvCacheCountOneByte) {
+  ModelConfig fp8 = llama8b();
+  fp8.quantization.method = QuantizationConfig::Method::kCompressedTensors;
+  fp8.quantization.scheme = {WeightScale::kChannel, InputQuant::kDynamicToken, 0.f};
+  fp8.quantization.ignore = {"lm_head"};
+  EngineConfig c = builtin();
+  c.gpu_memory_utilization = 0.06;
+  EXPECT_EQ(error_of(c, fp8, h200()).rfind("--model-config llama-3-8b: its weights (8.03B parameters, 6.98B in fp8, "
+                                                 "the rest in bfloat16, on the GPU) would take 8.46 GiB; 8.11 GiB is "
+                                                 "available",
+                                                 0),
+            0u)
+      << error_of(c, fp8, h200());
+  c.gpu_memory_utilization = 0.07;  // 9.5 GiB: the weights fit (the bf16 model's 15.0 GiB would not), the KV cache not
+  EXPECT_EQ(error_of(c, fp8, h200()).rfind("--max-model-len (the model's 8192): the KV cache", 0), 0u);
+  c.quantize_fp8 = true;  // a bf16 model quantized at load
+  EXPECT_EQ(error_of(c, llama8b(), h200()).rfind("--model-config llama-3-8b: its weights (8.03B parameters in bfloat16", 0), 0u);
+  // One sequence of 1M tokens: 128 GiB of bf16 KV does not fit (above), 64 GiB of FP8 does.
+  ModelConfig long_context = llama8b();
+  long_context.max_position_embeddings = 1 << 20;
+  c = builtin(), c.kv_cache_fp8 = true;
+  EXPECT_EQ(error_of(c, long_context, h200()), "");
+  long_context.max_position_embeddings = 1 << 21;
+  EXPECT_EQ(error_of(c, long_context, h200()).rfind("--max-model-len (the model's 2097152): the KV cache of one "
+                                                    "full-length sequence would take 128.0 GiB",
+                                                    0),
+            0u)
+      << error_of(c, long_context, h200());
+}
+
 TEST(MemoryCheck, CpuHostMemoryAndTheKvShare) {
   EXPECT_EQ(error_of(builtin(), llama8b(), host(64, 60)), "");
   EXPECT_EQ(error_of(builtin(), llama8b(), host(16, 16)),
