@@ -240,6 +240,10 @@ Result<std::unique_ptr<StepGraph>> CudaBackend::capture(const std::function<Stat
   cudaGraphExec_t exec = nullptr;
   CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0));
   CUDA_CHECK(cudaGraphDestroy(graph));
+  // Uploaded now: otherwise the first launch uploads the graph on the caller's thread, and a
+  // request's first decode step (launched before its prefill's token is read, with overlap
+  // scheduling) pays for it in its time to first token.
+  CUDA_CHECK(cudaGraphUpload(exec, stream_));
   return std::unique_ptr<StepGraph>(new CudaGraph(exec));
 }
 
