@@ -10,10 +10,15 @@
 //   scale pass      scale_fp8_product alone
 //   quantize        quantize_fp8_rows alone (the input per token)
 //   fp8 outer       cuBLASLt's outer-vector scales, where served (else the fp8 scaled rows say so)
+// Those rows run cuBLASLt at every M (Fp8GemvUse::kNever). Then, at M = 1, 2, 4, 8, 16 (decode):
+//   fp8 lt          cuBLASLt e4m3, per-tensor scalars (the "fp8 tensor" GEMM)
+//   fp8 gemv        kernels::fp8_gemv, the same product (Fp8GemvUse::kAlways); matmul_fp8 takes it
+//                   up to kFp8GemvAutoMaxM rows
 // Small M is weight-bound (TB/s of the bytes the op must move, the weight's above all), large M
 // compute-bound (TFLOP/s; the %ceil column is against the bf16 GEMM ceiling, so FP8 can pass 100%).
 // Every GEMM row counts the bytes of the logical op (weight, x, out once), so rows compare directly.
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -55,10 +60,42 @@ Result<RotatedWeights> make_weights(const Context& ctx, const LinearShape& s) {
   return Result<RotatedWeights>(std::move(w));  // moved: DeviceBuffer does not copy
 }
 
+// cuBLASLt's scalar FP8 GEMM and the GEMV side by side at decode's M; TB/s of the op's bytes.
+Status bench_small_m(const Context& ctx, GemmRunner& gemm, const LinearShape& s, const RotatedWeights& w,
+                     const DeviceBuffer& xq, const float* unit, const DeviceBuffer& out, std::vector<Row>& rows) {
+  for (int64_t m : {1, 2, 4, 8, 16}) {
+    Fp8GemmArgs f;
+    f.x = xq.data(), f.x_scale = f.w_scale = unit, f.out = out.data(), f.m = m, f.n = s.n, f.k = s.k;
+    Status st;
+    auto timed = [&](Fp8GemvUse use) {
+      gemm.set_fp8_gemv(use);
+      return median_us(ctx, [&](int i) {
+        f.w = w.fp8[i % w.sets].data();
+        if (st.ok()) (void)(st = gemm.matmul_fp8(f, ctx.stream));
+      });
+    };
+    const double lt_us = timed(Fp8GemvUse::kNever), gemv_us = timed(Fp8GemvUse::kAlways);
+    gemm.set_fp8_gemv(Fp8GemvUse::kNever);
+    TK_RETURN_IF_ERROR(st);
+    const std::string shape = "M=" + std::to_string(m) + " K=" + std::to_string(s.k) + " N=" + std::to_string(s.n);
+    const double bytes = static_cast<double>(s.k * s.n + m * s.k + m * s.n * 2);
+    for (auto [name, us, note] : {std::tuple{"fp8 lt ", lt_us, "cuBLASLt e4m3, per-tensor scalars"},
+                                  std::tuple{"fp8 gemv ", gemv_us, "kernels::fp8_gemv, the same product"}}) {
+      Row r;
+      r.kernel = std::string(name) + s.what;
+      r.shape = shape;
+      r.us = us, r.bytes = bytes, r.flops = 2.0 * m * s.k * s.n, r.note = note;
+      rows.push_back(r);
+    }
+  }
+  return Status::ok_status();
+}
+
 }  // namespace
 
 Status bench_fp8_gemm(const Context& ctx, std::vector<Row>& rows) {
   TK_ASSIGN_OR_RETURN(auto gemm, GemmRunner::create());
+  gemm->set_fp8_gemv(Fp8GemvUse::kNever);  // the GEMV has rows of its own below
   const LinearShape shapes[] = {{4096, 6144, "qkv"}, {4096, 4096, "o_proj"}, {4096, 28672, "gate_up"}, {14336, 4096, "down"}};
   const int64_t ms[] = {1, 16, 64, 256, 1024, 8192};
   constexpr int64_t kMaxM = 8192;
@@ -153,7 +190,9 @@ Status bench_fp8_gemm(const Context& ctx, std::vector<Row>& rows) {
         rows.push_back(r);
       }
     }
+    TK_RETURN_IF_ERROR(bench_small_m(ctx, *gemm, s, w, xq, unit, o, rows));
   }
+  gemm->set_fp8_gemv(Fp8GemvUse::kAuto);
   return Status::ok_status();
 }
 

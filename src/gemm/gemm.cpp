@@ -10,6 +10,7 @@
 
 #include "cuda/cuda.h"
 #include "gemm/gemm.h"
+#include "kernels/kernels.h"
 
 namespace tk {
 namespace {
@@ -80,6 +81,12 @@ struct GemmRunner::Impl {
   std::map<PlanKey, cublasLtMatmulAlgo_t> heuristic_algos;  // the same: the first M's heuristic choice
   std::map<const Plan*, PlanKey> pending_bucket;          // plans whose candidates await timing
   std::vector<std::string> tuning_log;
+  Fp8GemvUse fp8_gemv = Fp8GemvUse::kAuto;
+
+  bool takes_fp8_gemv(const Fp8GemmArgs& f) const {
+    if (f.per_row_scales || fp8_gemv == Fp8GemvUse::kNever) return false;
+    return f.m <= (fp8_gemv == Fp8GemvUse::kAlways ? kernels::kFp8GemvMaxM : kFp8GemvAutoMaxM);
+  }
 
   bool algo_fits(const Plan& p, const cublasLtMatmulAlgo_t& algo) {
     cublasLtMatmulHeuristicResult_t r{};
@@ -249,6 +256,7 @@ Status GemmRunner::matmul(const GemmArgs& g, cudaStream_t stream) {
 }
 
 void GemmRunner::set_autotune(int max_algorithms) { impl_->autotune = max_algorithms; }
+void GemmRunner::set_fp8_gemv(Fp8GemvUse use) { impl_->fp8_gemv = use; }
 const std::vector<std::string>& GemmRunner::tuning_log() const { return impl_->tuning_log; }
 
 // The A/B scale pointers are set per call like the bias pointer: a plan is shared by every
@@ -268,10 +276,16 @@ Status GemmRunner::matmul_fp8(const Fp8GemmArgs& f, cudaStream_t stream) {
       reinterpret_cast<uintptr_t>(f.w) % 16 != 0)
     return unsupported("gemm fp8: out rows of " + std::to_string(f.ldo ? f.ldo : f.n) + " " + dtype_name(f.out_dtype) +
                        " (and x, w, out) must be 16-byte aligned");
+  const int64_t ldo = f.ldo ? f.ldo : f.n;
+  if (impl_->takes_fp8_gemv(f)) {  // few rows: a stream of the weight, the scales and bias in its epilogue
+    kernels::Fp8GemvParams v;
+    v.x = f.x, v.w = f.w, v.x_scale = f.x_scale, v.w_scale = f.w_scale, v.bias = f.bias, v.out = f.out;
+    v.m = f.m, v.n = f.n, v.k = f.k, v.ldo = ldo, v.out_dtype = f.out_dtype;
+    return kernels::fp8_gemv(v, stream);
+  }
   GemmArgs g;
   g.x = f.x, g.w = f.w, g.bias = f.bias, g.out = f.out, g.m = f.m, g.n = f.n, g.k = f.k;
   g.in_dtype = DType::kF8E4M3, g.out_dtype = f.out_dtype;
-  const int64_t ldo = f.ldo ? f.ldo : f.n;
   TK_ASSIGN_OR_RETURN(Plan * p, impl_->plan_for(g, f.k, ldo, f.per_row_scales ? 2 : 1));
   LT_CHECK(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, &f.w_scale, sizeof(f.w_scale)));
   LT_CHECK(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, &f.x_scale, sizeof(f.x_scale)));

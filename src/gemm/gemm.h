@@ -1,5 +1,6 @@
 // tokamak gemm: matrix products through cuBLASLt. Every product in the model is
-// out[M, N] = x[M, K] @ w[N, K]^T (+ bias[N]) with bf16/fp16 (or scaled FP8) inputs and fp32 accumulation; the
+// out[M, N] = x[M, K] @ w[N, K]^T (+ bias[N]) with bf16/fp16 (or scaled FP8) inputs and fp32 accumulation
+// (FP8 products of few rows with scalar scales: kernels::fp8_gemv, see Fp8GemvUse); the
 // algorithm is chosen once per shape and M bucket (exact up to 16 rows, then four per octave) by
 // cuBLASLt's heuristic — or, with set_autotune, as the fastest of its candidates, timed on first
 // use — and serves every M of the bucket that cuBLASLt accepts it for.
@@ -56,6 +57,14 @@ struct Fp8GemmArgs {
   DType out_dtype = DType::kBF16;
 };
 
+// Which kernel runs a scalar-scale FP8 product of few rows: cuBLASLt's FP8 GEMMs read the weight
+// at 1.7-3.7 TB/s at M = 1 (docs/BENCHMARKS.md), kernels::fp8_gemv streams it. kAuto: the GEMV
+// for m <= kFp8GemvAutoMaxM; kAlways: for every m it serves (<= 16; tests and benchmarks);
+// kNever: cuBLASLt only. Outer-vector scales always go to cuBLASLt. Both paths accept the same
+// arguments (matmul_fp8's checks come first) and neither syncs or allocates: graphs capture either.
+enum class Fp8GemvUse { kAuto, kAlways, kNever };
+constexpr int64_t kFp8GemvAutoMaxM = 8;
+
 class GemmRunner {
  public:
   static Result<std::unique_ptr<GemmRunner>> create(size_t workspace_bytes = 64ull << 20);
@@ -74,6 +83,8 @@ class GemmRunner {
   void set_autotune(int max_algorithms);
   // One line per tuned bucket: shape, candidates timed, heuristic and chosen times.
   const std::vector<std::string>& tuning_log() const;
+  // kAuto by default (Fp8GemvUse above).
+  void set_fp8_gemv(Fp8GemvUse use);
 
  private:
   struct Impl;

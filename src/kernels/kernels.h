@@ -110,6 +110,25 @@ struct ScaleFp8ProductParams {
 };
 Status scale_fp8_product(const ScaleFp8ProductParams& p, cudaStream_t stream);
 
+// An FP8 product of few rows (fp8_gemv.cu; decode's linears, where cuBLASLt's FP8 GEMMs read the
+// weight well below the copy bandwidth): out[r, c] = T(alpha * sum_k x[r, k] w[c, k] (+ bias[c]))
+// with alpha = x_scale[0] * w_scale[0] — cuBLASLt's scalar-scale FP8 contract
+// (GemmRunner::matmul_fp8 runs it where it applies) — fp32 accumulation, one rounding to T. CPU
+// twin: the fp32 product of the decoded fp8 values (tests/gpu/test_fp8_gemv.cpp).
+constexpr int64_t kFp8GemvMaxM = 16;
+struct Fp8GemvParams {
+  const void* x = nullptr;          // [m, k] fp8 e4m3, contiguous, 16-byte aligned
+  const void* w = nullptr;          // [n, k] fp8 e4m3, 16-byte aligned
+  const float* x_scale = nullptr;   // device [1]
+  const float* w_scale = nullptr;   // device [1]
+  const void* bias = nullptr;       // [n] out_dtype, or nullptr
+  void* out = nullptr;              // [m, ldo], the first n of each row written
+  int64_t m = 0, n = 0, k = 0;      // 1 <= m <= kFp8GemvMaxM; k a multiple of 16
+  int64_t ldo = 0;                  // >= n
+  DType out_dtype = DType::kBF16;   // bf16, fp16 or fp32
+};
+Status fp8_gemv(const Fp8GemvParams& p, cudaStream_t stream);
+
 // out[r] = x[rows[r]]
 struct GatherRowsParams {
   const void* x = nullptr;        // [num_tokens, hidden]

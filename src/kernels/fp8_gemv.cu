@@ -1,0 +1,178 @@
+// FP8 e4m3 products with few rows (decode): out[m, n] = T(alpha * sum_k x[m, k] w[n, k] (+ bias[n]))
+// for m <= kFp8GemvMaxM, alpha = x_scale[0] * w_scale[0]. At such m the product is a read of the
+// weight, and cuBLASLt's FP8 kernels read it at 1.7-3.7 TB/s of the H200's ~4.3 (docs/BENCHMARKS.md).
+//
+// "Swap AB": the weight is the 16-row A operand of mma.m16n8k32 (e4m3 x e4m3 -> f32) and the
+// tokens are its 8 columns (B), one or two token tiles. A dot product is a sum over k, so any
+// permutation of k applied to both operands leaves it unchanged: lane (g = lane / 4, q = lane % 4)
+// loads 16 contiguous bytes [16q, 16q + 16) of a 64-byte k chunk from weight rows g and g + 8 and
+// from x row g, and uses bytes 0-7 as the (a0/a2 | a1/a3 | b0/b1) registers of one k32 MMA and
+// bytes 8-15 as those of a second — the fragment layout wants 4 bytes at k 4q and 4 at 16 + 4q of
+// each row and column, and both operands are permuted alike. No shuffles, no shared memory for
+// the operands, 16-byte loads.
+//
+// A block owns 16 weight rows; its kWarps warps split k (each warp kUnroll consecutive chunks per
+// step, 256 contiguous bytes of each row, the next step's loads issued before this step's MMAs)
+// and sum their fp32 accumulators in shared memory in a fixed order. Weights are streamed past L1
+// (ld.global.nc.L1::no_allocate); x (at most 16 x k bytes, read by every block) through it.
+// CPU twin: the fp32 product of the decoded operands (tests/gpu/test_fp8_gemv.cpp).
+#include "common.cuh"
+#include "kernels/kernels.h"
+
+namespace tk::kernels {
+namespace {
+
+constexpr int kWarps = 8;
+constexpr int kUnroll = 4;                  // 64-byte k chunks per warp per step
+constexpr int kChunk = 64;                  // k bytes of one pair of k32 MMAs
+constexpr int kRows = 16;                   // weight rows per block (the MMA's M)
+constexpr int kStepK = kWarps * kUnroll * kChunk;  // k covered by one step of the whole block
+
+__device__ __forceinline__ uint4 ld_stream(const void* p) {
+  uint4 v;
+  asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];\n"
+               : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+               : "l"(p));
+  return v;
+}
+
+// d += a (16x32 e4m3, row) * b (32x8 e4m3, col), fp32 accumulators.
+__device__ __forceinline__ void mma_e4m3(float (&d)[4], uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3,
+                                         uint32_t b0, uint32_t b1) {
+  asm("mma.sync.aligned.m16n8k32.row.col.f32.e4m3.e4m3.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+      "{%0, %1, %2, %3};\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+      : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+}
+
+// One warp's operands for one step: rows g and g + 8 of the block's weight rows, x rows g (+ 8 per
+// token tile), each 16 bytes of each of kUnroll chunks. Zeros where the row, token or k is out of
+// range (zero products: the sum is unchanged).
+template <int kTokenTiles>
+struct Operands {
+  uint4 w_lo[kUnroll], w_hi[kUnroll];
+  uint4 x[kTokenTiles][kUnroll];
+};
+
+template <typename T>
+__device__ __forceinline__ float to_f32(T v) {
+  return static_cast<float>(v);
+}
+template <typename T>
+__device__ __forceinline__ T from_f32(float v) {
+  if constexpr (std::is_same_v<T, float>) return v;
+  else if constexpr (std::is_same_v<T, __nv_bfloat16>) return __float2bfloat16_rn(v);
+  else return __float2half_rn(v);
+}
+
+template <typename T, int kTokenTiles>
+__global__ void __launch_bounds__(kWarps * 32)
+    fp8_gemv_kernel(const uint8_t* __restrict__ x,      // [m, k] e4m3
+                    const uint8_t* __restrict__ w,      // [n, k] e4m3
+                    const float* __restrict__ x_scale,  // [1]
+                    const float* __restrict__ w_scale,  // [1]
+                    const T* __restrict__ bias,         // [n] or nullptr
+                    T* __restrict__ out,                // [m, ldo]
+                    int m, int64_t n, int64_t k, int64_t ldo) {
+  __shared__ float partial[kWarps][kTokenTiles][4][32];
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, g = lane / 4, q = lane % 4;
+  const int64_t row0 = static_cast<int64_t>(blockIdx.x) * kRows;
+  const bool lo_ok = row0 + g < n, hi_ok = row0 + g + 8 < n;
+  const uint8_t* w_lo = w + (row0 + g) * k + q * 16;
+  const uint8_t* w_hi = w + (row0 + g + 8) * k + q * 16;
+  bool x_ok[kTokenTiles];
+  const uint8_t* x_row[kTokenTiles];
+#pragma unroll
+  for (int t = 0; t < kTokenTiles; ++t) x_ok[t] = t * 8 + g < m, x_row[t] = x + (t * 8 + g) * k + q * 16;
+
+  const uint4 zero = make_uint4(0, 0, 0, 0);
+  // The byte offset (before q * 16) of chunk u of this warp's share of step s.
+  auto chunk_k = [&](int64_t s, int u) { return s * kStepK + (warp * kUnroll + u) * kChunk; };
+  auto load = [&](int64_t s, Operands<kTokenTiles>& o) {
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      const int64_t kk = chunk_k(s, u);
+      const bool k_ok = kk + q * 16 < k;  // k % 16 == 0: a 16-byte piece is all in or all out
+      o.w_lo[u] = k_ok && lo_ok ? ld_stream(w_lo + kk) : zero;
+      o.w_hi[u] = k_ok && hi_ok ? ld_stream(w_hi + kk) : zero;
+#pragma unroll
+      for (int t = 0; t < kTokenTiles; ++t) o.x[t][u] = k_ok && x_ok[t] ? detail::ldg_vec(x_row[t] + kk) : zero;
+    }
+  };
+
+  float acc[kTokenTiles][4] = {};
+  const int64_t steps = (k + kStepK - 1) / kStepK;
+  Operands<kTokenTiles> cur, next;
+  load(0, cur);
+  for (int64_t s = 0; s < steps; ++s) {
+    if (s + 1 < steps) load(s + 1, next);
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u)
+#pragma unroll
+      for (int t = 0; t < kTokenTiles; ++t) {
+        const uint4 a = cur.w_lo[u], b = cur.w_hi[u], xv = cur.x[t][u];
+        mma_e4m3(acc[t], a.x, b.x, a.y, b.y, xv.x, xv.y);
+        mma_e4m3(acc[t], a.z, b.z, a.w, b.w, xv.z, xv.w);
+      }
+    cur = next;
+  }
+
+#pragma unroll
+  for (int t = 0; t < kTokenTiles; ++t)
+#pragma unroll
+    for (int j = 0; j < 4; ++j) partial[warp][t][j][lane] = acc[t][j];
+  __syncthreads();
+  // One output per thread: (tile t, register j, lane l) holds row g(l) (+ 8 for j >= 2), token
+  // t * 8 + 2 q(l) + j % 2. The warps' partial sums are added in warp order.
+  for (int v = threadIdx.x; v < kTokenTiles * 128; v += kWarps * 32) {
+    const int t = v / 128, j = (v / 32) % 4, l = v % 32;
+    const int64_t row = row0 + l / 4 + (j >= 2 ? 8 : 0);
+    const int token = t * 8 + 2 * (l % 4) + (j & 1);
+    if (row >= n || token >= m) continue;
+    float sum = 0.f;
+#pragma unroll
+    for (int wi = 0; wi < kWarps; ++wi) sum += partial[wi][t][j][l];
+    const float alpha = __fmul_rn(__ldg(x_scale), __ldg(w_scale));
+    float value = __fmul_rn(alpha, sum);
+    if (bias != nullptr) value = __fadd_rn(value, to_f32(bias[row]));
+    out[token * ldo + row] = from_f32<T>(value);
+  }
+}
+
+template <typename T>
+Status launch(const Fp8GemvParams& p, cudaStream_t stream) {
+  const auto blocks = static_cast<unsigned>((p.n + kRows - 1) / kRows);
+  const auto* x = static_cast<const uint8_t*>(p.x);
+  const auto* w = static_cast<const uint8_t*>(p.w);
+  const T* bias = static_cast<const T*>(p.bias);
+  T* out = static_cast<T*>(p.out);
+  const int m = static_cast<int>(p.m);
+  if (m <= 8)
+    fp8_gemv_kernel<T, 1><<<blocks, kWarps * 32, 0, stream>>>(x, w, p.x_scale, p.w_scale, bias, out, m, p.n, p.k, p.ldo);
+  else
+    fp8_gemv_kernel<T, 2><<<blocks, kWarps * 32, 0, stream>>>(x, w, p.x_scale, p.w_scale, bias, out, m, p.n, p.k, p.ldo);
+  return detail::launch_status("fp8_gemv");
+}
+
+}  // namespace
+
+Status fp8_gemv(const Fp8GemvParams& p, cudaStream_t stream) {
+  if (!p.x || !p.w || !p.x_scale || !p.w_scale || !p.out) return invalid_argument("fp8_gemv: null x, w, scale or out");
+  if (p.m < 1 || p.m > kFp8GemvMaxM || p.n <= 0 || p.k <= 0 || p.ldo < p.n)
+    return invalid_argument("fp8_gemv: m " + std::to_string(p.m) + " (1.." + std::to_string(kFp8GemvMaxM) + "), n " +
+                            std::to_string(p.n) + ", k " + std::to_string(p.k) + ", ldo " + std::to_string(p.ldo));
+  if (p.k % 16 != 0) return unsupported("fp8_gemv: k must be a multiple of 16, got " + std::to_string(p.k));
+  if (!detail::aligned16(p.x) || !detail::aligned16(p.w))
+    return unsupported("fp8_gemv: x and w must be 16-byte aligned (16-byte loads of their rows)");
+  if ((p.n + kRows - 1) / kRows > int64_t{1} << 31)
+    return unsupported("fp8_gemv: n " + std::to_string(p.n) + " exceeds the grid");
+  switch (p.out_dtype) {
+    case DType::kBF16: return launch<__nv_bfloat16>(p, stream);
+    case DType::kF16: return launch<__half>(p, stream);
+    case DType::kF32: return launch<float>(p, stream);
+    default:
+      return unsupported(std::string("fp8_gemv: output dtype ") + dtype_name(p.out_dtype) + " (bf16, fp16 and fp32 only)");
+  }
+}
+
+}  // namespace tk::kernels
