@@ -236,6 +236,7 @@ EngineStats EngineCore::stats() const {
   s.num_kv_pages = pool_->num_pages();
   s.kv_cache_usage = 1.0 - static_cast<double>(pool_->num_free()) / std::max(1, pool_->num_pages());
   s.prefix_cache = scheduler_->prefix_cache_stats();
+  s.late_graph_captures = runner_->late_captures();
   s.grammar_masks = runner_->grammar_mask_stats().masks;
   s.grammar_mask_seconds = runner_->grammar_mask_stats().seconds;
   return s;

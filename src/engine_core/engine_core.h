@@ -149,6 +149,7 @@ struct EngineStats {
   int64_t decode_sequences = 0;
   double decode_host_seconds = 0, decode_device_seconds = 0;
   int64_t overlapped_steps = 0;  // launched by the overlapped path: before the step before them was collected
+  int64_t late_graph_captures = 0;  // decode graphs captured while serving (each stalls its step)
   int64_t grammar_masks = 0;        // structured output: token masks filled (one per constrained row and step)
   double grammar_mask_seconds = 0;  // host time filling them (overlapped with the forward on a GPU)
 };

@@ -164,6 +164,7 @@ Status ModelRunner::run_forward(bool capturable) {
     const double start = now_seconds();
     TK_ASSIGN_OR_RETURN(std::unique_ptr<StepGraph> graph, backend.capture([&] { return model_.forward(*plan_, cache_); }));
     it = graphs_.emplace(plan_->graph_key, std::move(graph)).first;
+    late_captures_ += warmed_up_ ? 1 : 0;
     // A capture while serving (a plan no start-up graph matched) stalls that step: worth seeing.
     TK_LOG_DEBUG("captured decode graph " + std::to_string(graphs_.size()) + " in " +
                  std::to_string(static_cast<int>((now_seconds() - start) * 1e3)) + " ms");
@@ -227,6 +228,7 @@ Status ModelRunner::warm_up() {
     TK_RETURN_IF_ERROR(backend.begin_step(b, *plan_));
     TK_RETURN_IF_ERROR(run_forward(true));
   }
+  warmed_up_ = true;
   TK_LOG_INFO("captured " + std::to_string(graphs_.size()) + " decode graphs (batch sizes 1.." +
               std::to_string(graph_sizes_.back()) + ") in " + std::to_string(static_cast<int>((now_seconds() - start) * 1e3)) +
               " ms");

@@ -68,6 +68,8 @@ class ModelRunner final : public StepRunner {
   static StepBatch build_batch(const ScheduledStep& step);
   Model& model() { return model_; }
   int num_graphs() const { return static_cast<int>(graphs_.size()); }
+  // Decode graphs captured after warm_up: each stalled the step that needed it.
+  int64_t late_captures() const { return late_captures_; }
   const GrammarMaskStats& grammar_mask_stats() const { return mask_stats_; }
 
  private:
@@ -100,6 +102,8 @@ class ModelRunner final : public StepRunner {
   bool use_graphs_;  // the config asks for graphs and the backend captures
   std::unique_ptr<StepPlan> plan_;
   std::map<std::array<int, 7>, std::unique_ptr<StepGraph>> graphs_;
+  bool warmed_up_ = false;
+  int64_t late_captures_ = 0;
   // The penalties' token history: [max_num_seqs, max_model_len] int32 on the device, made on
   // the first penalised request. Row r holds the tokens of the sequence with uid row_owner_[r]
   // up to row_filled_[r].

@@ -78,5 +78,26 @@ TEST(GpuOverlap, SameTokensAsTheSynchronousLoop) {
   EXPECT_TRUE(run(*async, one)[0] == run(*sync, one)[0]);
 }
 
+// The graphs captured at start-up serve the first decode steps: a batch of 1 and one of 5
+// (padded to 8) at contexts under 256 tokens (the plan's first context bucket) capture nothing
+// while serving. (Before the decode workspace was sized at start-up, every capture of a larger
+// batch grew it and made the smaller batches' graphs stale.)
+TEST(GpuGraphs, StartUpGraphsServeShortDecodes) {
+  auto e = demo_on_gpu(true);
+  ASSERT_TRUE(e);
+  for (int n : {1, 5}) {
+    std::vector<EngineLoop::NewRequest> requests;
+    for (int i = 0; i < n; ++i) {
+      SamplingParams p;
+      p.max_tokens = 16, p.ignore_eos = true, p.temperature = 0.f;
+      requests.push_back({std::vector<int32_t>(6 + 3 * i, 100 + i), p});
+    }
+    run(*e, requests);
+  }
+  const EngineStats s = e->loop().stats();
+  EXPECT_GT(s.decode_steps, 0);
+  EXPECT_EQ(s.late_graph_captures, 0);
+}
+
 }  // namespace
 }  // namespace tk::test

@@ -59,6 +59,7 @@ class CudaBackend final : public Backend {
   size_t total_memory() const override { return info_.total_memory; }
 
   std::unique_ptr<StepPlan> new_step_plan(const StepCapacity& capacity) override;
+  size_t decode_workspace_bound(const StepCapacity& capacity) const;
   Status begin_step(const StepBatch& batch, StepPlan& plan) override;
   void embedding(const StepPlan& plan, const Tensor& table, Tensor& out) override;
   void rmsnorm(const Tensor& x, const Tensor& weight, float eps, Tensor& out) override;

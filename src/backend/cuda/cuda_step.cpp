@@ -90,7 +90,26 @@ std::unique_ptr<StepPlan> CudaBackend::new_step_plan(const StepCapacity& cap) {
   p->last_to_history = d, d += seqs;
   p->page_table = d;
   p->num_ints = count;
+  // Reserved now: grown later, it would move, and every graph captured before would be stale
+  // (each batch size then recaptured on its first decode while serving, in its time to first token).
+  TK_CHECK_MSG(ensure_bytes(p->attn_workspace, decode_workspace_bound(cap)).ok(), "decode workspace");
   return p;
+}
+
+// The largest split-KV workspace that begin_step plans for a one-token decode step within the
+// capacity: any batch up to max_seqs (one split, no workspace, once the batch fills the SMs), any
+// context up to max_pages_per_seq pages, sampled at powers of two (the splits grow with the
+// context). A plan that still needs more grows it and bumps the workspace generation.
+size_t CudaBackend::decode_workspace_bound(const StepCapacity& cap) const {
+  const int kv = std::max(attn_shape_.num_kv_heads, 1);
+  const int max_ctx = (std::max(cap.max_pages_per_seq, 1) * page_size_ + 255) / 256 * 256;
+  size_t bound = 0;
+  for (int seqs = 1; seqs <= cap.max_seqs && seqs * kv < info_.sm_count; ++seqs)
+    for (int ctx = 256;; ctx = std::min(2 * ctx, max_ctx)) {
+      bound = std::max(bound, kernels::plan_decode(seqs, ctx, 1, kv, page_size_, info_.sm_count).workspace_bytes);
+      if (ctx >= max_ctx) break;
+    }
+  return bound;
 }
 
 Status CudaBackend::begin_step(const StepBatch& b, StepPlan& plan) {
