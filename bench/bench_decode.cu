@@ -234,6 +234,7 @@ Status bench_fp8_rows(const Context& ctx, std::vector<Row>& rows) {
       TK_ASSIGN_OR_RETURN(double bus, graph_batch_us(ctx, fp8_in));
       rows.push_back(make_row(s, fp8_in, bus, " (graph x20)"));
     }
+    if (s.batch <= 16 && s.head_dim == 128) TK_RETURN_IF_ERROR(sweep_splits(ctx, s, fp8_in, rows));
   }
   return Status::ok_status();
 }

@@ -54,20 +54,21 @@ __device__ __forceinline__ int ceil_div_dev(int a, int b) { return (a + b - 1) /
 // a page) into swizzled rows.
 
 constexpr int kStageThreads = 128;
-constexpr int kTileTokens = 64;  // per stage; 16 per warp and MMA k-step
+constexpr int kTileTokens = 64;  // per stage (16-bit caches; FP8 of head_dim >= 80: 128, the same bytes)
 
 // A shared row holds kChunks chunks (smem_row_chunks of the row's bytes / 2: padded to a power of
 // two, at least 8), of which the head's kHeadChunks are loaded; threads whose chunk is padding copy
-// nothing. kBytes: bytes per cached value, 2 (bf16/fp16) or 1 (the FP8 KV cache's raw e4m3 tile).
-template <int D, int kBytes = 2>
+// nothing. kBytes: bytes per cached value, 2 (bf16/fp16) or 1 (the FP8 KV cache's raw e4m3 tile);
+// kTokens: cache positions per tile.
+template <int D, int kBytes = 2, int kTokens = kTileTokens>
 struct TileShape {
   static_assert(D % 16 == 0 && D >= 32 && D <= 256, "head_dim a multiple of 16 in [32, 256]");
   static_assert(kBytes == 1 || kBytes == 2, "fp8 or 16-bit cache values");
   static constexpr int kHeadChunks = D * kBytes / 16;                   // 16-byte chunks of one token's head
   static constexpr int kChunks = smem_row_chunks(D * kBytes / 2);       // 16-byte chunks per shared row
-  static constexpr int kLoads = kTileTokens * kChunks / kStageThreads;  // chunks per thread, of K and of V
-  static constexpr int kTokenStep = kStageThreads / kChunks;            // tokens between one thread's chunks
-  static constexpr int kTileBytes = kTileTokens * kChunks * 16;         // K (or V) of one tile in shared memory
+  static constexpr int kLoads = kTokens * kChunks / kStageThreads;  // chunks per thread, of K and of V
+  static constexpr int kTokenStep = kStageThreads / kChunks;        // tokens between one thread's chunks
+  static constexpr int kTileBytes = kTokens * kChunks * 16;         // K (or V) of one tile in shared memory
 };
 
 // One sequence's view of the paged cache for one kv head.
@@ -81,10 +82,8 @@ struct SeqKv {
 // Page ids of this thread's tokens of the tile at tile_begin, loaded a tile ahead of the copies
 // so the dependent load never stalls the pipeline. The index is clamped into the row; entries past
 // the context may be garbage and are never dereferenced.
-template <int D, int kBytes = 2>
-__device__ __forceinline__ void load_page_ids(const SeqKv& c, int tile_begin,
-                                              int (&pg)[TileShape<D, kBytes>::kLoads]) {
-  using S = TileShape<D, kBytes>;
+template <typename S>
+__device__ __forceinline__ void load_page_ids(const SeqKv& c, int tile_begin, int (&pg)[S::kLoads]) {
   const int tok0 = threadIdx.x / S::kChunks;
 #pragma unroll
   for (int i = 0; i < S::kLoads; ++i) {
@@ -93,13 +92,11 @@ __device__ __forceinline__ void load_page_ids(const SeqKv& c, int tile_begin,
   }
 }
 
-// K and V of positions [tile_begin, tile_begin + kTileTokens); positions >= end are zero-filled.
-// E: the cached value, uint16_t (bf16/fp16 bits) or uint8_t (fp8 e4m3, copied raw).
-template <int D, typename E = uint16_t>
-__device__ __forceinline__ void stage_tile(const SeqKv& c, int tile_begin, int end,
-                                           const int (&pg)[TileShape<D, sizeof(E)>::kLoads], uint32_t sk,
-                                           uint32_t sv) {
-  using S = TileShape<D, sizeof(E)>;
+// K and V of the tile's positions from tile_begin (S: its TileShape); positions >= end are
+// zero-filled. E: the cached value, uint16_t (bf16/fp16 bits) or uint8_t (fp8 e4m3, copied raw).
+template <int D, typename S, typename E>
+__device__ __forceinline__ void stage_tile(const SeqKv& c, int tile_begin, int end, const int (&pg)[S::kLoads],
+                                           uint32_t sk, uint32_t sv) {
   constexpr int kPerChunk = 16 / sizeof(E);
   const int chunk = threadIdx.x % S::kChunks, tok0 = threadIdx.x / S::kChunks;
   if (chunk >= S::kHeadChunks) return;  // padding of the shared row (head_dim 80, 96; fp8 < 128): never read
@@ -129,15 +126,15 @@ struct Acc {
   float l[2];         // this thread's share of the running sum
 };
 
-// Causal/length mask of 16 rows x 16 tokens of scores s (tokens at cache position pos0), then
-// the online-softmax update: s becomes P (exp2 domain, unnormalised), acc's max, sum and O are
-// rescaled. lim[h]: first position row g + 8h may not see.
-template <int D>
-__device__ __forceinline__ void softmax_16(float (&s)[2][4], int pos0, const int (&lim)[2], float scale_log2,
+// Causal/length mask of 16 rows x 8 kN8 tokens of scores s (n8 tile j at cache position pos0 +
+// 8j), then the online-softmax update: s becomes P (exp2 domain, unnormalised), acc's max, sum and
+// O are rescaled. lim[h]: first position row g + 8h may not see.
+template <int D, int kN8 = 2>
+__device__ __forceinline__ void softmax_16(float (&s)[kN8][4], int pos0, const int (&lim)[2], float scale_log2,
                                            int lane, Acc<D>& acc) {
   float mx[2] = {-INFINITY, -INFINITY};
 #pragma unroll
-  for (int e = 0; e < 8; ++e) {
+  for (int e = 0; e < 4 * kN8; ++e) {
     const int j = e >> 2, h = (e >> 1) & 1, pos = pos0 + 8 * j + 2 * (lane & 3) + (e & 1);
     const float x = pos < lim[h] ? s[j][e & 3] * scale_log2 : -INFINITY;
     s[j][e & 3] = x;
@@ -155,7 +152,7 @@ __device__ __forceinline__ void softmax_16(float (&s)[2][4], int pos0, const int
     acc.l[h] *= alpha[h];
   }
 #pragma unroll
-  for (int e = 0; e < 8; ++e) {
+  for (int e = 0; e < 4 * kN8; ++e) {
     const int j = e >> 2, h = (e >> 1) & 1;
     s[j][e & 3] = fast_exp2(s[j][e & 3] - base[h]);
     acc.l[h] += s[j][e & 3];
@@ -165,11 +162,12 @@ __device__ __forceinline__ void softmax_16(float (&s)[2][4], int pos0, const int
     acc.o[n][0] *= alpha[0], acc.o[n][1] *= alpha[0], acc.o[n][2] *= alpha[1], acc.o[n][3] *= alpha[1];
 }
 
-// The score C fragments of tokens 0-7 and 8-15 are exactly the A fragment of P (k = token).
-template <typename T>
-__device__ __forceinline__ void pack_p(const float (&s)[2][4], uint32_t (&pa)[4]) {
-  pa[0] = pack2<T>(s[0][0], s[0][1]), pa[1] = pack2<T>(s[0][2], s[0][3]);
-  pa[2] = pack2<T>(s[1][0], s[1][1]), pa[3] = pack2<T>(s[1][2], s[1][3]);
+// The score C fragments of tokens 0-7 and 8-15 (n8 tiles 2i, 2i + 1) are exactly the A fragment
+// of P (k = token) for those 16 tokens.
+template <typename T, int kN8>
+__device__ __forceinline__ void pack_p(const float (&s)[kN8][4], int i, uint32_t (&pa)[4]) {
+  pa[0] = pack2<T>(s[2 * i][0], s[2 * i][1]), pa[1] = pack2<T>(s[2 * i][2], s[2 * i][3]);
+  pa[2] = pack2<T>(s[2 * i + 1][0], s[2 * i + 1][1]), pa[3] = pack2<T>(s[2 * i + 1][2], s[2 * i + 1][3]);
 }
 
 // Scores of 16 rows x 16 tokens (tile rows tok..tok+15 at cache position pos0), causal/length
@@ -189,7 +187,7 @@ __device__ __forceinline__ void attend_16(uint32_t sk, uint32_t sv, int tok, int
   }
   softmax_16<D>(s, pos0, lim, scale_log2, lane, acc);
   uint32_t pa[4];
-  pack_p<T>(s, pa);
+  pack_p<T>(s, 0, pa);
   const int vrow = tok + (lane & 7) + (((lane >> 3) & 1) << 3), vcol = lane >> 4;
 #pragma unroll
   for (int dp = 0; dp < D / 16; ++dp) {  // transposed: (tok 0-7, dims lo), (8-15, lo), (0-7, hi), (8-15, hi)
@@ -204,42 +202,94 @@ __device__ __forceinline__ void attend_16(uint32_t sk, uint32_t sv, int tok, int
 // The FP8 KV cache's step: raw e4m3 tiles, fragments converted in registers, fp16 MMAs, in the
 // dim orders kv_fp8.cuh describes.
 
-// attend_16 over raw fp8 tiles (rows of TileShape<D, 1>::kChunks chunks); qf in the permuted
-// order, scale_log2 with k_scale folded in, O without v_scale (the writer applies it).
-template <int D>
-__device__ __forceinline__ void attend_16_fp8(uint32_t sk, uint32_t sv, int tok, int pos0,
-                                              const uint32_t (&qf)[D / 16][4], const int (&lim)[2], float scale_log2,
-                                              int lane, Acc<D>& acc) {
-  constexpr int C = TileShape<D, 1>::kChunks, kSteps = D / 16;
-  // Matrices (tok 0-7, chunk c), (8-15, c), (0-7, c + 1), (8-15, c + 1), for K and V alike.
-  const int row = tok + (lane & 7) + (((lane >> 3) & 1) << 3), col = lane >> 4;
-  float s[2][4] = {};
+// softmax_16 for the fp8 step, fewer instructions a score: the mask only on steps that reach a
+// row's limit, the max taken on raw scores (scale_log2 > 0) and the scale folded into the exp's
+// FFMA, and O's rescale skipped when no row's max moved (warp-uniform vote; alpha is exactly 1
+// then). kN8: n8 tiles of 8 tokens. (Neutral at the memory-bound L = 1 shapes on the H200; it
+// trims the rows-heavy steps of GQA groups and speculative queries.)
+template <int D, int kN8>
+__device__ __forceinline__ void softmax_fp8(float (&s)[kN8][4], int pos0, const int (&lim)[2], float scale_log2,
+                                            int lane, Acc<D>& acc) {
+  float mx[2] = {-INFINITY, -INFINITY};
+  if (pos0 + 8 * kN8 <= min(lim[0], lim[1])) {
 #pragma unroll
-  for (int c = 0; c < kSteps; c += 2) {
-    uint32_t kb[4];
-    ldmatrix_x4(sk + swizzle<C>(row, c + col), kb);
+    for (int e = 0; e < 4 * kN8; ++e) mx[(e >> 1) & 1] = fmaxf(mx[(e >> 1) & 1], s[e >> 2][e & 3]);
+  } else {
 #pragma unroll
-    for (int j = 0; j < 2; ++j) {
-      if (c + j >= kSteps) break;  // head_dim 80: the pair's second chunk is row padding
-      mma_16816<__half>(s[0], qf[c + j], fp8x2_to_half2(kb[2 * j]), fp8x2_to_half2(kb[2 * j] >> 16));
-      mma_16816<__half>(s[1], qf[c + j], fp8x2_to_half2(kb[2 * j + 1]), fp8x2_to_half2(kb[2 * j + 1] >> 16));
+    for (int e = 0; e < 4 * kN8; ++e) {
+      const int j = e >> 2, h = (e >> 1) & 1, pos = pos0 + 8 * j + 2 * (lane & 3) + (e & 1);
+      if (pos >= lim[h]) s[j][e & 3] = -INFINITY;
+      mx[h] = fmaxf(mx[h], s[j][e & 3]);
     }
   }
-  softmax_16<D>(s, pos0, lim, scale_log2, lane, acc);
-  uint32_t pa[4];
-  pack_p<__half>(s, pa);
+  float alpha[2], base[2];
+  bool moved = false;
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    mx[h] = fmaxf(mx[h], __shfl_xor_sync(0xffffffffu, mx[h], 1));
+    mx[h] = fmaxf(mx[h], __shfl_xor_sync(0xffffffffu, mx[h], 2));
+    const float m_new = fmaxf(acc.m[h], mx[h] * scale_log2);
+    base[h] = m_new == -INFINITY ? 0.f : m_new;  // a row with nothing visible yet keeps P = 0, never NaN
+    alpha[h] = fast_exp2(acc.m[h] - base[h]);
+    moved |= m_new != acc.m[h];
+    acc.m[h] = m_new;
+    acc.l[h] *= alpha[h];
+  }
+#pragma unroll
+  for (int e = 0; e < 4 * kN8; ++e) {
+    const int j = e >> 2, h = (e >> 1) & 1;
+    s[j][e & 3] = fast_exp2(fmaf(s[j][e & 3], scale_log2, -base[h]));
+    acc.l[h] += s[j][e & 3];
+  }
+  if (!__any_sync(0xffffffffu, moved)) return;
+#pragma unroll
+  for (int n = 0; n < D / 8; ++n)
+    acc.o[n][0] *= alpha[0], acc.o[n][1] *= alpha[0], acc.o[n][2] *= alpha[1], acc.o[n][3] *= alpha[1];
+}
+
+// attend_16 over raw fp8 tiles (rows of kChunks chunks) for 16 kSub tokens at once (kSub
+// independent score chains, one softmax update, P V accumulated kSub deep): tokens tok ..
+// tok + 16 kSub - 1 at cache position pos0. qf in the permuted order, scale_log2 with k_scale
+// folded in, O without v_scale (the writer applies it).
+template <int D, int kChunks, int kSub>
+__device__ __forceinline__ void attend_fp8(uint32_t sk, uint32_t sv, int tok, int pos0, const uint32_t (&qf)[D / 16][4],
+                                           const int (&lim)[2], float scale_log2, int lane, Acc<D>& acc) {
+  constexpr int kSteps = D / 16;
+  // Matrices (tok 0-7, chunk c), (8-15, c), (0-7, c + 1), (8-15, c + 1), for K and V alike.
+  const int row = tok + (lane & 7) + (((lane >> 3) & 1) << 3), col = lane >> 4;
+  float s[2 * kSub][4] = {};
 #pragma unroll
   for (int c = 0; c < kSteps; c += 2) {
-    uint32_t vb[4];
-    ldmatrix_x4_trans(sv + swizzle<C>(row, c + col), vb);
 #pragma unroll
-    for (int j = 0; j < 2; ++j) {
-      if (c + j >= kSteps) break;
-      uint32_t even0, odd0, even1, odd1;  // b0 (tokens 0-7) and b1 (8-15) of dims 2g and 2g + 1
-      fp8_v_fragments(vb[2 * j], even0, odd0);
-      fp8_v_fragments(vb[2 * j + 1], even1, odd1);
-      mma_16816<__half>(acc.o[2 * (c + j)], pa, even0, even1);
-      mma_16816<__half>(acc.o[2 * (c + j) + 1], pa, odd0, odd1);
+    for (int u = 0; u < kSub; ++u) {
+      uint32_t kb[4];
+      ldmatrix_x4(sk + swizzle<kChunks>(row + 16 * u, c + col), kb);
+#pragma unroll
+      for (int j = 0; j < 2; ++j) {
+        if (c + j >= kSteps) break;  // head_dim 80: the pair's second chunk is row padding
+        mma_16816<__half>(s[2 * u], qf[c + j], fp8x2_to_half2(kb[2 * j]), fp8x2_to_half2(kb[2 * j] >> 16));
+        mma_16816<__half>(s[2 * u + 1], qf[c + j], fp8x2_to_half2(kb[2 * j + 1]), fp8x2_to_half2(kb[2 * j + 1] >> 16));
+      }
+    }
+  }
+  softmax_fp8<D, 2 * kSub>(s, pos0, lim, scale_log2, lane, acc);
+#pragma unroll
+  for (int u = 0; u < kSub; ++u) {
+    uint32_t pa[4];
+    pack_p<__half>(s, u, pa);
+#pragma unroll
+    for (int c = 0; c < kSteps; c += 2) {
+      uint32_t vb[4];
+      ldmatrix_x4_trans(sv + swizzle<kChunks>(row + 16 * u, c + col), vb);
+#pragma unroll
+      for (int j = 0; j < 2; ++j) {
+        if (c + j >= kSteps) break;
+        uint32_t even0, odd0, even1, odd1;  // b0 (tokens 0-7) and b1 (8-15) of dims 2g and 2g + 1
+        fp8_v_fragments(vb[2 * j], even0, odd0);
+        fp8_v_fragments(vb[2 * j + 1], even1, odd1);
+        mma_16816<__half>(acc.o[2 * (c + j)], pa, even0, even1);
+        mma_16816<__half>(acc.o[2 * (c + j) + 1], pa, odd0, odd1);
+      }
     }
   }
 }

@@ -33,10 +33,18 @@ static_assert(kThreads == kStageThreads);
 template <int D, bool kFp8 = false>
 struct Cfg {
   static constexpr int kBytes = kFp8 ? 1 : 2;  // per cached value
-  using Shape = TileShape<D, kBytes>;
+  // fp8 rows of head_dim 80-128 are half as long: twice the tokens per tile give a warp 32 tokens
+  // per step (kSub 2: twice the independent MMA chains, half the barriers per byte) in the bytes
+  // of a 16-bit tile. Below 80 the fp8 rows are padded to 128 bytes anyway; at 256 the registers
+  // are full (kSub 2 spills), so half-size tiles, more of them in flight.
+  static constexpr int kTokens = kFp8 && D >= 80 && D <= 128 ? 2 * kTileTokens : kTileTokens;
+  static constexpr int kSub = kTokens / kTileTokens;  // 16-token MMA steps per warp step
+  using Shape = TileShape<D, kBytes, kTokens>;
   static constexpr int kTileBytes = Shape::kTileBytes;
-  // 2-3 tiles in flight per block; fp8 tiles of head_dim 80-128 are half as large, so twice as many.
-  static constexpr int kStages = D <= 64 ? 4 : (kFp8 && D <= 128 ? 6 : 3);
+  // 2-4 tiles in flight per block. Measured on the H200 for fp8 d128 (1x131072, 64x2048): 64-token
+  // tiles x 6 stages 82.9 / 85.0 us; these 128-token tiles x 3 stages 73.1 / 74.3 us; x 2 stages
+  // with 3 blocks an SM 73.4 / 92.6 us.
+  static constexpr int kStages = D <= 64 ? 4 : (kFp8 && D == 256 ? 5 : 3);
   static constexpr int kRedStride = D + 8;         // fp32 row of the warp reduction (+8: no bank clash)
   static constexpr int kPipeBytes = kStages * 2 * kTileBytes;
   static constexpr int kRedBytes = (kWarps * 16 * kRedStride + 2 * kWarps * 16) * 4;
@@ -110,12 +118,14 @@ __device__ __forceinline__ void stream_split(const Args& a, const Block& b, cons
                                              int (&pg)[Cfg<D, kFp8>::Shape::kLoads], Acc<D>& acc) {
   using C = Cfg<D, kFp8>;
   using E = std::conditional_t<kFp8, uint8_t, uint16_t>;
-  const int n_tiles = ceil_div_dev(b.split_end - b.split_begin, kTileTokens);
+  const int n_tiles = ceil_div_dev(b.split_end - b.split_begin, C::kTokens);
   auto stage = [&](int t) {  // tile t into ring slot t % kStages, then the page ids of tile t + 1
     const uint32_t sk = smem + (t % C::kStages) * 2 * C::kTileBytes;
-    if (t < n_tiles) stage_tile<D, E>(b.kv, b.split_begin + t * kTileTokens, b.split_end, pg, sk, sk + C::kTileBytes);
+    if (t < n_tiles)
+      stage_tile<D, typename C::Shape, E>(b.kv, b.split_begin + t * C::kTokens, b.split_end, pg, sk,
+                                          sk + C::kTileBytes);
     cp_async_commit();  // an empty group past the end keeps the wait counts uniform
-    if (t + 1 < n_tiles) load_page_ids<D, C::kBytes>(b.kv, b.split_begin + (t + 1) * kTileTokens, pg);
+    if (t + 1 < n_tiles) load_page_ids<typename C::Shape>(b.kv, b.split_begin + (t + 1) * C::kTokens, pg);
   };
 #pragma unroll
   for (int t = 0; t < C::kStages - 1; ++t) stage(t);
@@ -128,19 +138,20 @@ __device__ __forceinline__ void stream_split(const Args& a, const Block& b, cons
     lim[h] = (row < a.rows && qi < b.q_len) ? min(b.split_end, b.ctx - b.q_len + qi + 1) : b.split_end;
   }
   const bool active = w.mtile * 16 < min(kRowsPerBlock, a.rows - b.chunk * kRowsPerBlock);
-  const int slice = 16 * a.mtiles;  // tokens of a tile per warp
+  const int slice = 16 * C::kSub * a.mtiles;  // tokens of a tile per warp
   for (int t = 0; t < n_tiles; ++t) {
     cp_async_wait<C::kStages - 2>();
     __syncthreads();  // tile t landed for all threads; all left tile t - 1, whose slot is refilled now
     stage(t + C::kStages - 1);
     if (!active) continue;
     const uint32_t sk = smem + (t % C::kStages) * 2 * C::kTileBytes;
-    const int tile_begin = b.split_begin + t * kTileTokens;
+    const int tile_begin = b.split_begin + t * C::kTokens;
     for (int kk = 0; kk < a.mtiles; ++kk) {
-      const int tok = w.part * slice + kk * 16;
-      if (tile_begin + tok >= b.split_end) continue;
+      const int tok = w.part * slice + kk * 16 * C::kSub;
+      if (tile_begin + tok >= b.split_end) continue;  // (tokens past it in a step: zeros, masked)
       if constexpr (kFp8)
-        attend_16_fp8<D>(sk, sk + C::kTileBytes, tok, tile_begin + tok, qf, lim, a.scale_log2, w.lane, acc);
+        attend_fp8<D, C::Shape::kChunks, C::kSub>(sk, sk + C::kTileBytes, tok, tile_begin + tok, qf, lim,
+                                                   a.scale_log2, w.lane, acc);
       else
         attend_16<T, D>(sk, sk + C::kTileBytes, tok, tile_begin + tok, qf, lim, a.scale_log2, w.lane, acc);
     }
@@ -224,7 +235,7 @@ __global__ void __launch_bounds__(kThreads, Cfg<D, kFp8>::kMinBlocks) decode_spl
           a.num_kv_heads,
           b.kvh};
   int pg[Cfg<D, kFp8>::Shape::kLoads];
-  load_page_ids<D, Cfg<D, kFp8>::kBytes>(b.kv, b.split_begin, pg);  // in flight while the lengths arrive
+  load_page_ids<typename Cfg<D, kFp8>::Shape>(b.kv, b.split_begin, pg);  // in flight while the lengths arrive
   b.q_begin = a.query_start[b.seq];
   b.q_len = a.query_start[b.seq + 1] - b.q_begin;
   b.ctx = a.context_lens[b.seq];
