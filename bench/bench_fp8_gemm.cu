@@ -13,7 +13,9 @@
 // Those rows run cuBLASLt at every M (Fp8GemvUse::kNever). Then, at M = 1, 2, 4, 8, 16 (decode):
 //   fp8 lt          cuBLASLt e4m3, per-tensor scalars (the "fp8 tensor" GEMM)
 //   fp8 gemv        kernels::fp8_gemv, the same product (Fp8GemvUse::kAlways); matmul_fp8 takes it
-//                   up to kFp8GemvAutoMaxM rows
+//                   up to kFp8GemvAutoMaxM rows with TOKAMAK_FP8_GEMV=1. Timed one launch at a time,
+//                   these rows do not see the GEMV's programmatic launch (its overlap with the
+//                   kernel before it); bench latency does
 // Small M is weight-bound (TB/s of the bytes the op must move, the weight's above all), large M
 // compute-bound (TFLOP/s; the %ceil column is against the bf16 GEMM ceiling, so FP8 can pass 100%).
 // Every GEMM row counts the bytes of the logical op (weight, x, out once), so rows compare directly.
@@ -192,7 +194,6 @@ Status bench_fp8_gemm(const Context& ctx, std::vector<Row>& rows) {
     }
     TK_RETURN_IF_ERROR(bench_small_m(ctx, *gemm, s, w, xq, unit, o, rows));
   }
-  gemm->set_fp8_gemv(Fp8GemvUse::kAuto);
   return Status::ok_status();
 }
 

@@ -323,6 +323,7 @@ struct EnvFlags {
   std::optional<std::string> num_threads_text;  // TOKAMAK_NUM_THREADS as written, for the engine to check
   bool omp_num_threads = false;          // OMP_NUM_THREADS is set: OpenMP's own thread count is kept
   bool disable_cuda_graphs = false;      // TOKAMAK_DISABLE_CUDA_GRAPHS=1
+  std::optional<bool> fp8_gemv;          // TOKAMAK_FP8_GEMV=1|0: FP8 products of few rows by kernels::fp8_gemv or cuBLASLt (gemm.h)
   std::optional<std::string> api_key;    // TOKAMAK_API_KEY: the server's key when --api-key is not given
 };
 const EnvFlags& env_flags();

@@ -36,6 +36,8 @@ const EnvFlags& env_flags() {
     }
     f.omp_num_threads = std::getenv("OMP_NUM_THREADS") != nullptr;
     if (const char* v = std::getenv("TOKAMAK_DISABLE_CUDA_GRAPHS")) f.disable_cuda_graphs = std::string(v) == "1";
+    if (const char* v = std::getenv("TOKAMAK_FP8_GEMV"); v && (std::string(v) == "0" || std::string(v) == "1"))
+      f.fp8_gemv = std::string(v) == "1";
     if (const char* v = std::getenv("TOKAMAK_API_KEY"); v && *v) f.api_key = v;
     return f;
   }();

@@ -81,7 +81,7 @@ struct GemmRunner::Impl {
   std::map<PlanKey, cublasLtMatmulAlgo_t> heuristic_algos;  // the same: the first M's heuristic choice
   std::map<const Plan*, PlanKey> pending_bucket;          // plans whose candidates await timing
   std::vector<std::string> tuning_log;
-  Fp8GemvUse fp8_gemv = Fp8GemvUse::kAuto;
+  Fp8GemvUse fp8_gemv = env_flags().fp8_gemv.value_or(false) ? Fp8GemvUse::kAuto : Fp8GemvUse::kNever;
 
   bool takes_fp8_gemv(const Fp8GemmArgs& f) const {
     if (f.per_row_scales || fp8_gemv == Fp8GemvUse::kNever) return false;

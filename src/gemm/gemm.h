@@ -57,11 +57,13 @@ struct Fp8GemmArgs {
   DType out_dtype = DType::kBF16;
 };
 
-// Which kernel runs a scalar-scale FP8 product of few rows: cuBLASLt's FP8 GEMMs read the weight
-// at 1.7-3.7 TB/s at M = 1 (docs/BENCHMARKS.md), kernels::fp8_gemv streams it. kAuto: the GEMV
-// for m <= kFp8GemvAutoMaxM; kAlways: for every m it serves (<= 16; tests and benchmarks);
-// kNever: cuBLASLt only. Outer-vector scales always go to cuBLASLt. Both paths accept the same
-// arguments (matmul_fp8's checks come first) and neither syncs or allocates: graphs capture either.
+// Which kernel runs a scalar-scale FP8 product of few rows: cuBLASLt's FP8 GEMM or
+// kernels::fp8_gemv. kAuto: the GEMV for m <= kFp8GemvAutoMaxM; kAlways: for every m it serves
+// (<= 16; tests and benchmarks); kNever: cuBLASLt only. Outer-vector scales always go to cuBLASLt.
+// Both paths accept the same arguments (matmul_fp8's checks come first) and neither syncs or
+// allocates: graphs capture either. A runner starts at kNever — on the H200 the GEMV without
+// programmatic launch measured 0.4-2.3 us slower than cuBLASLt per shape at M = 1 and batch-1
+// decode 289.1 against 292.8 tokens/s (docs/BENCHMARKS.md) — or kAuto with TOKAMAK_FP8_GEMV=1.
 enum class Fp8GemvUse { kAuto, kAlways, kNever };
 constexpr int64_t kFp8GemvAutoMaxM = 8;
 
@@ -83,7 +85,7 @@ class GemmRunner {
   void set_autotune(int max_algorithms);
   // One line per tuned bucket: shape, candidates timed, heuristic and chosen times.
   const std::vector<std::string>& tuning_log() const;
-  // kAuto by default (Fp8GemvUse above).
+  // kNever by default, kAuto with TOKAMAK_FP8_GEMV=1 (Fp8GemvUse above).
   void set_fp8_gemv(Fp8GemvUse use);
 
  private:

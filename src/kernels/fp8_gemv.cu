@@ -12,7 +12,7 @@
 // the operands, 16-byte loads.
 //
 // A block owns 16 weight rows; its kWarps warps split k (each warp kUnroll consecutive chunks per
-// step, 256 contiguous bytes of each row, the next step's loads issued before this step's MMAs)
+// step, 128 contiguous bytes of each row, the next step's loads issued before this step's MMAs)
 // and sum their fp32 accumulators in shared memory in a fixed order. Weights are streamed past L1
 // (ld.global.nc.L1::no_allocate); x (at most 16 x k bytes, read by every block) through it.
 // CPU twin: the fp32 product of the decoded operands (tests/gpu/test_fp8_gemv.cpp).
@@ -23,7 +23,7 @@ namespace tk::kernels {
 namespace {
 
 constexpr int kWarps = 8;
-constexpr int kUnroll = 4;                  // 64-byte k chunks per warp per step
+constexpr int kUnroll = 2;                  // 64-byte k chunks per warp per step
 constexpr int kChunk = 64;                  // k bytes of one pair of k32 MMAs
 constexpr int kRows = 16;                   // weight rows per block (the MMA's M)
 constexpr int kStepK = kWarps * kUnroll * kChunk;  // k covered by one step of the whole block
@@ -65,8 +65,10 @@ __device__ __forceinline__ T from_f32(float v) {
   else return __float2half_rn(v);
 }
 
+// Registers capped for 4 resident blocks (2 with two token tiles, which would spill at 3): qkv's
+// 384 blocks then fit the H200's 132 SMs in one wave (bench/dev/fp8_gemv_variants.cu).
 template <typename T, int kTokenTiles>
-__global__ void __launch_bounds__(kWarps * 32)
+__global__ void __launch_bounds__(kWarps * 32, kTokenTiles == 1 ? 4 : 2)
     fp8_gemv_kernel(const uint8_t* __restrict__ x,      // [m, k] e4m3
                     const uint8_t* __restrict__ w,      // [n, k] e4m3
                     const float* __restrict__ x_scale,  // [1]
@@ -88,13 +90,20 @@ __global__ void __launch_bounds__(kWarps * 32)
   const uint4 zero = make_uint4(0, 0, 0, 0);
   // The byte offset (before q * 16) of chunk u of this warp's share of step s.
   auto chunk_k = [&](int64_t s, int u) { return s * kStepK + (warp * kUnroll + u) * kChunk; };
-  auto load = [&](int64_t s, Operands<kTokenTiles>& o) {
+  auto load_w = [&](int64_t s, Operands<kTokenTiles>& o) {
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u) {
       const int64_t kk = chunk_k(s, u);
       const bool k_ok = kk + q * 16 < k;  // k % 16 == 0: a 16-byte piece is all in or all out
       o.w_lo[u] = k_ok && lo_ok ? ld_stream(w_lo + kk) : zero;
       o.w_hi[u] = k_ok && hi_ok ? ld_stream(w_hi + kk) : zero;
+    }
+  };
+  auto load_x = [&](int64_t s, Operands<kTokenTiles>& o) {
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      const int64_t kk = chunk_k(s, u);
+      const bool k_ok = kk + q * 16 < k;
 #pragma unroll
       for (int t = 0; t < kTokenTiles; ++t) o.x[t][u] = k_ok && x_ok[t] ? detail::ldg_vec(x_row[t] + kk) : zero;
     }
@@ -103,9 +112,14 @@ __global__ void __launch_bounds__(kWarps * 32)
   float acc[kTokenTiles][4] = {};
   const int64_t steps = (k + kStepK - 1) / kStepK;
   Operands<kTokenTiles> cur, next;
-  load(0, cur);
+  // Launched as a programmatic dependent of the kernel before it (launch() below): the first
+  // weights, constant for the whole step, load while that kernel drains; x, the scales and the
+  // output belong to it, so they wait until it has finished and flushed.
+  load_w(0, cur);
+  asm volatile("griddepcontrol.wait;\n" ::: "memory");
+  load_x(0, cur);
   for (int64_t s = 0; s < steps; ++s) {
-    if (s + 1 < steps) load(s + 1, next);
+    if (s + 1 < steps) load_w(s + 1, next), load_x(s + 1, next);
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u)
 #pragma unroll
@@ -139,19 +153,30 @@ __global__ void __launch_bounds__(kWarps * 32)
   }
 }
 
+// Programmatic stream serialization: the GEMV's blocks may start once the previous kernel's blocks
+// have all exited (not after its completion and flush) and prefetch weights before
+// griddepcontrol.wait; in a captured graph the edge becomes a programmatic one.
+template <typename T, int kTokenTiles>
+Status launch_tiles(const Fp8GemvParams& p, cudaStream_t stream) {
+  cudaLaunchConfig_t config = {};
+  config.gridDim = dim3(static_cast<unsigned>((p.n + kRows - 1) / kRows));
+  config.blockDim = dim3(kWarps * 32);
+  config.stream = stream;
+  cudaLaunchAttribute attribute[1];
+  attribute[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attribute[0].val.programmaticStreamSerializationAllowed = 1;
+  config.attrs = attribute, config.numAttrs = 1;
+  const cudaError_t err = cudaLaunchKernelEx(
+      &config, fp8_gemv_kernel<T, kTokenTiles>, static_cast<const uint8_t*>(p.x), static_cast<const uint8_t*>(p.w),
+      p.x_scale, p.w_scale, static_cast<const T*>(p.bias), static_cast<T*>(p.out), static_cast<int>(p.m), p.n, p.k,
+      p.ldo);
+  if (err != cudaSuccess) return internal_error(std::string("fp8_gemv: kernel launch failed: ") + cudaGetErrorString(err));
+  return detail::launch_status("fp8_gemv");
+}
+
 template <typename T>
 Status launch(const Fp8GemvParams& p, cudaStream_t stream) {
-  const auto blocks = static_cast<unsigned>((p.n + kRows - 1) / kRows);
-  const auto* x = static_cast<const uint8_t*>(p.x);
-  const auto* w = static_cast<const uint8_t*>(p.w);
-  const T* bias = static_cast<const T*>(p.bias);
-  T* out = static_cast<T*>(p.out);
-  const int m = static_cast<int>(p.m);
-  if (m <= 8)
-    fp8_gemv_kernel<T, 1><<<blocks, kWarps * 32, 0, stream>>>(x, w, p.x_scale, p.w_scale, bias, out, m, p.n, p.k, p.ldo);
-  else
-    fp8_gemv_kernel<T, 2><<<blocks, kWarps * 32, 0, stream>>>(x, w, p.x_scale, p.w_scale, bias, out, m, p.n, p.k, p.ldo);
-  return detail::launch_status("fp8_gemv");
+  return p.m <= 8 ? launch_tiles<T, 1>(p, stream) : launch_tiles<T, 2>(p, stream);
 }
 
 }  // namespace
