@@ -185,6 +185,8 @@ class EngineCore {
   Status init(const EngineConfig& config, LoadedModel model);
   Status size_kv_cache();
   void set_kv_cache_scales();
+  static constexpr int64_t kTracedSteps = 4;
+  void trace_step(const ScheduledStep& step, double host, double waited_before, double device_before) const;
   struct ActiveRequest {
     std::vector<std::unique_ptr<Sequence>> seqs;
     std::vector<bool> reported;  // the sequence's final output was emitted

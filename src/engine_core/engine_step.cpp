@@ -6,6 +6,7 @@
 // memory. Steps that need their sequences' tokens on the host before they run (a grammar's mask)
 // or that return prompt log-probs run synchronously.
 #include <algorithm>
+#include <cstdio>
 
 #include "engine_core/engine_core.h"
 
@@ -44,7 +45,22 @@ std::vector<RequestOutput> EngineCore::step() {
   counters_.step_host_seconds += host;
   counters_.step_device_seconds += runner_->times().device_seconds - device;
   if (decode) counters_.decode_host_seconds += host;
+  if (counters_.steps <= kTracedSteps && !next.empty() && log_level() <= LogLevel::kDebug) trace_step(next, host, waited, device);
   return outputs;
+}
+
+// The first steps of a process, piece by piece (TOKAMAK_LOG_LEVEL=debug): where a first request's
+// time goes that later ones do not pay.
+void EngineCore::trace_step(const ScheduledStep& step, double host, double waited_before, double device_before) const {
+  auto ms = [](double s) {
+    char buf[32];
+    std::snprintf(buf, sizeof(buf), "%.2f ms", s * 1e3);
+    return std::string(buf);
+  };
+  TK_LOG_DEBUG("step " + std::to_string(counters_.steps) + ": " + std::to_string(step.seqs.size()) + " seqs, " +
+               std::to_string(step.num_tokens()) + " tokens; host " + ms(host) + ", waited for the device " +
+               ms(runner_->times().wait_seconds - waited_before) + ", device time collected " +
+               ms(runner_->times().device_seconds - device_before));
 }
 
 void EngineCore::drain(std::vector<RequestOutput>& outputs) { finish_in_flight(outputs); }
