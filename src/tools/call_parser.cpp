@@ -122,4 +122,13 @@ bool CallParser::json_end(OutputDelta& out) {
   return true;
 }
 
+bool SteppedCallParser::content_until(std::string_view marker, OutputDelta& out) {
+  const MarkerHit h = find_markers(buf_, {marker});
+  content(std::string_view(buf_).substr(0, h.at), out);
+  buf_.erase(0, h.at);
+  if (!h.full) return false;
+  buf_.erase(0, marker.size());
+  return true;
+}
+
 }  // namespace tk::tools

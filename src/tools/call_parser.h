@@ -72,6 +72,24 @@ class CallParser : public TextParser {
   int args_member_ = -1;
 };
 
+// A parser of the text as it streams in: feed() appends to buf_ and runs step() until a step needs
+// more text.
+class SteppedCallParser : public CallParser {
+ public:
+  using CallParser::CallParser;
+  void feed(std::string_view text, OutputDelta& out) final {
+    buf_ += text;
+    while (step(out)) {}
+  }
+
+ protected:
+  // Consumes what it can of buf_; false when it needs more text.
+  virtual bool step(OutputDelta& out) = 0;
+  // Passes on buf_'s content before `marker`: true with the marker consumed when it is there
+  // whole; false with only the text that may still grow into it kept.
+  bool content_until(std::string_view marker, OutputDelta& out);
+};
+
 // The parsers of their own files (make_tool_parser picks one).
 std::unique_ptr<TextParser> make_qwen3_coder_parser(std::vector<Tool> tools, uint64_t seed);  // qwen3_coder.cpp
 std::unique_ptr<TextParser> make_mistral_parser(uint64_t seed);                                  // mistral.cpp

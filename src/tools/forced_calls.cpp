@@ -9,13 +9,9 @@ using Step = JsonScanner::Step;
 
 // ---- tool_choice "required": [{"name": ..., "parameters": {...}}, ...]
 
-class RequiredParser final : public CallParser {
+class RequiredParser final : public SteppedCallParser {
  public:
-  using CallParser::CallParser;
-  void feed(std::string_view text, OutputDelta& out) override {
-    buf_ += text;
-    while (step(out)) {}
-  }
+  using SteppedCallParser::SteppedCallParser;
   void finish(OutputDelta& out) override {
     if (json_named() && state_ == State::kJson) end_call();
     if (state_ != State::kEnd) malformed_ = true;  // the grammar ends the list; cut by max_tokens
@@ -25,7 +21,7 @@ class RequiredParser final : public CallParser {
 
  private:
   enum class State { kStart, kList, kJson, kNext, kEnd, kBroken };
-  bool step(OutputDelta& out) {
+  bool step(OutputDelta& out) override {
     if (state_ != State::kJson && state_ != State::kBroken) skip_ws(buf_);
     if (buf_.empty()) return false;
     const char c = buf_[0];

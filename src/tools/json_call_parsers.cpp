@@ -10,13 +10,9 @@ using Step = JsonScanner::Step;
 
 // ---- hermes
 
-class HermesParser final : public CallParser {
+class HermesParser final : public SteppedCallParser {
  public:
-  using CallParser::CallParser;
-  void feed(std::string_view text, OutputDelta& out) override {
-    buf_ += text;
-    while (step(out)) {}
-  }
+  using SteppedCallParser::SteppedCallParser;
   void finish(OutputDelta& out) override {
     if (state_ == State::kOpen || (state_ == State::kJson && !json_named())) {
       content(raw_ + buf_, out);
@@ -34,20 +30,12 @@ class HermesParser final : public CallParser {
   enum class State { kText, kOpen, kJson, kClose, kBroken };
   static constexpr std::string_view kStart = "<tool_call>", kEnd = "</tool_call>";
 
-  // Consumes what it can of buf_; false when it needs more text.
-  bool step(OutputDelta& out) {
+  bool step(OutputDelta& out) override {
     switch (state_) {
-      case State::kText: {
-        MarkerHit h = find_markers(buf_, {kStart});
-        content(std::string_view(buf_).substr(0, h.at), out);
-        if (!h.full) {
-          buf_.erase(0, h.at);
-          return false;
-        }
-        buf_.erase(0, h.at + kStart.size());
+      case State::kText:
+        if (!content_until(kStart, out)) return false;
         raw_ = kStart, state_ = State::kOpen;
         return true;
-      }
       case State::kOpen: {
         raw_ += skip_ws(buf_);
         if (buf_.empty()) return false;
@@ -104,13 +92,9 @@ class HermesParser final : public CallParser {
 
 // ---- llama3_json
 
-class Llama3JsonParser final : public CallParser {
+class Llama3JsonParser final : public SteppedCallParser {
  public:
-  using CallParser::CallParser;
-  void feed(std::string_view text, OutputDelta& out) override {
-    buf_ += text;
-    while (step(out)) {}
-  }
+  using SteppedCallParser::SteppedCallParser;
   void finish(OutputDelta& out) override {
     if (state_ == State::kJson && json_named()) {
       malformed_ = true;
@@ -130,7 +114,7 @@ class Llama3JsonParser final : public CallParser {
   enum class State { kStart, kJson, kAfter, kBetween, kPass };
   static constexpr std::string_view kTag = "<|python_tag|>";
 
-  bool step(OutputDelta& out) {
+  bool step(OutputDelta& out) override {
     switch (state_) {
       case State::kStart: {
         size_t ws = 0;

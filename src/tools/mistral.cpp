@@ -12,13 +12,9 @@ using Step = JsonScanner::Step;
 
 // ---- mistral
 
-class MistralParser final : public CallParser {
+class MistralParser final : public SteppedCallParser {
  public:
-  MistralParser(uint64_t seed) : CallParser(seed, /*mistral_ids=*/true) {}
-  void feed(std::string_view text, OutputDelta& out) override {
-    buf_ += text;
-    while (step(out)) {}
-  }
+  MistralParser(uint64_t seed) : SteppedCallParser(seed, /*mistral_ids=*/true) {}
   void finish(OutputDelta& out) override {
     if (json_named() && (state_ == State::kJson || state_ == State::kArgs)) {
       malformed_ = true;
@@ -38,19 +34,12 @@ class MistralParser final : public CallParser {
   static constexpr std::string_view kMarker = "[TOOL_CALLS]", kArgsMarker = "[ARGS]";
   static constexpr size_t kMaxName = 256;
 
-  bool step(OutputDelta& out) {
+  bool step(OutputDelta& out) override {
     switch (state_) {
-      case State::kText: {
-        MarkerHit h = find_markers(buf_, {kMarker});
-        content(std::string_view(buf_).substr(0, h.at), out);
-        if (!h.full) {
-          buf_.erase(0, h.at);
-          return false;
-        }
-        buf_.erase(0, h.at + kMarker.size());
+      case State::kText:
+        if (!content_until(kMarker, out)) return false;
         raw_ = kMarker, state_ = State::kAfterMarker;
         return true;
-      }
       case State::kAfterMarker:
         raw_ += skip_ws(buf_);
         if (buf_.empty()) return false;

@@ -68,13 +68,9 @@ std::string dump(const Json& j) {
   return j.dump(-1, ' ', false, Json::error_handler_t::replace);
 }
 
-class Qwen3CoderParser final : public CallParser {
+class Qwen3CoderParser final : public SteppedCallParser {
  public:
-  Qwen3CoderParser(std::vector<Tool> tools, uint64_t seed) : CallParser(seed, false), tools_(std::move(tools)) {}
-  void feed(std::string_view text, OutputDelta& out) override {
-    buf_ += text;
-    while (step(out)) {}
-  }
+  Qwen3CoderParser(std::vector<Tool> tools, uint64_t seed) : SteppedCallParser(seed, false), tools_(std::move(tools)) {}
   void finish(OutputDelta& out) override {
     if (in_call()) {
       malformed_ = true;  // cut inside a call (max_tokens): closed, so its arguments parse
@@ -95,17 +91,12 @@ class Qwen3CoderParser final : public CallParser {
                                     kFunctionEnd = "</function>", kParam = "<parameter=", kParamEnd = "</parameter>";
   static constexpr size_t kMaxName = 256;
 
-  bool step(OutputDelta& out) {
+  bool step(OutputDelta& out) override {
     switch (state_) {
-      case State::kText: {
-        MarkerHit h = find_markers(buf_, {kStart});
-        content(std::string_view(buf_).substr(0, h.at), out);
-        buf_.erase(0, h.at);
-        if (!h.full) return false;
-        buf_.erase(0, kStart.size());
+      case State::kText:
+        if (!content_until(kStart, out)) return false;
         raw_ = kStart, state_ = State::kOpen;
         return true;
-      }
       case State::kOpen:
         raw_ += skip_ws(buf_);
         if (buf_.empty() || is_proper_prefix(buf_, kFunction)) return false;
