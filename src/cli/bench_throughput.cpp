@@ -63,6 +63,7 @@ Status run_throughput(ThroughputFlags f) {
   const double decode_device_ms =
       decode_steps ? (s.decode_device_seconds - before.decode_device_seconds) / decode_steps * 1e3 : 0;
   const int64_t overlapped = s.overlapped_steps - before.overlapped_steps;
+  const int64_t late_captures = s.late_graph_captures - before.late_graph_captures;
   // Steps with prefill chunks: a running stream's time per token while prompts are computed.
   const int64_t mixed_steps = steps - decode_steps;
   const double mixed_device_ms = mixed_steps ? ((s.step_device_seconds - before.step_device_seconds) -
@@ -94,6 +95,8 @@ Status run_throughput(ThroughputFlags f) {
               share(decode_host_ms, decode_device_ms).c_str());
   std::printf("Steps with prefill: %lld, device %.3f ms/step (%.2fx a decode-only step)\n", static_cast<long long>(mixed_steps),
               mixed_device_ms, decode_device_ms > 0 ? mixed_device_ms / decode_device_ms : 0.0);
+  // Each stalls its step (a plan no graph had: a context bucket the start-up captures did not reach).
+  std::printf("Decode graphs captured while running: %lld\n", static_cast<long long>(late_captures));
   if (!f.output_json.empty()) {
     nlohmann::ordered_json j;
     j["elapsed_time"] = elapsed, j["num_requests"] = streams.size(), j["total_num_tokens"] = prompt_tokens + output_tokens;
@@ -106,6 +109,7 @@ Status run_throughput(ThroughputFlags f) {
     j["decode_steps"] = decode_steps, j["decode_mean_batch_size"] = decode_batch;
     j["decode_host_ms_per_step"] = decode_host_ms, j["decode_device_ms_per_step"] = decode_device_ms;
     j["prefill_steps"] = mixed_steps, j["prefill_device_ms_per_step"] = mixed_device_ms;
+    j["late_graph_captures"] = late_captures;
     TK_ASSIGN_OR_RETURN(auto out, OutputFile::open(f.output_json, "--output-json"));
     TK_RETURN_IF_ERROR(out->write(j.dump(2) + "\n"));
     TK_RETURN_IF_ERROR(out->commit());

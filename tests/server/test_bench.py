@@ -38,8 +38,11 @@ def test_bench_serve_prints_vllms_table_and_saves_json(server, tmp_path):
     generated = figure(out, "Total generated tokens:")
     assert generated == 6 * 6
     assert figure(out, "Total input tokens:") > 0
-    assert abs(figure(out, "Output token throughput (tok/s):") - generated / duration) < 0.02 * generated / duration + 0.01
-    assert abs(figure(out, "Request throughput (req/s):") - 6 / duration) < 0.02 * 6 / duration + 0.01
+    # The duration is printed to 0.01 s: at ~0.15 s that alone moves count / duration by ~3%.
+    def near(rate, count):
+        return abs(rate - count / duration) < 0.02 * count / duration + count * 0.005 / duration ** 2 + 0.01
+    assert near(figure(out, "Output token throughput (tok/s):"), generated)
+    assert near(figure(out, "Request throughput (req/s):"), 6)
     for key in ("TTFT", "TPOT", "ITL", "E2EL"):
         mean, median, p99 = (figure(out, f"{s} {key} (ms):") for s in ("Mean", "Median", "P99"))
         assert 0 < median <= p99 and 0 < mean <= p99 + 1e-6, (key, mean, median, p99)
@@ -74,8 +77,10 @@ def test_bench_throughput_prints_vllms_line_and_the_engines_counters(tmp_path):
         assert (int(steps.group(4)) > 0) == on
         assert re.search(r"^Decode-only steps: \d+, mean batch " + NUM + r": host " + NUM + r" ms/step, device " + NUM +
                          r" ms/step \(host/device n/a\)$", out, re.M), out
+        assert figure(out, "Decode graphs captured while running:") == 0  # the CPU captures none
         j = json.load(open(path))
         assert j["num_requests"] == 6 and j["total_num_tokens"] == 6 * 29
         assert j["async_scheduling"] == on and (j["overlapped_steps"] > 0) == on
         assert j["decode_steps"] > 0 and 1 <= j["decode_mean_batch_size"] <= 4
+        assert j["late_graph_captures"] == 0
         assert abs(j["output_tokens_per_second"] - output) < 0.01 * output + 0.01
