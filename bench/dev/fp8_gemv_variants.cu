@@ -16,6 +16,11 @@
 #include <cstdio>
 #include <vector>
 
+#include "../../src/kernels/mma.cuh"  // ld_stream, mma_e4m3: the kept kernel's own
+
+using tk::kernels::tile::ld_stream;
+using tk::kernels::tile::mma_e4m3;
+
 #define CK(x)                                                                   \
   do {                                                                          \
     cudaError_t e_ = (x);                                                       \
@@ -24,21 +29,6 @@
       std::exit(1);                                                             \
     }                                                                           \
   } while (0)
-
-__device__ __forceinline__ uint4 ld_stream(const void* p) {
-  uint4 v;
-  asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];\n"
-               : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
-               : "l"(p));
-  return v;
-}
-__device__ __forceinline__ void mma_e4m3(float (&d)[4], uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3,
-                                         uint32_t b0, uint32_t b1) {
-  asm("mma.sync.aligned.m16n8k32.row.col.f32.e4m3.e4m3.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
-      "{%0, %1, %2, %3};\n"
-      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-      : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
-}
 
 // kW warps split k; each warp kU 64-byte chunks per step of kRT 16-row tiles; fp32 out, one token tile.
 template <int kW, int kU, int kRT, int kMinBlocks = 1>

@@ -300,11 +300,23 @@ __device__ void online_softmax(float (&s)[Cfg<D>::kMTiles][Cfg<D>::kNT][4], floa
     }
 }
 
+// The A fragments (in M) of P for k16 step kk: the S accumulators of n8 tiles 2kk and 2kk + 1
+// (a0: row g / tile 2kk, a1: row g+8 / 2kk, a2: row g / 2kk+1, a3: row g+8 / 2kk+1).
+template <typename M, int kMTiles, int kNT>
+__device__ __forceinline__ void pack_p_step(const float (&p)[kMTiles][kNT][4], int kk, uint32_t (&pa)[kMTiles][4]) {
+#pragma unroll
+  for (int mt = 0; mt < kMTiles; ++mt) {
+    pa[mt][0] = pack2<M>(p[mt][2 * kk][0], p[mt][2 * kk][1]);
+    pa[mt][1] = pack2<M>(p[mt][2 * kk][2], p[mt][2 * kk][3]);
+    pa[mt][2] = pack2<M>(p[mt][2 * kk + 1][0], p[mt][2 * kk + 1][1]);
+    pa[mt][3] = pack2<M>(p[mt][2 * kk + 1][2], p[mt][2 * kk + 1][3]);
+  }
+}
+
 // O += P V. The S accumulators of n8 tiles 2kk and 2kk + 1 are exactly the A fragment of
-// k16 step kk (a0: row g / tile 2kk, a1: row g+8 / 2kk, a2: row g / 2kk+1, a3: row g+8 / 2kk+1),
-// so P goes from registers to the tensor cores without shared memory. V is read transposed:
-// matrices (tokens 0-7, dims lo), (tokens 8-15, dims lo), (0-7, dims hi), (8-15, dims hi) give
-// b0, b1 of d tile 2dp, then b0, b1 of d tile 2dp + 1.
+// k16 step kk (pack_p_step), so P goes from registers to the tensor cores without shared memory.
+// V is read transposed: matrices (tokens 0-7, dims lo), (tokens 8-15, dims lo), (0-7, dims hi),
+// (8-15, dims hi) give b0, b1 of d tile 2dp, then b0, b1 of d tile 2dp + 1.
 template <typename T, int D>
 __device__ void accumulate_pv(float (&o)[Cfg<D>::kMTiles][Cfg<D>::kDT][4],
                               const float (&p)[Cfg<D>::kMTiles][Cfg<D>::kNT][4], uint32_t sv, int lane) {
@@ -315,13 +327,7 @@ __device__ void accumulate_pv(float (&o)[Cfg<D>::kMTiles][Cfg<D>::kDT][4],
 #pragma unroll
   for (int kk = 0; kk < C::kBN / 16; ++kk) {
     uint32_t pa[C::kMTiles][4];
-#pragma unroll
-    for (int mt = 0; mt < C::kMTiles; ++mt) {
-      pa[mt][0] = pack2<T>(p[mt][2 * kk][0], p[mt][2 * kk][1]);
-      pa[mt][1] = pack2<T>(p[mt][2 * kk][2], p[mt][2 * kk][3]);
-      pa[mt][2] = pack2<T>(p[mt][2 * kk + 1][0], p[mt][2 * kk + 1][1]);
-      pa[mt][3] = pack2<T>(p[mt][2 * kk + 1][2], p[mt][2 * kk + 1][3]);
-    }
+    pack_p_step<T>(p, kk, pa);
 #pragma unroll
     for (int dp = 0; dp < D / 16; ++dp) {
       uint32_t vb[4];
@@ -349,13 +355,7 @@ __device__ void accumulate_pv_fp8(float (&o)[Cfg<D, true>::kMTiles][Cfg<D, true>
 #pragma unroll
   for (int kk = 0; kk < C::kBN / 16; ++kk) {
     uint32_t pa[C::kMTiles][4];
-#pragma unroll
-    for (int mt = 0; mt < C::kMTiles; ++mt) {
-      pa[mt][0] = pack2<__half>(p[mt][2 * kk][0], p[mt][2 * kk][1]);
-      pa[mt][1] = pack2<__half>(p[mt][2 * kk][2], p[mt][2 * kk][3]);
-      pa[mt][2] = pack2<__half>(p[mt][2 * kk + 1][0], p[mt][2 * kk + 1][1]);
-      pa[mt][3] = pack2<__half>(p[mt][2 * kk + 1][2], p[mt][2 * kk + 1][3]);
-    }
+    pack_p_step<__half>(p, kk, pa);
 #pragma unroll
     for (int c = 0; c < kSteps; c += 2) {
       uint32_t vb[4];

@@ -18,32 +18,19 @@
 // CPU twin: the fp32 product of the decoded operands (tests/gpu/test_fp8_gemv.cpp).
 #include "common.cuh"
 #include "kernels/kernels.h"
+#include "mma.cuh"
 
 namespace tk::kernels {
 namespace {
+
+using tile::ld_stream;
+using tile::mma_e4m3;
 
 constexpr int kWarps = 8;
 constexpr int kUnroll = 2;                  // 64-byte k chunks per warp per step
 constexpr int kChunk = 64;                  // k bytes of one pair of k32 MMAs
 constexpr int kRows = 16;                   // weight rows per block (the MMA's M)
 constexpr int kStepK = kWarps * kUnroll * kChunk;  // k covered by one step of the whole block
-
-__device__ __forceinline__ uint4 ld_stream(const void* p) {
-  uint4 v;
-  asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];\n"
-               : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
-               : "l"(p));
-  return v;
-}
-
-// d += a (16x32 e4m3, row) * b (32x8 e4m3, col), fp32 accumulators.
-__device__ __forceinline__ void mma_e4m3(float (&d)[4], uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3,
-                                         uint32_t b0, uint32_t b1) {
-  asm("mma.sync.aligned.m16n8k32.row.col.f32.e4m3.e4m3.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
-      "{%0, %1, %2, %3};\n"
-      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-      : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
-}
 
 // One warp's operands for one step: rows g and g + 8 of the block's weight rows, x rows g (+ 8 per
 // token tile), each 16 bytes of each of kUnroll chunks. Zeros where the row, token or k is out of

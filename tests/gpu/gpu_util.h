@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 #include <vector>
@@ -94,5 +95,44 @@ inline double rel_l2(const std::vector<float>& got, const std::vector<float>& wa
 
 // The relative L2 bound for bf16/fp16 kernels against the fp32 twin (issue 3).
 constexpr double kHalfTolerance = 1e-2;
+
+// ---- FP8 operands (the FP8 GEMM and GEMV tests)
+
+// 65536 fp8 codes at the quantiles of N(0, 128): a 16-bit random index draws one from a quantized
+// Gaussian, so that filling a 58.7M-element weight costs a table lookup per element (the host work
+// of this test was 130-150 s on the H200 host while it quantized floats one by one).
+inline std::vector<uint8_t> gaussian_fp8_table(uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> d(0.f, 128.f);
+  std::vector<float> v(65536);
+  for (float& x : v) x = d(rng);
+  std::sort(v.begin(), v.end());
+  std::vector<uint8_t> table(v.size());
+  for (size_t i = 0; i < v.size(); ++i) table[i] = f32_to_fp8_e4m3(v[i]);  // saturates at +-448
+  return table;
+}
+
+// [rows, cols] codes from `table`, row by row from per-row seeds so that rows fill in parallel.
+inline std::vector<uint8_t> random_fp8(int64_t rows, int64_t cols, uint32_t seed, const std::vector<uint8_t>& table) {
+  std::vector<uint8_t> q(static_cast<size_t>(rows * cols));
+#pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < rows; ++r) {
+    std::mt19937 rng(seed * 7919u + static_cast<uint32_t>(r));
+    for (int64_t c = 0; c < cols; c += 2) {
+      const uint32_t u = rng();
+      q[r * cols + c] = table[u & 0xffff];
+      if (c + 1 < cols) q[r * cols + c + 1] = table[u >> 16];
+    }
+  }
+  return q;
+}
+
+// Raw bytes in a fresh device buffer.
+inline DeviceBuffer upload_bytes(const std::vector<uint8_t>& v) {
+  auto b = DeviceBuffer::allocate(v.size());
+  TK_CHECK(b.ok());
+  CUDA_CHECK(cudaMemcpy(b->data(), v.data(), v.size(), cudaMemcpyHostToDevice));
+  return std::move(*b);
+}
 
 }  // namespace tk::gpu_test

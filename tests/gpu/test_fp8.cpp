@@ -113,35 +113,6 @@ struct Fp8Operands {
   std::vector<float> bias;      // [n]
 };
 
-// 65536 fp8 codes at the quantiles of N(0, 128): a 16-bit random index draws one from a quantized
-// Gaussian, so that filling a 58.7M-element weight costs a table lookup per element (the host work
-// of this test was 130-150 s on the H200 host while it quantized floats one by one).
-std::vector<uint8_t> gaussian_fp8_table(uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> d(0.f, 128.f);
-  std::vector<float> v(65536);
-  for (float& x : v) x = d(rng);
-  std::sort(v.begin(), v.end());
-  std::vector<uint8_t> table(v.size());
-  for (size_t i = 0; i < v.size(); ++i) table[i] = f32_to_fp8_e4m3(v[i]);  // saturates at +-448
-  return table;
-}
-
-// [rows, cols] codes from `table`, row by row from per-row seeds so that rows fill in parallel.
-std::vector<uint8_t> random_fp8(int64_t rows, int64_t cols, uint32_t seed, const std::vector<uint8_t>& table) {
-  std::vector<uint8_t> q(static_cast<size_t>(rows * cols));
-#pragma omp parallel for schedule(static)
-  for (int64_t r = 0; r < rows; ++r) {
-    std::mt19937 rng(seed * 7919u + static_cast<uint32_t>(r));
-    for (int64_t c = 0; c < cols; c += 2) {
-      const uint32_t u = rng();
-      q[r * cols + c] = table[u & 0xffff];
-      if (c + 1 < cols) q[r * cols + c + 1] = table[u >> 16];
-    }
-  }
-  return q;
-}
-
 // Positive scales around `typical` (+-20%), as amax / 448 of rows of similar spread.
 std::vector<float> random_scales(int64_t n, uint32_t seed, float typical) {
   std::mt19937 rng(seed);
@@ -152,9 +123,9 @@ std::vector<float> random_scales(int64_t n, uint32_t seed, float typical) {
 }
 
 Fp8Operands random_operands(const GemmCase& s, uint32_t seed) {
-  const std::vector<uint8_t> table = gaussian_fp8_table(seed);
+  const std::vector<uint8_t> table = gpu_test::gaussian_fp8_table(seed);
   Fp8Operands o;
-  o.xq = random_fp8(s.m, s.k, seed + 1, table), o.wq = random_fp8(s.n, s.k, seed + 2, table);
+  o.xq = gpu_test::random_fp8(s.m, s.k, seed + 1, table), o.wq = gpu_test::random_fp8(s.n, s.k, seed + 2, table);
   // x ~ N(0, 1) and w ~ N(0, 0.05) quantized: amax ~3.5 sigma over 448.
   o.xs = random_scales(s.m, seed + 3, 3.5f / 448.f), o.ws = random_scales(s.n, seed + 4, 0.05f * 3.5f / 448.f);
   o.xs1 = *std::max_element(o.xs.begin(), o.xs.end()), o.ws1 = *std::max_element(o.ws.begin(), o.ws.end());
@@ -176,19 +147,12 @@ std::vector<float> raw_product(const GemmCase& s, const Fp8Operands& o) {
   return raw;
 }
 
-DeviceBuffer upload_bytes(const std::vector<uint8_t>& v) {
-  auto b = DeviceBuffer::allocate(v.size());
-  TK_CHECK(b.ok());
-  CUDA_CHECK(cudaMemcpy(b->data(), v.data(), v.size(), cudaMemcpyHostToDevice));
-  return std::move(*b);
-}
-
 // The operands on the device, and the product of one mode into `out` (poisoned first).
 struct DeviceOperands {
   DeviceBuffer xq, wq;
   DeviceArray xs, ws, xs1, ws1, prescale;
   explicit DeviceOperands(const Fp8Operands& o)
-      : xq(upload_bytes(o.xq)), wq(upload_bytes(o.wq)),
+      : xq(gpu_test::upload_bytes(o.xq)), wq(gpu_test::upload_bytes(o.wq)),
         xs(DeviceArray::from(o.xs, DType::kF32)), ws(DeviceArray::from(o.ws, DType::kF32)),
         xs1(DeviceArray::from({o.xs1}, DType::kF32)), ws1(DeviceArray::from({o.ws1}, DType::kF32)),
         prescale(DeviceArray::from({kFp8ProductPrescale}, DType::kF32)) {}

@@ -35,35 +35,11 @@ using gpu_test::DeviceArray;
 using gpu_test::random_floats;
 using gpu_test::rel_l2;
 using gpu_test::round_to;
+using gpu_test::upload_bytes;
 
-// fp8 codes of N(0, 128) (amax ~3.5 sigma lands near 448, as per-row quantization leaves them),
-// drawn through a sorted table of 65536 quantiles so that a 60M-element weight costs a lookup each.
+// fp8 codes of N(0, 128) (amax ~3.5 sigma lands near 448, as per-row quantization leaves them).
 std::vector<uint8_t> random_fp8(int64_t rows, int64_t cols, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> d(0.f, 128.f);
-  std::vector<float> v(65536);
-  for (float& x : v) x = d(rng);
-  std::sort(v.begin(), v.end());
-  std::vector<uint8_t> table(v.size());
-  for (size_t i = 0; i < v.size(); ++i) table[i] = f32_to_fp8_e4m3(v[i]);  // saturates at +-448
-  std::vector<uint8_t> q(static_cast<size_t>(rows * cols));
-#pragma omp parallel for schedule(static)
-  for (int64_t r = 0; r < rows; ++r) {
-    std::mt19937 row_rng(seed * 7919u + static_cast<uint32_t>(r));
-    for (int64_t c = 0; c < cols; c += 2) {
-      const uint32_t u = row_rng();
-      q[r * cols + c] = table[u & 0xffff];
-      if (c + 1 < cols) q[r * cols + c + 1] = table[u >> 16];
-    }
-  }
-  return q;
-}
-
-DeviceBuffer upload_bytes(const std::vector<uint8_t>& v) {
-  auto b = DeviceBuffer::allocate(v.size());
-  TK_CHECK(b.ok());
-  CUDA_CHECK(cudaMemcpy(b->data(), v.data(), v.size(), cudaMemcpyHostToDevice));
-  return std::move(*b);
+  return gpu_test::random_fp8(rows, cols, seed, gpu_test::gaussian_fp8_table(seed));
 }
 
 // The CPU twin: out[r, c] = alpha * sum_k fp8(x[r, k]) fp8(w[c, k]) + bias[c], in double.
