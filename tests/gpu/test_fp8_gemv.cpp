@@ -161,8 +161,10 @@ TEST(Fp8Gemv, KernelMatchesTheCpuTwin) {
 
 // GemmRunner::matmul_fp8 with the GEMV (kAlways) and with cuBLASLt (kNever) on Llama-3-8B's decode
 // shapes: operands made on the device (random bf16 quantized per row, as --quantization fp8 does),
-// outputs in bf16 within one ulp of each other. kAuto must give the GEMV's bytes up to
-// kFp8GemvAutoMaxM rows and cuBLASLt's above.
+// both against the double-precision twin of the same fp8 bytes. The GEMV is held to the kernel
+// test's bound (one bf16 ulp + 1e-5 of the RMS); cuBLASLt's FP8 accumulation is not that exact
+// (6.7-7.3e-4 relative L2 measured), so the GEMV must be at least as close to the twin as it is.
+// kAuto must give the GEMV's bytes up to kFp8GemvAutoMaxM rows and cuBLASLt's above.
 TEST(Fp8Gemv, MatchesCublasLtOnDecodeShapes) {
   auto gemm = GemmRunner::create(32 << 20);
   ASSERT_TRUE(gemm.ok());
@@ -172,7 +174,8 @@ TEST(Fp8Gemv, MatchesCublasLtOnDecodeShapes) {
   };
   const Shape shapes[] = {{6144, 4096, "qkv"}, {4096, 4096, "o_proj"}, {28672, 4096, "gate_up"}, {4096, 14336, "down"}};
   constexpr int64_t kMaxM = 16;
-  DeviceArray xs = DeviceArray::from({0.013f}, DType::kF32), ws = DeviceArray::from({0.0009f}, DType::kF32);
+  constexpr float kXScale = 0.013f, kWScale = 0.0009f;
+  DeviceArray xs = DeviceArray::from({kXScale}, DType::kF32), ws = DeviceArray::from({kWScale}, DType::kF32);
   for (const Shape& s : shapes) {
     DeviceArray wf(s.n * s.k, DType::kBF16), xf(kMaxM * s.k, DType::kBF16), wsc(s.n, DType::kF32),
         xsc(kMaxM, DType::kF32);
@@ -188,8 +191,14 @@ TEST(Fp8Gemv, MatchesCublasLtOnDecodeShapes) {
     std::vector<float> bias_h = random_floats(s.n, 13, 1.f);
     round_to(bias_h, DType::kBF16);
     DeviceArray bias = DeviceArray::from(bias_h, DType::kBF16);
+    const bool with_bias = s.n == 6144;  // qkv: Qwen-style biases
+    // The twin of all kMaxM rows once (rows are independent: the first m serve every m).
+    std::vector<uint8_t> xq_h(kMaxM * s.k), wq_h(s.n * s.k);
+    CUDA_CHECK(cudaMemcpy(xq_h.data(), xq->data(), xq_h.size(), cudaMemcpyDeviceToHost));
+    CUDA_CHECK(cudaMemcpy(wq_h.data(), wq->data(), wq_h.size(), cudaMemcpyDeviceToHost));
+    const double alpha = static_cast<double>(kXScale) * kWScale;
+    const std::vector<double> exact = twin(xq_h, wq_h, kMaxM, s.n, s.k, alpha, nullptr);
     for (int64_t m : {1, 2, 4, 8, 9, 16}) {
-      const bool with_bias = s.n == 6144;  // qkv: Qwen-style biases
       SCOPED_TRACE(std::string(s.what) + " m=" + std::to_string(m));
       auto run = [&](Fp8GemvUse use) {
         (*gemm)->set_fp8_gemv(use);
@@ -205,10 +214,17 @@ TEST(Fp8Gemv, MatchesCublasLtOnDecodeShapes) {
       };
       const std::vector<float> gemv = run(Fp8GemvUse::kAlways), lt = run(Fp8GemvUse::kNever);
       const std::vector<float> autos = run(Fp8GemvUse::kAuto);
-      EXPECT_LT(rel_l2(gemv, lt), 2e-3);
-      EXPECT_EQ(beyond_one_ulp(gemv, lt, DType::kBF16, 2e-3), 0);
+      std::vector<float> want(static_cast<size_t>(m * s.n));
+      for (int64_t r = 0; r < m; ++r)
+        for (int64_t c = 0; c < s.n; ++c)
+          want[r * s.n + c] = static_cast<float>(exact[r * s.n + c] + (with_bias ? bias_h[c] : 0.0));
+      round_to(want, DType::kBF16);
+      EXPECT_EQ(beyond_one_ulp(gemv, want, DType::kBF16, 1e-5), 0);
+      EXPECT_LE(rel_l2(gemv, want), rel_l2(lt, want));
       EXPECT_EQ(autos, m <= kFp8GemvAutoMaxM ? gemv : lt);
-      if (m == 1) std::printf("[fp8 gemv] %s m=1: relative L2 against cuBLASLt %.2e\n", s.what, rel_l2(gemv, lt));
+      if (m == 1)
+        std::printf("[fp8 gemv] %s m=1: relative L2 against the twin: gemv %.2e, cuBLASLt %.2e\n", s.what,
+                    rel_l2(gemv, want), rel_l2(lt, want));
     }
   }
 }
