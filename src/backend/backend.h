@@ -204,6 +204,24 @@ struct SamplingSpec : SamplingDraw {
   bool want_logprob = false;       // log-probability of the chosen token under the raw logits
 };
 
+// Tensor parallelism: the collectives between the ranks of one model (Megatron-style shards, one
+// rank per device or CPU thread group). One object per rank; every rank calls the same collectives
+// in the same order on tensors of the same shape. Ordered like the backend's ops (NCCL enqueues on
+// the rank's compute stream, so a captured step keeps its all-reduces; the in-process one runs at
+// once, the ranks' threads meeting at barriers). Sums run in rank order, never in arrival order:
+// a result does not depend on thread timing.
+class Communicator {
+ public:
+  virtual ~Communicator() = default;
+  virtual int rank() const = 0;
+  virtual int size() const = 0;
+  // x = the sum of every rank's x, in place: compute dtype, contiguous, on this rank's device.
+  virtual Status all_reduce_sum(Tensor& x /*[T, hidden]*/) = 0;
+};
+// `size` ranks of one process on host memory (the CPU backend's fp32 tensors), rank r at index r,
+// each called from its own thread.
+std::vector<std::unique_ptr<Communicator>> make_in_process_communicators(int size);
+
 // A captured step (a CUDA graph); replayed with the plan it was captured with.
 class StepGraph {
  public:

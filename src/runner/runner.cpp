@@ -197,10 +197,12 @@ Status ModelRunner::warm_up_prefill(int len) {
   std::vector<SamplingSpec> specs(2);
   specs[1].temperature = 0.f;
   Tensor logits = model_.logits(1);
-  for (const SamplingSpec& spec : specs) {
-    TK_RETURN_IF_ERROR(backend.sample_async(logits, {spec}, history_, 0));
+  // One draw per sampling slot: each slot's pinned buffers are allocated on its first use, and
+  // overlap scheduling first uses slot 1 for the first decode step, inside the first token's time.
+  for (int slot = 0; slot < 2; ++slot) {
+    TK_RETURN_IF_ERROR(backend.sample_async(logits, {specs[slot]}, history_, slot));
     Backend::SampledIds ids;
-    TK_RETURN_IF_ERROR(backend.wait_sampled(0, ids));
+    TK_RETURN_IF_ERROR(backend.wait_sampled(slot, ids));
   }
   return Status::ok_status();
 }
@@ -236,6 +238,7 @@ Status ModelRunner::warm_up() {
 }
 
 Result<int> ModelRunner::launch(const ScheduledStep& step) {
+  const double launch_start = now_seconds();
   const int ticket = next_ticket_;
   if (launched_[ticket].active) return internal_error("launch: two steps are already out");
   const int pad_to = graph_batch_size(step);
@@ -245,8 +248,11 @@ Result<int> ModelRunner::launch(const ScheduledStep& step) {
   TK_RETURN_IF_ERROR(prepare_history(step, batch));
   TK_RETURN_IF_ERROR(batch.validate(cache_.page_size(), cache_.num_pages()));
   Backend& backend = model_.backend();
+  const double built = now_seconds();
   TK_RETURN_IF_ERROR(backend.begin_step(batch, *plan_));
+  const double begun = now_seconds();
   TK_RETURN_IF_ERROR(run_forward(pad_to > 0));
+  const double forwarded = now_seconds();
   if (!batch.history_index.empty()) backend.write_history(*plan_, history_);
   // NOTE: the forward was only launched (on a GPU): the grammar masks are filled meanwhile.
   GrammarMasks masks;
@@ -269,6 +275,8 @@ Result<int> ModelRunner::launch(const ScheduledStep& step) {
   }
   // From here on the step is out: collect() takes its ids, whatever fails below.
   out.active = true, out.num_sampled = num_sampled;
+  if (++launches_ <= kTracedLaunches && log_level() <= LogLevel::kDebug)
+    trace_launch(built - launch_start, begun - built, forwarded - begun, now_seconds() - forwarded);
   next_ticket_ ^= 1;
   last_sample_rows_.clear();
   int row = 0;
@@ -285,6 +293,14 @@ Result<int> ModelRunner::launch(const ScheduledStep& step) {
   Status s = add_top_logprobs(step, logits, first_logprob_row, result);
   if (!s.ok()) return fail_launched(ticket, s);
   return ticket;
+}
+
+// The first launches of a process, phase by phase (TOKAMAK_LOG_LEVEL=debug): what a first request
+// pays that later ones do not.
+void ModelRunner::trace_launch(double build, double begin, double forward, double sample) const {
+  auto ms = [](double s) { return std::to_string(s * 1e3).substr(0, 5) + " ms"; };
+  TK_LOG_DEBUG("launch " + std::to_string(launches_) + ": batch " + ms(build) + ", begin_step " + ms(begin) +
+               ", forward " + ms(forward) + ", masks and sampling " + ms(sample));
 }
 
 // A launched step that failed after its sampling went out: its ids are taken and dropped, so the

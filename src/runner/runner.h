@@ -122,6 +122,9 @@ class ModelRunner final : public StepRunner {
   std::unordered_map<uint64_t, int> last_sample_rows_;
   Times times_;
   GrammarMaskStats mask_stats_;
+  static constexpr int kTracedLaunches = 4;
+  int launches_ = 0;
+  void trace_launch(double build, double begin, double forward, double sample) const;
 };
 
 }  // namespace tk

@@ -57,9 +57,13 @@ ref::SamplingRow to_ref(const SamplingSpec& s, const Tensor& history) {
 
 class CpuBackend final : public Backend {
  public:
-  explicit CpuBackend(int num_threads) {
-    int n = num_threads > 0 ? num_threads : env_flags().num_threads.value_or(0);
-    if (n > 0) omp_set_num_threads(n);
+  explicit CpuBackend(int num_threads) : num_threads_(num_threads > 0 ? num_threads : env_flags().num_threads.value_or(0)) {
+    if (num_threads_ > 0) omp_set_num_threads(num_threads_);
+  }
+  // NOTE: OpenMP's thread count is a per-thread setting: a thread other than the constructing one
+  // (the engine loop, a tensor-parallel rank's worker) takes the backend's count here.
+  void bind_to_current_thread() override {
+    if (num_threads_ > 0) omp_set_num_threads(num_threads_);
   }
   std::string name() const override { return "cpu"; }
   Device device() const override { return Device::kCpu; }
