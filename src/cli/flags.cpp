@@ -125,6 +125,7 @@ std::vector<std::string> normalize_args(int argc, char** argv) {
   for (int i = 0; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--") options = false;
+    if (options && i > 0 && (a == "-tp" || a.rfind("-tp=", 0) == 0)) a = "--tensor-parallel-size" + a.substr(3);
     if (options && i > 0 && a.size() > 3 && a.rfind("--", 0) == 0 && a.back() == '=' && a.find('=') == a.size() - 1) {
       args.push_back(a.substr(0, a.size() - 1));
       args.emplace_back();

@@ -116,7 +116,7 @@ CLI::Option* add_choice(CLI::App& app, const std::string& names, T& target, cons
 }
 
 // argv as the parser should see it: "--flag=" (an empty value) becomes "--flag" "" so that it
-// does not take the next argument as its value.
+// does not take the next argument as its value; vLLM's "-tp" becomes "--tensor-parallel-size".
 std::vector<std::string> normalize_args(int argc, char** argv);
 
 }  // namespace tk::cli

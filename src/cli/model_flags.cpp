@@ -49,6 +49,13 @@ void add_engine_flags(CLI::App& app, EngineConfig& c, unsigned which) {
           "CPU threads, at most 4 per CPU (default: one per CPU that other processes do not keep busy; "
           "TOKAMAK_NUM_THREADS)",
           0);
+  // "-tp" (vLLM's spelling) is rewritten to this name by normalize_args: CLI11 takes one-letter
+  // short names only, and would read it as -t p.
+  add_int(app, "--tensor-parallel-size", c.tensor_parallel_size,
+          "split the model's layers over N ranks (Megatron-style; -tp N); the CPU backend's ranks share "
+          "--threads; the CUDA backend takes 1 for now",
+          1)
+      ->default_str(std::to_string(c.tensor_parallel_size));
   add_checked(
       app, "--page-size,--block-size",
       [&c](const std::string& s) -> std::string {

@@ -3,6 +3,12 @@
 #include "machine.h"
 
 namespace tk {
+namespace {
+
+// --tensor-parallel-size's bound: a host's GPUs (8), or CPU rank threads, with room to spare.
+constexpr int kMaxTensorParallelSize = 64;
+
+}  // namespace
 
 const char* device_choice_name(DeviceChoice d) {
   switch (d) {
@@ -40,6 +46,9 @@ Status EngineConfig::validate() const {
     return invalid_argument("--gpu-memory-utilization " + std::to_string(gpu_memory_utilization) + ": must be in (0, 1]");
   if (kv_cache_tokens < 0) return bad("kv_cache_tokens", kv_cache_tokens, "must be at least 0");
   if (num_threads < 0) return bad("--threads", num_threads, "must be at least 0 (0: one per CPU not kept busy)");
+  if (tensor_parallel_size < 1 || tensor_parallel_size > kMaxTensorParallelSize)
+    return bad("--tensor-parallel-size", tensor_parallel_size,
+               "must be in [1, " + std::to_string(kMaxTensorParallelSize) + "]");
   if (num_threads > max_cpu_threads())
     return bad("--threads", num_threads,
                "too many threads, at most " + std::to_string(max_cpu_threads()) + " (" + std::to_string(kMaxThreadsPerCpu) +

@@ -47,7 +47,13 @@ Status EngineCore::init(const EngineConfig& config, LoadedModel model) {
   rc.page_size = config_.page_size;
   rc.use_graphs = !config_.enforce_eager;
   rc.eos_token_ids = model_.eos_token_ids;
-  TK_ASSIGN_OR_RETURN(runner_, ModelRunner::create(*model_.model, cache_, rc));
+  // Tensor parallelism: steps run synchronously (the ranks past the first never hold the ids an
+  // overlapped step reads on the device).
+  if (!model_.other_ranks.empty()) config_.async_scheduling = false;
+  rank_caches_.resize(model_.other_ranks.size());  // allocated by size_kv_cache; the runner keeps their addresses
+  std::vector<RankShard> ranks;
+  for (size_t r = 0; r < model_.other_ranks.size(); ++r) ranks.push_back({model_.other_ranks[r].model.get(), &rank_caches_[r]});
+  TK_ASSIGN_OR_RETURN(runner_, ModelRunner::create(*model_.model, cache_, rc, std::move(ranks)));
   TK_RETURN_IF_ERROR(backend().reserve_sampling(rc.max_num_seqs, model_config().vocab_size));
   TK_RETURN_IF_ERROR(size_kv_cache());
   SchedulerConfig sc;
@@ -68,7 +74,10 @@ Status EngineCore::init(const EngineConfig& config, LoadedModel model) {
 Status EngineCore::size_kv_cache() {
   const ModelConfig& c = model_config();
   const int page = config_.page_size;
-  const size_t page_bytes = 2 * static_cast<size_t>(c.num_layers * c.num_kv_heads * c.head_dim) * page *
+  // A page of every rank: each holds its KV heads (all of them at one rank).
+  const int64_t rank_kv_heads = model_.model->shard().num_kv_heads;
+  const int64_t ranks = 1 + static_cast<int64_t>(model_.other_ranks.size());
+  const size_t page_bytes = 2 * static_cast<size_t>(c.num_layers * rank_kv_heads * ranks * c.head_dim) * page *
                             (config_.kv_cache_fp8 ? 1 : dtype_size(backend().compute_dtype()));
   const int64_t seq_pages = (config_.max_model_len + page - 1) / page;
   int64_t pages = 0;
@@ -93,9 +102,14 @@ Status EngineCore::size_kv_cache() {
     return out_of_memory("the KV cache holds " + std::to_string(pages * page) + " tokens but --max-model-len is " +
                          std::to_string(config_.max_model_len) + "; lower --max-model-len" +
                          (backend().device() == Device::kCpu ? "" : " or raise --gpu-memory-utilization"));
-  TK_ASSIGN_OR_RETURN(cache_, backend().alloc_kv_cache(static_cast<int>(c.num_layers), static_cast<int>(pages + 1), page,
-                                                       static_cast<int>(c.num_kv_heads), static_cast<int>(c.head_dim),
-                                                       config_.kv_cache_fp8));
+  auto alloc_cache = [&](Backend& backend) {
+    return backend.alloc_kv_cache(static_cast<int>(c.num_layers), static_cast<int>(pages + 1), page,
+                                  static_cast<int>(rank_kv_heads), static_cast<int>(c.head_dim), config_.kv_cache_fp8);
+  };
+  TK_ASSIGN_OR_RETURN(cache_, alloc_cache(backend()));
+  for (size_t r = 0; r < rank_caches_.size(); ++r) {
+    TK_ASSIGN_OR_RETURN(rank_caches_[r], alloc_cache(model_.other_ranks[r].model->backend()));
+  }
   if (config_.kv_cache_fp8) set_kv_cache_scales();
   pool_ = std::make_unique<PagePool>(static_cast<int>(pages));  // the last page is the runner's scratch page
   TK_LOG_INFO("KV cache: " + std::to_string(pages * page) + " tokens (" + std::to_string(pages) + " pages of " +
@@ -114,6 +128,7 @@ void EngineCore::set_kv_cache_scales() {
     missing += k > 0.f && v > 0.f ? 0 : 1;
     cache_.k_scale[l] = k > 0.f ? k : 1.f;
     cache_.v_scale[l] = v > 0.f ? v : 1.f;
+    for (KvCacheTensors& rank : rank_caches_) rank.k_scale[l] = cache_.k_scale[l], rank.v_scale[l] = cache_.v_scale[l];
   }
   if (missing > 0)
     TK_LOG_WARN("--kv-cache-dtype fp8: the checkpoint holds no KV cache scales (k_scale / v_scale) for " +

@@ -59,6 +59,11 @@ struct EngineConfig {
   // step of stop detection: a sequence ending on an eos or stop token at N is in N+1 already
   // (its token there is dropped, never emitted) and its pages come back a step later.
   bool async_scheduling = true;
+  // --tensor-parallel-size: the model's layers split over this many ranks (Megatron-style), one
+  // worker thread each. The CPU backend's ranks share its threads (--threads) and sum through an
+  // in-process all-reduce; they run synchronously (async_scheduling is off for them). On the GPU,
+  // only 1 for now.
+  int tensor_parallel_size = 1;
   Status validate() const;
 };
 
@@ -91,7 +96,17 @@ Result<DevicePick> pick_device(DeviceChoice choice, const ModelConfig& model, co
 
 // What loading a model produces: the backend it lives on, the model, its tokenizer (absent for a
 // bare built-in configuration), generation defaults and eos ids.
+// A rank past the first of a tensor-parallel model: its own backend and model shard.
+struct LoadedRank {
+  std::unique_ptr<Backend> backend;
+  std::unique_ptr<Model> model;
+};
+
 struct LoadedModel {
+  // Tensor parallelism: the ranks' communicators [size] and the ranks past the first [size - 1]
+  // (rank 0 is `backend` and `model`); both empty at size 1. Declared first: destroyed last.
+  std::vector<std::unique_ptr<Communicator>> communicators;
+  std::vector<LoadedRank> other_ranks;
   std::unique_ptr<Backend> backend;
   std::unique_ptr<Model> model;
   std::unique_ptr<Tokenizer> tokenizer;
@@ -218,6 +233,9 @@ class EngineCore {
   EngineConfig config_;
   LoadedModel model_;
   KvCacheTensors cache_;
+  // Tensor parallelism: the KV caches of the ranks past the first (their KV heads, the same
+  // pages), sized before the runner is made (it keeps their addresses).
+  std::vector<KvCacheTensors> rank_caches_;
   std::unique_ptr<PagePool> pool_;
   std::unique_ptr<Scheduler> scheduler_;
   std::unique_ptr<ModelRunner> runner_;

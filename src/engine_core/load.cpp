@@ -21,12 +21,43 @@ std::vector<int32_t> collect_eos_ids(const GenerationConfig& generation, const M
   return ids;
 }
 
-Result<std::unique_ptr<Model>> make_model(const EngineConfig& c, Backend& backend, const LoadProgress& progress) {
-  if (!c.model.empty()) return Model::load(c.model, backend, progress, c.quantize_fp8);
+Result<std::unique_ptr<Model>> make_model(const EngineConfig& c, Backend& backend, const LoadProgress& progress,
+                                          TensorParallel tp) {
+  if (!c.model.empty()) return Model::load(c.model, backend, progress, c.quantize_fp8, tp);
   TK_ASSIGN_OR_RETURN(ModelConfig config, builtin_model_config(c.model_config));
-  TK_ASSIGN_OR_RETURN(ModelWeights weights, random_weights(config, backend, c.random_weights_seed));
+  TK_ASSIGN_OR_RETURN(ModelWeights weights, random_weights(config, backend, c.random_weights_seed, tp));
   if (c.quantize_fp8) TK_RETURN_IF_ERROR(quantize_weights_fp8(weights, backend));
-  return std::make_unique<Model>(config, std::move(weights), backend);
+  return std::make_unique<Model>(config, std::move(weights), backend, tp);
+}
+
+// --tensor-parallel-size N > 1: what can split, on which backend (before anything is allocated).
+Status check_tensor_parallel_config(const EngineConfig& c, const ModelConfig& shape, bool cpu) {
+  const int n = c.tensor_parallel_size;
+  if (n == 1) return Status::ok_status();
+  if (!cpu)
+    return unsupported("--tensor-parallel-size " + std::to_string(n) +
+                       " on the CUDA backend is not built yet (its NCCL communicator is to come); use "
+                       "--tensor-parallel-size 1, or --device cpu");
+  return check_tensor_parallel(shape, n);
+}
+
+// Ranks 1..N-1 of a tensor-parallel model (rank 0 is made as an unsharded model is), each on its
+// own CPU backend with its share of the threads, and the ranks' communicators.
+Status make_other_ranks(const EngineConfig& c, int rank_threads, LoadedModel& m) {
+  const int n = c.tensor_parallel_size;
+  for (int r = 1; r < n; ++r) {
+    LoadedRank rank;
+    TK_ASSIGN_OR_RETURN(rank.backend, make_backend(DeviceChoice::kCpu, c.dtype, rank_threads, c.gemm_autotune));
+    TK_ASSIGN_OR_RETURN(rank.model, make_model(c, *rank.backend, nullptr, {r, n}));
+    m.other_ranks.push_back(std::move(rank));
+  }
+  TK_LOG_INFO("tensor parallel: " + std::to_string(n) + " ranks on the CPU, " +
+              (rank_threads > 0 ? std::to_string(rank_threads) + " thread(s) each" : std::string("OpenMP's threads each")) +
+              ", KV heads " + (m.model->config().num_kv_heads >= n ? "split" : "replicated"));
+  m.communicators = make_in_process_communicators(n);
+  m.model->set_communicator(m.communicators[0].get());
+  for (int r = 1; r < n; ++r) m.other_ranks[r - 1].model->set_communicator(m.communicators[r].get());
+  return Status::ok_status();
 }
 
 }  // namespace
@@ -56,7 +87,10 @@ Result<LoadedModel> load_model(const EngineConfig& c, const LoadProgress& progre
   if (!pick.ok()) return Status(pick.status().code(), source + ": " + pick.status().message());
   if (!pick->warning.empty()) TK_LOG_WARN(source + ": " + pick->warning);
   const bool cpu = pick->device == Device::kCpu;
-  TK_ASSIGN_OR_RETURN(const int threads, resolve_cpu_threads(c, /*pick_default=*/cpu));
+  if (Status s = check_tensor_parallel_config(c, shape, cpu); !s.ok()) return Status(s.code(), source + ": " + s.message());
+  TK_ASSIGN_OR_RETURN(int threads, resolve_cpu_threads(c, /*pick_default=*/cpu));
+  // Tensor-parallel CPU ranks share the threads (each rank's ops run while the others' do).
+  if (threads > 0) threads = std::max(1, threads / c.tensor_parallel_size);
   LoadedModel m;
   TK_ASSIGN_OR_RETURN(m.backend, make_backend(cpu ? DeviceChoice::kCpu : DeviceChoice::kCuda, c.dtype, threads, c.gemm_autotune));
   if (m.backend->device() == Device::kCpu && c.dtype != DTypeChoice::kAuto)
@@ -72,7 +106,8 @@ Result<LoadedModel> load_model(const EngineConfig& c, const LoadProgress& progre
   }
   m.free_memory_before = m.backend->free_memory();
   const double start = now_seconds();
-  TK_ASSIGN_OR_RETURN(m.model, make_model(c, *m.backend, progress));
+  TK_ASSIGN_OR_RETURN(m.model, make_model(c, *m.backend, progress, {0, c.tensor_parallel_size}));
+  if (c.tensor_parallel_size > 1) TK_RETURN_IF_ERROR(make_other_ranks(c, threads, m));
   const double seconds = now_seconds() - start;
   // What the weights took of the device (on the host, free pages move for other reasons too).
   const size_t free_after = m.backend->free_memory();
@@ -83,6 +118,7 @@ Result<LoadedModel> load_model(const EngineConfig& c, const LoadProgress& progre
                 seconds > 0 ? gb / seconds : 0.0);
   TK_LOG_INFO(line);
   TK_RETURN_IF_ERROR(m.backend->configure(m.model->attention_shape(), c.page_size));
+  for (LoadedRank& rank : m.other_ranks) TK_RETURN_IF_ERROR(rank.backend->configure(rank.model->attention_shape(), c.page_size));
   m.eos_token_ids = collect_eos_ids(m.generation, m.model->config(), m.tokenizer.get());
   return m;
 }

@@ -3,18 +3,20 @@
 // the next norm); final norm; logits for the rows the engine asked for.
 #include <algorithm>
 #include <cmath>
+#include <utility>
 
 #include "model/model.h"
 
 namespace tk {
 
 Result<std::unique_ptr<Model>> Model::load(const std::string& model_dir, Backend& backend,
-                                           const LoadProgress& progress, bool quantize_fp8) {
+                                           const LoadProgress& progress, bool quantize_fp8, TensorParallel tp) {
   TK_ASSIGN_OR_RETURN(ModelConfig config, load_model_config(model_dir));
+  TK_RETURN_IF_ERROR(check_tensor_parallel(config, tp.size));
   TK_ASSIGN_OR_RETURN(auto checkpoint, Checkpoint::open(model_dir));
-  TK_ASSIGN_OR_RETURN(ModelWeights weights, load_weights(config, *checkpoint, backend, progress));
+  TK_ASSIGN_OR_RETURN(ModelWeights weights, load_weights(config, *checkpoint, backend, progress, tp));
   if (quantize_fp8) TK_RETURN_IF_ERROR(quantize_weights_fp8(weights, backend));
-  return std::make_unique<Model>(std::move(config), std::move(weights), backend);
+  return std::make_unique<Model>(std::move(config), std::move(weights), backend, tp);
 }
 
 Status quantize_weights_fp8(ModelWeights& weights, Backend& backend) {
@@ -25,13 +27,14 @@ Status quantize_weights_fp8(ModelWeights& weights, Backend& backend) {
   return Status::ok_status();
 }
 
-Model::Model(ModelConfig config, ModelWeights weights, Backend& backend)
-    : config_(std::move(config)), weights_(std::move(weights)), backend_(backend) {}
+Model::Model(ModelConfig config, ModelWeights weights, Backend& backend, TensorParallel tp)
+    : config_(std::move(config)), weights_(std::move(weights)), backend_(backend), tp_(tp),
+      shard_(shard_sizes(config_, tp)) {}
 
 AttentionShape Model::attention_shape() const {
   AttentionShape s;
-  s.num_q_heads = static_cast<int>(config_.num_heads);
-  s.num_kv_heads = static_cast<int>(config_.num_kv_heads);
+  s.num_q_heads = static_cast<int>(shard_.num_heads);
+  s.num_kv_heads = static_cast<int>(shard_.num_kv_heads);
   s.head_dim = static_cast<int>(config_.head_dim);
   s.scale = 1.f / std::sqrt(static_cast<float>(config_.head_dim));
   return s;
@@ -47,10 +50,10 @@ Status Model::reserve(int64_t max_tokens, int64_t max_logits) {
   TK_ASSIGN_OR_RETURN(a.residual, backend_.alloc(dt, {max_tokens, c.hidden_size}));
   TK_ASSIGN_OR_RETURN(a.normed, backend_.alloc(dt, {max_tokens, c.hidden_size}));
   TK_ASSIGN_OR_RETURN(a.qkv, backend_.alloc(dt, {max_tokens, attention_shape().qkv_width()}));
-  TK_ASSIGN_OR_RETURN(a.attn, backend_.alloc(dt, {max_tokens, c.num_heads * c.head_dim}));
+  TK_ASSIGN_OR_RETURN(a.attn, backend_.alloc(dt, {max_tokens, shard_.num_heads * c.head_dim}));
   TK_ASSIGN_OR_RETURN(a.delta, backend_.alloc(dt, {max_tokens, c.hidden_size}));
-  TK_ASSIGN_OR_RETURN(a.gate_up, backend_.alloc(dt, {max_tokens, 2 * c.intermediate_size}));
-  TK_ASSIGN_OR_RETURN(a.mlp, backend_.alloc(dt, {max_tokens, c.intermediate_size}));
+  TK_ASSIGN_OR_RETURN(a.gate_up, backend_.alloc(dt, {max_tokens, 2 * shard_.intermediate_size}));
+  TK_ASSIGN_OR_RETURN(a.mlp, backend_.alloc(dt, {max_tokens, shard_.intermediate_size}));
   TK_ASSIGN_OR_RETURN(a.last, backend_.alloc(dt, {max_logits, c.hidden_size}));
   TK_ASSIGN_OR_RETURN(a.logits, backend_.alloc(DType::kF32, {max_logits, c.vocab_size}));
   TK_RETURN_IF_ERROR(reserve_fp8_inputs(max_tokens, max_logits));
@@ -101,8 +104,11 @@ int Model::fp8_fused_inputs() const {
 // A linear leaves its scales to the op after it where that op is a fused one: o_proj to the
 // post-attention norm (before gate_up), gate_up to SiLU·up (before down), down to the next
 // layer's input norm (before its qkv; the last layer's down feeds the final norm, unfused).
+// NOTE: never under tensor parallelism: o_proj's and down's partial products are summed over the
+// ranks, each with its own input scales, so each is scaled before the all-reduce (gate_up's could
+// stay deferred; not worth a second rule while only the CPU runs tensor-parallel).
 bool Model::defers_scales(const Linear& w, const Linear* next_consumer) const {
-  return next_consumer != nullptr && fuses_input(*next_consumer) && backend_.defers_fp8_scales(w);
+  return comm_ == nullptr && next_consumer != nullptr && fuses_input(*next_consumer) && backend_.defers_fp8_scales(w);
 }
 const Linear* Model::next_qkv(int layer) const {
   return layer + 1 < static_cast<int>(weights_.layers.size()) ? &weights_.layers[layer + 1].qkv : nullptr;
@@ -182,6 +188,7 @@ void Model::attention_block(const StepPlan& plan, int layer, int64_t t, KvCacheT
   backend_.attention(plan, qkv, cache, layer, s, attn);
   delta_scales = Fp8DeferredScales{};
   linear(attn, Fp8Producer::kNone, w.o_proj, delta, defers_scales(w.o_proj, &w.gate_up) ? &delta_scales : nullptr);
+  if (comm_) all_reduce(delta);  // the rank's heads' share of the attention output
 }
 
 void Model::mlp_block(int layer, int64_t t, Fp8DeferredScales& delta_scales) {
@@ -195,6 +202,14 @@ void Model::mlp_block(int layer, int64_t t, Fp8DeferredScales& delta_scales) {
   activation(gate_up, gate_up_scales, w.down, mlp);
   delta_scales = Fp8DeferredScales{};
   linear(mlp, Fp8Producer::kSiluMul, w.down, delta, defers_scales(w.down, next_qkv(layer)) ? &delta_scales : nullptr);
+  if (comm_) all_reduce(delta);  // the rank's rows' share of the MLP output
+}
+
+// NOTE: every rank calls it at the same points of the same step: a failure is kept for forward()
+// to return, never an early exit that would leave the other ranks waiting.
+void Model::all_reduce(Tensor& partial) {
+  Status s = comm_->all_reduce_sum(partial);
+  if (!s.ok() && comm_error_.ok()) comm_error_ = std::move(s);
 }
 
 // NOTE: each block's output (`delta`) is added to the residual stream by the next norm
@@ -204,6 +219,8 @@ Status Model::forward(const StepPlan& plan, KvCacheTensors& cache) {
   if (t > max_tokens() || r > max_logits())
     return internal_error("forward: a step of " + std::to_string(t) + " tokens and " + std::to_string(r) +
                           " logit rows exceeds the reserved activations");
+  TK_CHECK_MSG(tp_.size == 1 || (comm_ != nullptr && comm_->size() == tp_.size && comm_->rank() == tp_.rank),
+               "a tensor-parallel rank runs with its communicator");
   const float eps = static_cast<float>(config_.rms_norm_eps);
   Tensor residual = act_.residual.slice_rows(0, t);
   Tensor normed = act_.normed.slice_rows(0, t);
@@ -220,11 +237,15 @@ Status Model::forward(const StepPlan& plan, KvCacheTensors& cache) {
   }
   TK_CHECK(!delta_scales.pending());
   backend_.add_rmsnorm(residual, delta, weights_.final_norm, eps, normed);  // adds the last MLP output
-  if (r > 0) {
+  if (r > 0 && tp_.rank == 0) {  // the lm_head is replicated: rank 0 alone makes the logits it samples
     Tensor last = act_.last.slice_rows(0, r);
     Tensor logits = act_.logits.slice_rows(0, r);
     backend_.gather_logit_rows(plan, normed, last);
     backend_.matmul(last, weights_.lm_head, logits);
+  }
+  if (!comm_error_.ok()) {
+    (void)backend_.take_error();
+    return std::exchange(comm_error_, Status::ok_status());
   }
   return backend_.take_error();
 }

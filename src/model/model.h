@@ -139,6 +139,32 @@ class Checkpoint {
 };
 
 // ---------------------------------------------------------------------------------------------
+// Tensor parallelism (Megatron-style): rank `rank` of `size` holds q/k/v split by heads and
+// gate/up by rows (column-parallel), o_proj and down split by input columns (row-parallel: their
+// partial products are summed over the ranks by one all-reduce each), and the rest (norms, q/k
+// norms, embeddings, lm_head) whole.
+
+struct TensorParallel {
+  int rank = 0;
+  int size = 1;
+};
+
+// One rank's share of the heads and of the MLP.
+struct ShardSizes {
+  int64_t num_heads = 0, q_head_begin = 0;     // num_heads / size q heads from rank * that
+  // num_kv_heads / size KV heads; one, replicated, when the ranks outnumber them (then
+  // size / num_kv_heads ranks share each, as their q heads do).
+  int64_t num_kv_heads = 0, kv_head_begin = 0;
+  int64_t intermediate_size = 0, intermediate_begin = 0;
+};
+
+// ok, or an error naming the sizes that do not split over `size` ranks: the q heads and the
+// intermediate size must divide by it, the KV heads divide it or by it.
+Status check_tensor_parallel(const ModelConfig& config, int size);
+// Rank tp.rank's share (check_tensor_parallel first; the whole model at size 1).
+ShardSizes shard_sizes(const ModelConfig& config, TensorParallel tp);
+
+// ---------------------------------------------------------------------------------------------
 // The decoder.
 
 // Called while weights load: bytes done of bytes total, and the file being read.
@@ -166,9 +192,10 @@ struct ModelWeights {
   Tensor inv_freq;    // [head_dim / 2] fp32
 };
 
-// Reads every weight from the checkpoint into the backend (fusing q/k/v and gate/up).
+// Reads every weight from the checkpoint into the backend (fusing q/k/v and gate/up); under
+// tensor parallelism only rank tp.rank's slice of each tensor is read.
 Result<ModelWeights> load_weights(const ModelConfig& config, const Checkpoint& checkpoint,
-                                  Backend& backend, const LoadProgress& progress = nullptr);
+                                  Backend& backend, const LoadProgress& progress = nullptr, TensorParallel tp = {});
 
 // --quantization fp8: quantizes every layer Linear the checkpoint holds in a float dtype (per
 // output channel; inputs dynamic per token) through the backend; lm_head and the embedding stay.
@@ -189,7 +216,9 @@ int64_t num_parameters(const ModelConfig& config);
 int64_t num_fp8_parameters(const ModelConfig& config);
 
 // Weights drawn on the backend (N(0, 0.02) projections, norms near 1), fused like loaded ones.
-Result<ModelWeights> random_weights(const ModelConfig& config, Backend& backend, uint64_t seed);
+// A tensor-parallel rank draws its slices from seeds of its own: the ranks make a model of the
+// same shape and statistics, not the one an unsharded draw makes.
+Result<ModelWeights> random_weights(const ModelConfig& config, Backend& backend, uint64_t seed, TensorParallel tp = {});
 
 // Scratch activations for up to max_tokens tokens per step (dim 0 of each) and max_logits logit
 // rows.
@@ -213,15 +242,23 @@ class Model {
  public:
   // Loads config, checkpoint and weights from a Hugging Face model directory.
   // quantize_fp8: --quantization fp8 (quantize_weights_fp8 after loading).
+  // tp: the rank's shard of a tensor-parallel model (set_communicator before the first step).
   static Result<std::unique_ptr<Model>> load(const std::string& model_dir, Backend& backend,
-                                             const LoadProgress& progress = nullptr, bool quantize_fp8 = false);
+                                             const LoadProgress& progress = nullptr, bool quantize_fp8 = false,
+                                             TensorParallel tp = {});
   // Builds a model around weights made elsewhere (random weights for benchmarks, tests).
-  Model(ModelConfig config, ModelWeights weights, Backend& backend);
+  Model(ModelConfig config, ModelWeights weights, Backend& backend, TensorParallel tp = {});
 
+  // The checkpoint's config (whole-model sizes; the rank's share is shard()).
   const ModelConfig& config() const { return config_; }
   const ModelWeights& weights() const { return weights_; }
   Backend& backend() const { return backend_; }
+  // The heads this rank attends with (all of them at tensor-parallel size 1).
   AttentionShape attention_shape() const;
+  const TensorParallel& tensor_parallel() const { return tp_; }
+  const ShardSizes& shard() const { return shard_; }
+  // The rank's side of the all-reduces after o_proj and down (tensor-parallel size > 1 only).
+  void set_communicator(Communicator* comm) { comm_ = comm; }
 
   // Sizes the activations (once, before any step: captured graphs refer to these buffers).
   Status reserve(int64_t max_tokens, int64_t max_logits);
@@ -255,6 +292,8 @@ class Model {
   void linear(const Tensor& x, Fp8Producer producer, const Linear& w, Tensor& out, Fp8DeferredScales* deferred);
   // SiLU·up, likewise (gate_up may be a raw FP8 product).
   void activation(const Tensor& gate_up, const Fp8DeferredScales& gate_up_scales, const Linear& consumer, Tensor& out);
+  // Sums a row-parallel linear's partial output over the ranks (tensor parallelism only).
+  void all_reduce(Tensor& partial);
   bool fuses_input(const Linear& w) const;
   bool defers_scales(const Linear& w, const Linear* next_consumer) const;
   const Linear* next_qkv(int layer) const;  // the next layer's qkv, or nullptr after the last
@@ -264,6 +303,10 @@ class Model {
   ModelConfig config_;
   ModelWeights weights_;
   Backend& backend_;
+  TensorParallel tp_;
+  ShardSizes shard_;
+  Communicator* comm_ = nullptr;  // tp_.size > 1
+  Status comm_error_;             // the step's first all-reduce failure, returned by forward()
   Activations act_;
 };
 

@@ -20,33 +20,60 @@ WeightSpec linear(std::vector<WeightPart> parts, Linear* l) {
   return {std::move(parts), &l->weight, l, 0.f, kProjectionStd, false};
 }
 
-void add_layer(const ModelConfig& c, int64_t i, LayerWeights& l, std::vector<WeightSpec>& t) {
+// A part split along `dim` (0: rows, 1: columns): `count` from `begin`.
+WeightPart split(std::string name, Shape shape, int dim, int64_t begin, int64_t count) {
+  return {std::move(name), shape, dim, begin, count};
+}
+
+void add_layer(const ModelConfig& c, const ShardSizes& r, int64_t i, LayerWeights& l, std::vector<WeightSpec>& t) {
   const std::string p = "model.layers." + std::to_string(i) + ".";
   const int64_t h = c.hidden_size, d = c.head_dim, q = c.num_heads * d, kv = c.num_kv_heads * d;
   const int64_t inter = c.intermediate_size;
+  // The rank's rows of q, of k and v (its KV heads), and of gate and up: at one rank, all.
+  const int64_t q0 = r.q_head_begin * d, qn = r.num_heads * d, kv0 = r.kv_head_begin * d, kvn = r.num_kv_heads * d;
+  const int64_t i0 = r.intermediate_begin, in = r.intermediate_size;
   const std::string attn = p + "self_attn.", mlp = p + "mlp.";
   t.push_back(norm(p + "input_layernorm.weight", h, &l.input_norm));
-  t.push_back(linear({{attn + "q_proj.weight", {q, h}}, {attn + "k_proj.weight", {kv, h}},
-                      {attn + "v_proj.weight", {kv, h}}},
-                     &l.qkv));
-  if (c.attention_bias)
-    t.push_back(projection({{attn + "q_proj.bias", {q}}, {attn + "k_proj.bias", {kv}}, {attn + "v_proj.bias", {kv}}},
-                           &l.qkv.bias));
-  if (c.qk_norm) {
+  WeightSpec qkv = linear({split(attn + "q_proj.weight", {q, h}, 0, q0, qn), split(attn + "k_proj.weight", {kv, h}, 0, kv0, kvn),
+                           split(attn + "v_proj.weight", {kv, h}, 0, kv0, kvn)},
+                          &l.qkv);
+  qkv.sharding = Sharding::kColumn;
+  t.push_back(qkv);
+  if (c.attention_bias) {
+    WeightSpec bias = projection({split(attn + "q_proj.bias", {q}, 0, q0, qn), split(attn + "k_proj.bias", {kv}, 0, kv0, kvn),
+                                  split(attn + "v_proj.bias", {kv}, 0, kv0, kvn)},
+                                 &l.qkv.bias);
+    bias.sharding = Sharding::kColumn;
+    t.push_back(bias);
+  }
+  if (c.qk_norm) {  // one weight per head dimension, the same for every head: replicated
     t.push_back(norm(attn + "q_norm.weight", d, &l.q_norm));
     t.push_back(norm(attn + "k_norm.weight", d, &l.k_norm));
   }
-  t.push_back(linear({{attn + "o_proj.weight", {h, q}}}, &l.o_proj));
+  WeightSpec o = linear({split(attn + "o_proj.weight", {h, q}, 1, q0, qn)}, &l.o_proj);
+  o.sharding = Sharding::kRow;
+  t.push_back(o);
   t.push_back(norm(p + "post_attention_layernorm.weight", h, &l.post_attn_norm));
-  t.push_back(linear({{mlp + "gate_proj.weight", {inter, h}}, {mlp + "up_proj.weight", {inter, h}}}, &l.gate_up));
-  t.push_back(linear({{mlp + "down_proj.weight", {h, inter}}}, &l.down));
+  WeightSpec gate_up = linear({split(mlp + "gate_proj.weight", {inter, h}, 0, i0, in), split(mlp + "up_proj.weight", {inter, h}, 0, i0, in)},
+                              &l.gate_up);
+  gate_up.sharding = Sharding::kColumn;
+  t.push_back(gate_up);
+  WeightSpec down = linear({split(mlp + "down_proj.weight", {h, inter}, 1, i0, in)}, &l.down);
+  down.sharding = Sharding::kRow;
+  t.push_back(down);
 }
 
 }  // namespace
 
+Shape WeightPart::local_shape() const {
+  Shape s = shape;
+  if (split_dim >= 0) s[split_dim] = count;
+  return s;
+}
+
 Shape WeightSpec::shape() const {
-  Shape s = parts.at(0).shape;
-  for (size_t i = 1; i < parts.size(); ++i) s[0] += parts[i].shape[0];
+  Shape s = parts.at(0).local_shape();
+  for (size_t i = 1; i < parts.size(); ++i) s[0] += parts[i].local_shape()[0];
   return s;
 }
 
@@ -56,11 +83,12 @@ std::string WeightSpec::module(size_t i) const {
   return dot == std::string::npos ? n : n.substr(0, dot);
 }
 
-std::vector<WeightSpec> weight_table(const ModelConfig& c, ModelWeights& w) {
+std::vector<WeightSpec> weight_table(const ModelConfig& c, ModelWeights& w, TensorParallel tp) {
   w.layers.resize(static_cast<size_t>(c.num_layers));
+  const ShardSizes rank = shard_sizes(c, tp);
   std::vector<WeightSpec> t;
   t.push_back(projection({{"model.embed_tokens.weight", {c.vocab_size, c.hidden_size}}}, &w.embed));
-  for (int64_t i = 0; i < c.num_layers; ++i) add_layer(c, i, w.layers[i], t);
+  for (int64_t i = 0; i < c.num_layers; ++i) add_layer(c, rank, i, w.layers[i], t);
   t.push_back(norm("model.norm.weight", c.hidden_size, &w.final_norm));
   WeightSpec head = linear({{"lm_head.weight", {c.vocab_size, c.hidden_size}}}, &w.lm_head);
   head.tied_to_embedding = c.tie_word_embeddings;

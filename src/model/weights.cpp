@@ -25,13 +25,31 @@ class WeightLoader {
                            "; weights must be float32, float16 or bfloat16");
       parts.push_back(info);
     }
-    // Views of the memory-mapped parts; the backend stacks them (on the GPU, straight into the
-    // rows of one device tensor, with no host copy of the whole).
+    // Views of the memory-mapped parts (of the rank's slice of each); the backend stacks them (on
+    // the GPU, straight into the rows of one device tensor, with no host copy of the whole).
     std::vector<Tensor> views;
-    for (const TensorInfo& p : parts) views.emplace_back(const_cast<void*>(p.data), p.dtype, p.shape);
+    for (size_t i = 0; i < parts.size(); ++i) views.push_back(slice(parts[i], specs[i]));
     TK_ASSIGN_OR_RETURN(Tensor t, backend_.upload_stacked(views));
     for (const TensorInfo& p : parts) report(p);
     return t;
+  }
+
+  // A tensor-parallel rank's slice of a checkpoint tensor: rows are a view into the mapping;
+  // columns are copied row by row into host memory (only the slice's bytes are read).
+  static Tensor slice(const TensorInfo& info, const model_detail::WeightPart& part) {
+    void* data = const_cast<void*>(info.data);
+    const Shape local = part.local_shape();
+    if (part.split_dim < 0 || local == info.shape) return Tensor(data, info.dtype, info.shape);
+    const size_t elem = dtype_size(info.dtype);
+    const int64_t row_elems = info.shape.rank > 1 ? info.shape.numel() / info.shape[0] : 1;
+    if (part.split_dim == 0) return Tensor(static_cast<char*>(data) + part.begin * row_elems * elem, info.dtype, local);
+    TK_CHECK(part.split_dim == 1 && info.shape.rank == 2);
+    Tensor out = Tensor::empty_cpu(info.dtype, local);
+    const size_t bytes = static_cast<size_t>(part.count) * elem;
+    for (int64_t r = 0; r < info.shape[0]; ++r)
+      std::memcpy(static_cast<char*>(out.data()) + r * bytes,
+                  static_cast<const char*>(info.data) + (r * row_elems + part.begin) * elem, bytes);
+    return out;
   }
 
  public:
@@ -253,15 +271,20 @@ Result<bool> quantized_in_checkpoint(const QuantizationConfig& q, const model_de
 }  // namespace
 
 Result<ModelWeights> load_weights(const ModelConfig& c, const Checkpoint& ckpt, Backend& backend,
-                                  const LoadProgress& progress) {
+                                  const LoadProgress& progress, TensorParallel tp) {
+  TK_RETURN_IF_ERROR(check_tensor_parallel(c, tp.size));
   WeightLoader loader(ckpt, backend, progress);
   ModelWeights w;
-  for (const model_detail::WeightSpec& spec : model_detail::weight_table(c, w)) {
+  for (const model_detail::WeightSpec& spec : model_detail::weight_table(c, w, tp)) {
     if (spec.tied_to_embedding && !ckpt.contains(spec.parts[0].name)) {
       *spec.dest = w.embed;
       continue;
     }
     TK_ASSIGN_OR_RETURN(const bool fp8, quantized_in_checkpoint(c.quantization, spec));
+    if (fp8 && tp.size > 1)
+      return unsupported("--tensor-parallel-size " + std::to_string(tp.size) + ": sharding an FP8 checkpoint ('" +
+                         spec.module(0) + "' is FP8) is not built yet; run it at --tensor-parallel-size 1, or "
+                         "shard its float version (--quantization fp8 quantizes each rank's shard)");
     if (fp8) {
       TK_ASSIGN_OR_RETURN(*spec.linear, loader.fp8_linear(spec, c.quantization));
       continue;

@@ -25,15 +25,22 @@ std::vector<int> graph_batch_sizes(int max_num_seqs) {
   return sizes;
 }
 
-ModelRunner::ModelRunner(Model& model, KvCacheTensors& cache, const RunnerConfig& config)
+// NOTE: no graphs under tensor parallelism yet: each rank would capture its own, with its
+// all-reduces inside (the NCCL side's work).
+ModelRunner::ModelRunner(Model& model, KvCacheTensors& cache, const RunnerConfig& config,
+                         std::vector<RankShard> other_ranks)
     : model_(model),
       cache_(cache),
+      ranks_(std::move(other_ranks)),
       config_(config),
       graph_sizes_(graph_batch_sizes(config.max_num_seqs)),
-      use_graphs_(config.use_graphs && model.backend().supports_graphs() && !env_flags().disable_cuda_graphs) {}
+      use_graphs_(config.use_graphs && ranks_.empty() && model.backend().supports_graphs() &&
+                  !env_flags().disable_cuda_graphs) {}
 
-Result<std::unique_ptr<ModelRunner>> ModelRunner::create(Model& model, KvCacheTensors& cache, const RunnerConfig& config) {
-  std::unique_ptr<ModelRunner> r(new ModelRunner(model, cache, config));
+Result<std::unique_ptr<ModelRunner>> ModelRunner::create(Model& model, KvCacheTensors& cache, const RunnerConfig& config,
+                                                         std::vector<RankShard> other_ranks) {
+  for (const RankShard& rank : other_ranks) TK_CHECK(rank.model != nullptr && rank.cache != nullptr);
+  std::unique_ptr<ModelRunner> r(new ModelRunner(model, cache, config, std::move(other_ranks)));
   const int max_seqs = std::max(config.max_num_seqs, r->graph_sizes_.back());
   StepCapacity cap;
   cap.max_tokens = std::max(config.max_num_batched_tokens, max_seqs);
@@ -42,7 +49,23 @@ Result<std::unique_ptr<ModelRunner>> ModelRunner::create(Model& model, KvCacheTe
   cap.max_history = cap.max_tokens;
   TK_RETURN_IF_ERROR(model.reserve(cap.max_tokens, max_seqs + config.max_prompt_logprob_rows));
   r->plan_ = model.backend().new_step_plan(cap);
+  if (r->ranks_.empty()) return r;
+  std::vector<Backend*> backends;
+  for (const RankShard& rank : r->ranks_) {
+    TK_RETURN_IF_ERROR(rank.model->reserve(cap.max_tokens, max_seqs + config.max_prompt_logprob_rows));
+    r->rank_plans_.push_back(rank.model->backend().new_step_plan(cap));
+    backends.push_back(&rank.model->backend());
+  }
+  r->rank_threads_ = std::make_unique<RankThreads>(std::move(backends));
   return r;
+}
+
+Status ModelRunner::begin_step(const StepBatch& batch) {
+  if (ranks_.empty()) return model_.backend().begin_step(batch, *plan_);
+  return rank_threads_->run([&](int rank) {
+    return rank == 0 ? model_.backend().begin_step(batch, *plan_)
+                     : ranks_[rank - 1].model->backend().begin_step(batch, *rank_plans_[rank - 1]);
+  });
 }
 
 void ModelRunner::add_padding(StepBatch& b, int pad_to) const {
@@ -157,6 +180,12 @@ int ModelRunner::graph_batch_size(const ScheduledStep& step) const {
 
 Status ModelRunner::run_forward(bool capturable) {
   Backend& backend = model_.backend();
+  if (!ranks_.empty())  // every rank at once: they meet in their all-reduces
+    return rank_threads_->run([&](int rank) {
+      if (rank == 0) return model_.forward(*plan_, cache_);
+      const RankShard& r = ranks_[rank - 1];
+      return r.model->forward(*rank_plans_[rank - 1], *r.cache);
+    });
   if (!capturable) return model_.forward(*plan_, cache_);
   auto it = graphs_.find(plan_->graph_key);
   if (it == graphs_.end()) {
@@ -174,7 +203,7 @@ Status ModelRunner::run_forward(bool capturable) {
 
 Status ModelRunner::forward(const StepBatch& batch) {
   TK_RETURN_IF_ERROR(batch.validate(cache_.page_size(), cache_.num_pages()));
-  TK_RETURN_IF_ERROR(model_.backend().begin_step(batch, *plan_));
+  TK_RETURN_IF_ERROR(begin_step(batch));
   return run_forward(false);
 }
 
@@ -249,7 +278,7 @@ Result<int> ModelRunner::launch(const ScheduledStep& step) {
   TK_RETURN_IF_ERROR(batch.validate(cache_.page_size(), cache_.num_pages()));
   Backend& backend = model_.backend();
   const double built = now_seconds();
-  TK_RETURN_IF_ERROR(backend.begin_step(batch, *plan_));
+  TK_RETURN_IF_ERROR(begin_step(batch));
   const double begun = now_seconds();
   TK_RETURN_IF_ERROR(run_forward(pad_to > 0));
   const double forwarded = now_seconds();

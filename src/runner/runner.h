@@ -6,6 +6,7 @@
 #pragma once
 
 #include <array>
+#include <functional>
 #include <map>
 #include <memory>
 #include <unordered_map>
@@ -38,13 +39,39 @@ struct GrammarMaskStats {
 constexpr int kMaxGraphBatch = 512;
 std::vector<int> graph_batch_sizes(int max_num_seqs);
 
+// Tensor parallelism: a rank past the first, its model shard and its KV cache (the cache of its
+// KV heads, with the same pages as rank 0's). Rank 0 is the runner's own model and cache.
+struct RankShard {
+  Model* model = nullptr;
+  KvCacheTensors* cache = nullptr;
+};
+
+// One worker thread per tensor-parallel rank past the first, bound to its rank's backend at start:
+// run() calls fn(rank) for every rank at once, rank 0 on the calling thread, and returns when all
+// have (the first error, by rank).
+class RankThreads {
+ public:
+  explicit RankThreads(std::vector<Backend*> backends /*ranks 1..size-1*/);
+  ~RankThreads();
+  Status run(const std::function<Status(int rank)>& fn);
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
+
 class ModelRunner final : public StepRunner {
  public:
   // Sizes the activations and the step metadata for the config. `cache` may be allocated later
   // (after the activations, from what memory is left), before the first step.
   // NOTE: the last page of `cache` is the runner's scratch page, where padded rows write: the
   // page pool of the sequences must leave it out.
-  static Result<std::unique_ptr<ModelRunner>> create(Model& model, KvCacheTensors& cache, const RunnerConfig& config);
+  // other_ranks: the ranks past the first of a tensor-parallel model. Every step's plan goes to
+  // every rank, whose forwards run at once, in lockstep through their all-reduces; sampling stays
+  // on rank 0. Its steps run eagerly, and synchronously: a rank past the first holds no sampled
+  // ids for the overlapped path to read.
+  static Result<std::unique_ptr<ModelRunner>> create(Model& model, KvCacheTensors& cache, const RunnerConfig& config,
+                                                     std::vector<RankShard> other_ranks = {});
   // On a GPU: runs prefills of a few lengths and the sampler once (kernels and GEMM plans load on
   // first use), then captures the decode graphs of every batch size; logs the times.
   Status warm_up();
@@ -73,8 +100,9 @@ class ModelRunner final : public StepRunner {
   const GrammarMaskStats& grammar_mask_stats() const { return mask_stats_; }
 
  private:
-  ModelRunner(Model& model, KvCacheTensors& cache, const RunnerConfig& config);
+  ModelRunner(Model& model, KvCacheTensors& cache, const RunnerConfig& config, std::vector<RankShard> other_ranks);
   int graph_batch_size(const ScheduledStep& step) const;
+  Status begin_step(const StepBatch& batch);  // on every rank
   Status run_forward(bool capturable);
   Status warm_up_prefill(int len);
   Status prepare_history(const ScheduledStep& step, StepBatch& batch);
@@ -97,6 +125,9 @@ class ModelRunner final : public StepRunner {
 
   Model& model_;
   KvCacheTensors& cache_;
+  std::vector<RankShard> ranks_;                       // [tensor-parallel size - 1]
+  std::vector<std::unique_ptr<StepPlan>> rank_plans_;  // [tensor-parallel size - 1]
+  std::unique_ptr<RankThreads> rank_threads_;          // with ranks_ only
   RunnerConfig config_;
   std::vector<int> graph_sizes_;
   bool use_graphs_;  // the config asks for graphs and the backend captures

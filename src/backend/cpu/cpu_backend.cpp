@@ -306,6 +306,7 @@ class CpuBackend final : public Backend {
     return pages > 0 && page > 0 ? static_cast<size_t>(pages) * static_cast<size_t>(page) : 0;
   }
 
+  int num_threads_;             // OpenMP threads of the ops; 0: OpenMP's default
   std::vector<uint8_t> fp8_q_;  // scratch of fp8_input
   std::vector<float> fp8_scales_, fp8_x_;
   std::vector<float> fp8_y_;  // a producer's fp32 output before its quantization

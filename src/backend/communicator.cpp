@@ -1,0 +1,72 @@
+// The in-process communicator: tensor-parallel ranks that are threads of one process, on host
+// memory. An all-reduce is two barriers: every rank publishes its tensor; then rank r sums slice r
+// of every rank's tensor, in rank order, and writes the sum back into all of them (slice r is read
+// and written by rank r alone, so no scratch is needed); after the second barrier every tensor
+// holds the whole sum. The order of the additions is fixed by the ranks, not by thread timing.
+#include <barrier>
+#include <memory>
+#include <vector>
+
+#include "backend/backend.h"
+
+namespace tk {
+namespace {
+
+struct SharedState {
+  explicit SharedState(int size) : barrier(size), data(size, nullptr), numel(size, 0) {}
+  std::barrier<> barrier;
+  std::vector<float*> data;     // [size]: each rank's tensor of the current all-reduce
+  std::vector<int64_t> numel;   // [size]
+};
+
+class InProcessCommunicator final : public Communicator {
+ public:
+  InProcessCommunicator(int rank, std::shared_ptr<SharedState> shared) : rank_(rank), shared_(std::move(shared)) {}
+  int rank() const override { return rank_; }
+  int size() const override { return static_cast<int>(shared_->data.size()); }
+
+  Status all_reduce_sum(Tensor& x) override {
+    SharedState& s = *shared_;
+    const bool usable = x.dtype() == DType::kF32 && x.device() == Device::kCpu && x.is_contiguous();
+    s.data[rank_] = usable ? x.data_as<float>() : nullptr;
+    s.numel[rank_] = x.numel();
+    s.barrier.arrive_and_wait();
+    // Every rank sees the same published sizes, so every rank takes the same branch: an error
+    // leaves no rank waiting at a barrier the others skipped.
+    bool same = true;
+    for (int r = 0; r < size(); ++r) same = same && s.data[r] != nullptr && s.numel[r] == s.numel[0];
+    if (same) sum_my_slice(s);
+    s.barrier.arrive_and_wait();
+    if (!same)
+      return internal_error("all_reduce_sum: the ranks' tensors differ in size or are not contiguous host fp32 (rank " +
+                            std::to_string(rank_) + ": " + x.shape().to_string() + " " + dtype_name(x.dtype()) + ")");
+    return Status::ok_status();
+  }
+
+ private:
+  void sum_my_slice(SharedState& s) const {
+    const int n = size();
+    const int64_t total = s.numel[0];
+    const int64_t begin = total * rank_ / n, end = total * (rank_ + 1) / n;
+    for (int64_t i = begin; i < end; ++i) {
+      float sum = s.data[0][i];
+      for (int r = 1; r < n; ++r) sum += s.data[r][i];
+      for (int r = 0; r < n; ++r) s.data[r][i] = sum;
+    }
+  }
+
+  int rank_;
+  std::shared_ptr<SharedState> shared_;
+};
+
+}  // namespace
+
+std::vector<std::unique_ptr<Communicator>> make_in_process_communicators(int size) {
+  TK_CHECK(size >= 1);
+  auto shared = std::make_shared<SharedState>(size);
+  std::vector<std::unique_ptr<Communicator>> out;
+  for (int r = 0; r < size; ++r) out.push_back(std::make_unique<InProcessCommunicator>(r, shared));
+  return out;
+}
+
+}  // namespace tk
