@@ -10,9 +10,9 @@
 //   scale pass      scale_fp8_product alone
 //   quantize        quantize_fp8_rows alone (the input per token)
 //   fp8 outer       cuBLASLt's outer-vector scales, where served (else the fp8 scaled rows say so)
-// Those rows run cuBLASLt at every M (Fp8GemvUse::kNever). Then, at M = 1, 2, 4, 8, 16 (decode):
+// Those rows run cuBLASLt at every M (GemvUse::kNever). Then, at M = 1, 2, 4, 8, 16 (decode):
 //   fp8 lt          cuBLASLt e4m3, per-tensor scalars (the "fp8 tensor" GEMM)
-//   fp8 gemv        kernels::fp8_gemv, the same product (Fp8GemvUse::kAlways); matmul_fp8 takes it
+//   fp8 gemv        kernels::fp8_gemv, the same product (GemvUse::kAlways); matmul_fp8 takes it
 //                   up to kFp8GemvAutoMaxM rows with TOKAMAK_FP8_GEMV=1. Timed one launch at a time,
 //                   these rows do not see the GEMV's programmatic launch (its overlap with the
 //                   kernel before it); bench latency does
@@ -69,15 +69,15 @@ Status bench_small_m(const Context& ctx, GemmRunner& gemm, const LinearShape& s,
     Fp8GemmArgs f;
     f.x = xq.data(), f.x_scale = f.w_scale = unit, f.out = out.data(), f.m = m, f.n = s.n, f.k = s.k;
     Status st;
-    auto timed = [&](Fp8GemvUse use) {
+    auto timed = [&](GemvUse use) {
       gemm.set_fp8_gemv(use);
       return median_us(ctx, [&](int i) {
         f.w = w.fp8[i % w.sets].data();
         if (st.ok()) (void)(st = gemm.matmul_fp8(f, ctx.stream));
       });
     };
-    const double lt_us = timed(Fp8GemvUse::kNever), gemv_us = timed(Fp8GemvUse::kAlways);
-    gemm.set_fp8_gemv(Fp8GemvUse::kNever);
+    const double lt_us = timed(GemvUse::kNever), gemv_us = timed(GemvUse::kAlways);
+    gemm.set_fp8_gemv(GemvUse::kNever);
     TK_RETURN_IF_ERROR(st);
     const std::string shape = "M=" + std::to_string(m) + " K=" + std::to_string(s.k) + " N=" + std::to_string(s.n);
     const double bytes = static_cast<double>(s.k * s.n + m * s.k + m * s.n * 2);
@@ -97,7 +97,7 @@ Status bench_small_m(const Context& ctx, GemmRunner& gemm, const LinearShape& s,
 
 Status bench_fp8_gemm(const Context& ctx, std::vector<Row>& rows) {
   TK_ASSIGN_OR_RETURN(auto gemm, GemmRunner::create());
-  gemm->set_fp8_gemv(Fp8GemvUse::kNever);  // the GEMV has rows of its own below
+  gemm->set_fp8_gemv(GemvUse::kNever);  // the GEMV has rows of its own below
   const LinearShape shapes[] = {{4096, 6144, "qkv"}, {4096, 4096, "o_proj"}, {4096, 28672, "gate_up"}, {14336, 4096, "down"}};
   const int64_t ms[] = {1, 16, 64, 256, 1024, 8192};
   constexpr int64_t kMaxM = 8192;

@@ -1,5 +1,6 @@
-// GEMMs at Llama-3-8B shapes through cuBLASLt. Decode: M = 1, 8, 32 rows against the q/k/v, o,
-// gate/up and down weights, memory-bound, reported as TB/s of weight bytes. Large M (the decode
+// GEMMs at Llama-3-8B shapes. Decode: M = 1, 2, 4, 8, 16, 32 rows against the q/k/v, o, gate/up,
+// down and lm_head weights, memory-bound, reported as TB/s of weight bytes, through cuBLASLt ("lt")
+// and, up to 16 rows, kernels::gemv ("gemv"). Large M (the decode
 // batches and prefill chunks of a serving run, compute-bound, TFLOP/s): cuBLASLt's first heuristic
 // against the fastest of its 16 candidates (GemmRunner::set_autotune), with lm_head's fp32 logits.
 #include <cstdio>
@@ -87,8 +88,13 @@ Status bench_gemm(const Context& ctx, std::vector<Row>& rows) {
   struct Shape2 {
     int64_t k, n;
     const char* what;
+    DType out = DType::kBF16;
   };
-  const Shape2 shapes[] = {{4096, 6144, "qkv"}, {4096, 4096, "o_proj"}, {4096, 28672, "gate_up"}, {14336, 4096, "down"}};
+  const Shape2 shapes[] = {{4096, 6144, "qkv"},
+                           {4096, 4096, "o_proj"},
+                           {4096, 28672, "gate_up"},
+                           {14336, 4096, "down"},
+                           {4096, 128256, "lm_head", DType::kF32}};
   for (const Shape2& s : shapes) {
     const size_t w_bytes = static_cast<size_t>(s.k * s.n) * 2;
     const int sets = rotation_sets(ctx, w_bytes, 16);
@@ -98,26 +104,33 @@ Status bench_gemm(const Context& ctx, std::vector<Row>& rows) {
       TK_RETURN_IF_ERROR(kernels::fill_random(w.data(), DType::kBF16, s.k * s.n, 10 + i, 0.f, 0.02f, ctx.stream));
       ws.push_back(std::move(w));
     }
-    for (int64_t m : {1, 8, 32}) {
+    for (int64_t m : {1, 2, 4, 8, 16, 32}) {
       TK_ASSIGN_OR_RETURN(DeviceBuffer x, DeviceBuffer::allocate(m * s.k * 2));
-      TK_ASSIGN_OR_RETURN(DeviceBuffer o, DeviceBuffer::allocate(m * s.n * 2));
+      TK_ASSIGN_OR_RETURN(DeviceBuffer o, DeviceBuffer::allocate(m * s.n * 4));
       TK_RETURN_IF_ERROR(kernels::fill_random(x.data(), DType::kBF16, m * s.k, 7, 0.f, 1.f, ctx.stream));
       GemmArgs g;
-      g.x = x.data(), g.out = o.data(), g.m = m, g.n = s.n, g.k = s.k;
-      Status st;
-      double us = median_us(ctx, [&](int i) {
-        g.w = ws[i % sets].data();
-        if (st.ok()) (void)(st = gemm->matmul(g, ctx.stream));
-      });
-      TK_RETURN_IF_ERROR(st);
-      Row r;
-      r.kernel = std::string("gemm ") + s.what;
-      r.shape = "M=" + std::to_string(m) + " K=" + std::to_string(s.k) + " N=" + std::to_string(s.n);
-      r.us = us;
-      r.bytes = static_cast<double>(w_bytes + (m * s.k + m * s.n) * 2);
-      r.flops = 2.0 * m * s.k * s.n;
-      r.note = "TB/s of weight bytes; cuBLAS via PyTorch 1.8-3.4 TB/s at M=1";
-      rows.push_back(r);
+      g.x = x.data(), g.out = o.data(), g.m = m, g.n = s.n, g.k = s.k, g.out_dtype = s.out;
+      // cuBLASLt, then (m <= 16) kernels::gemv on the same operands: launched one at a time, so
+      // the GEMV's programmatic launch has no kernel before it to overlap (bench latency shows that).
+      for (GemvUse use : {GemvUse::kNever, GemvUse::kAlways}) {
+        if (use == GemvUse::kAlways && m > kernels::kGemvMaxM) continue;
+        gemm->set_gemv(use);
+        Status st;
+        double us = median_us(ctx, [&](int i) {
+          g.w = ws[i % sets].data();
+          if (st.ok()) (void)(st = gemm->matmul(g, ctx.stream));
+        });
+        TK_RETURN_IF_ERROR(st);
+        Row r;
+        r.kernel = std::string(use == GemvUse::kNever ? "gemm lt " : "gemm gemv ") + s.what;
+        r.shape = "M=" + std::to_string(m) + " K=" + std::to_string(s.k) + " N=" + std::to_string(s.n);
+        r.us = us;
+        r.bytes = static_cast<double>(w_bytes + m * s.k * 2 + m * s.n * dtype_size(s.out));
+        r.flops = 2.0 * m * s.k * s.n;
+        r.note = use == GemvUse::kNever ? "TB/s of weight bytes; cuBLAS via PyTorch 1.8-3.4 TB/s at M=1"
+                                        : "kernels::gemv, the same product";
+        rows.push_back(r);
+      }
     }
   }
   return bench_gemm_large_m(ctx, rows);

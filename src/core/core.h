@@ -324,6 +324,8 @@ struct EnvFlags {
   bool omp_num_threads = false;          // OMP_NUM_THREADS is set: OpenMP's own thread count is kept
   bool disable_cuda_graphs = false;      // TOKAMAK_DISABLE_CUDA_GRAPHS=1
   std::optional<bool> fp8_gemv;          // TOKAMAK_FP8_GEMV=1|0: FP8 products of few rows by kernels::fp8_gemv or cuBLASLt (gemm.h)
+  std::optional<bool> gemv;              // TOKAMAK_GEMV=1|0: bf16/fp16 products of few rows by kernels::gemv or cuBLASLt (gemm.h)
+  bool disable_pdl = false;              // TOKAMAK_DISABLE_PDL=1: kernels launched without programmatic dependent launch
   std::optional<std::string> api_key;    // TOKAMAK_API_KEY: the server's key when --api-key is not given
 };
 const EnvFlags& env_flags();

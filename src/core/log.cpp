@@ -38,6 +38,9 @@ const EnvFlags& env_flags() {
     if (const char* v = std::getenv("TOKAMAK_DISABLE_CUDA_GRAPHS")) f.disable_cuda_graphs = std::string(v) == "1";
     if (const char* v = std::getenv("TOKAMAK_FP8_GEMV"); v && (std::string(v) == "0" || std::string(v) == "1"))
       f.fp8_gemv = std::string(v) == "1";
+    if (const char* v = std::getenv("TOKAMAK_GEMV"); v && (std::string(v) == "0" || std::string(v) == "1"))
+      f.gemv = std::string(v) == "1";
+    if (const char* v = std::getenv("TOKAMAK_DISABLE_PDL")) f.disable_pdl = std::string(v) == "1";
     if (const char* v = std::getenv("TOKAMAK_API_KEY"); v && *v) f.api_key = v;
     return f;
   }();

@@ -81,11 +81,15 @@ struct GemmRunner::Impl {
   std::map<PlanKey, cublasLtMatmulAlgo_t> heuristic_algos;  // the same: the first M's heuristic choice
   std::map<const Plan*, PlanKey> pending_bucket;          // plans whose candidates await timing
   std::vector<std::string> tuning_log;
-  Fp8GemvUse fp8_gemv = env_flags().fp8_gemv.value_or(false) ? Fp8GemvUse::kAuto : Fp8GemvUse::kNever;
+  GemvUse gemv = env_flags().gemv.value_or(true) ? GemvUse::kAuto : GemvUse::kNever;
+  GemvUse fp8_gemv = env_flags().fp8_gemv.value_or(false) ? GemvUse::kAuto : GemvUse::kNever;
 
+  static bool takes(GemvUse use, int64_t m, int64_t max_m, int64_t auto_max_m) {
+    return use != GemvUse::kNever && m <= (use == GemvUse::kAlways ? max_m : auto_max_m);
+  }
+  bool takes_gemv(const GemmArgs& g) const { return takes(gemv, g.m, kernels::kGemvMaxM, kGemvAutoMaxM); }
   bool takes_fp8_gemv(const Fp8GemmArgs& f) const {
-    if (f.per_row_scales || fp8_gemv == Fp8GemvUse::kNever) return false;
-    return f.m <= (fp8_gemv == Fp8GemvUse::kAlways ? kernels::kFp8GemvMaxM : kFp8GemvAutoMaxM);
+    return !f.per_row_scales && takes(fp8_gemv, f.m, kernels::kFp8GemvMaxM, kFp8GemvAutoMaxM);
   }
 
   bool algo_fits(const Plan& p, const cublasLtMatmulAlgo_t& algo) {
@@ -251,12 +255,19 @@ size_t GemmRunner::cached_plans() const { return impl_->plans.size(); }
 Status GemmRunner::matmul(const GemmArgs& g, cudaStream_t stream) {
   TK_RETURN_IF_ERROR(check_args(g));
   const int64_t ldx = g.ldx ? g.ldx : g.k, ldo = g.ldo ? g.ldo : g.n;
+  if (impl_->takes_gemv(g) && reinterpret_cast<uintptr_t>(g.x) % 16 == 0 && reinterpret_cast<uintptr_t>(g.w) % 16 == 0) {
+    kernels::GemvParams v;  // few rows: a stream of the weight, launched behind the kernel before
+    v.x = g.x, v.w = g.w, v.bias = g.bias, v.out = g.out, v.m = g.m, v.n = g.n, v.k = g.k, v.ldx = ldx, v.ldo = ldo;
+    v.in_dtype = g.in_dtype, v.out_dtype = g.out_dtype;
+    return kernels::gemv(v, stream);
+  }
   TK_ASSIGN_OR_RETURN(Plan * p, impl_->plan_for(g, ldx, ldo));
   return impl_->launch(*p, g.w, g.x, g.bias, g.out, stream);
 }
 
 void GemmRunner::set_autotune(int max_algorithms) { impl_->autotune = max_algorithms; }
-void GemmRunner::set_fp8_gemv(Fp8GemvUse use) { impl_->fp8_gemv = use; }
+void GemmRunner::set_gemv(GemvUse use) { impl_->gemv = use; }
+void GemmRunner::set_fp8_gemv(GemvUse use) { impl_->fp8_gemv = use; }
 const std::vector<std::string>& GemmRunner::tuning_log() const { return impl_->tuning_log; }
 
 // The A/B scale pointers are set per call like the bias pointer: a plan is shared by every

@@ -1,6 +1,6 @@
 // tokamak gemm: matrix products through cuBLASLt. Every product in the model is
 // out[M, N] = x[M, K] @ w[N, K]^T (+ bias[N]) with bf16/fp16 (or scaled FP8) inputs and fp32 accumulation
-// (FP8 products of few rows with scalar scales: kernels::fp8_gemv, see Fp8GemvUse); the
+// (products of few rows: kernels::gemv and kernels::fp8_gemv, see GemvUse); the
 // algorithm is chosen once per shape and M bucket (exact up to 16 rows, then four per octave) by
 // cuBLASLt's heuristic — or, with set_autotune, as the fastest of its candidates, timed on first
 // use — and serves every M of the bucket that cuBLASLt accepts it for.
@@ -57,14 +57,17 @@ struct Fp8GemmArgs {
   DType out_dtype = DType::kBF16;
 };
 
-// Which kernel runs a scalar-scale FP8 product of few rows: cuBLASLt's FP8 GEMM or
-// kernels::fp8_gemv. kAuto: the GEMV for m <= kFp8GemvAutoMaxM; kAlways: for every m it serves
-// (<= 16; tests and benchmarks); kNever: cuBLASLt only. Outer-vector scales always go to cuBLASLt.
-// Both paths accept the same arguments (matmul_fp8's checks come first) and neither syncs or
-// allocates: graphs capture either. A runner starts at kNever — on the H200 the GEMV without
-// programmatic launch measured 0.4-2.3 us slower than cuBLASLt per shape at M = 1 and batch-1
+// Which kernel runs a product of few rows: cuBLASLt or our GEMV (kernels::gemv for bf16/fp16,
+// kernels::fp8_gemv for scalar-scale FP8). kAuto: the GEMV for m <= kGemvAutoMaxM (16-bit) or
+// kFp8GemvAutoMaxM (FP8); kAlways: for every m it serves (<= 16; tests and benchmarks); kNever:
+// cuBLASLt only. Outer-vector FP8 scales always go to cuBLASLt. Both paths accept the same
+// arguments (the checks come first) and neither syncs or allocates: graphs capture either.
+// 16-bit products start at kAuto (TOKAMAK_GEMV=0: kNever): the GEMV is a programmatic dependent
+// of the kernel before it, which cuBLASLt's kernels are not. FP8 products start at kNever — on
+// the H200 the FP8 GEMV measured 0.4-2.3 us slower than cuBLASLt per shape at M = 1 and batch-1
 // decode 289.1 against 292.8 tokens/s (docs/BENCHMARKS.md) — or kAuto with TOKAMAK_FP8_GEMV=1.
-enum class Fp8GemvUse { kAuto, kAlways, kNever };
+enum class GemvUse { kAuto, kAlways, kNever };
+constexpr int64_t kGemvAutoMaxM = 8;
 constexpr int64_t kFp8GemvAutoMaxM = 8;
 
 class GemmRunner {
@@ -85,8 +88,9 @@ class GemmRunner {
   void set_autotune(int max_algorithms);
   // One line per tuned bucket: shape, candidates timed, heuristic and chosen times.
   const std::vector<std::string>& tuning_log() const;
-  // kNever by default, kAuto with TOKAMAK_FP8_GEMV=1 (Fp8GemvUse above).
-  void set_fp8_gemv(Fp8GemvUse use);
+  // GemvUse above: for bf16/fp16 products and for FP8 ones.
+  void set_gemv(GemvUse use);
+  void set_fp8_gemv(GemvUse use);
 
  private:
   struct Impl;

@@ -16,6 +16,7 @@
 
 #include "attention_checks.h"
 #include "attention_common.cuh"
+#include "common.cuh"
 #include "cuda/cuda.h"
 #include "kernels/kernels.h"
 
@@ -220,7 +221,6 @@ __device__ __forceinline__ void finish_block(const Args& a, const Block& b, cons
 template <typename T, int D, bool kFp8>
 __global__ void __launch_bounds__(kThreads, Cfg<D, kFp8>::kMinBlocks) decode_split_kernel(const Args a) {
   extern __shared__ __align__(128) uint8_t smem[];
-  pdl_launch_dependents();  // the merge grid may be scheduled now; it waits for this grid itself
   Block b;
   b.seq = blockIdx.y;
   b.chunk = blockIdx.x % a.row_chunks;
@@ -239,6 +239,11 @@ __global__ void __launch_bounds__(kThreads, Cfg<D, kFp8>::kMinBlocks) decode_spl
   b.q_begin = a.query_start[b.seq];
   b.q_len = a.query_start[b.seq + 1] - b.q_begin;
   b.ctx = a.context_lens[b.seq];
+  // The page ids and lengths are the step's metadata (copied before its first kernel); q and the
+  // cache rows come from the kernel before (RoPE + KV store), so the rest waits for it. The merge
+  // grid (or the next layer's kernel) may be scheduled now; it waits for this grid itself.
+  detail::pdl_wait();
+  detail::pdl_trigger();
   // An empty split writes nothing (the merge skips it); nor does a row chunk past this sequence's queries.
   if (b.q_len <= 0 || b.split_begin >= b.ctx || b.chunk * kRowsPerBlock / a.group >= b.q_len) return;
   const bool last = b.split == a.num_splits - 1;
@@ -281,8 +286,11 @@ __global__ void __launch_bounds__(kThreads) decode_merge_kernel(const Args a) {
   // while the split grid still runs.
   const int q_begin = a.query_start[seq], q_len = a.query_start[seq + 1] - q_begin, ctx = a.context_lens[seq];
   const int n = min(a.num_splits, ceil_div_dev(ctx, a.split_tokens));
+  // The split grid finished and its workspace writes are visible. Waited for before any return too:
+  // the kernel after this one waits only for this grid, so this grid must not end before the split.
+  detail::pdl_wait();
+  detail::pdl_trigger();
   if (qi >= q_len || n <= 1) return;  // n == 1: the split kernel wrote this row directly
-  pdl_wait_primary();                 // the split grid finished and its workspace writes are visible
   const int64_t row0 = static_cast<int64_t>(q_begin + qi) * a.num_q_heads + head;
   const int64_t split_rows = static_cast<int64_t>(a.num_tokens) * a.num_q_heads;
   constexpr int kBatch = 8;  // splits per warp whose loads are issued together
@@ -349,19 +357,12 @@ void launch(const Args& a, int num_seqs, int max_query_len, cudaStream_t stream)
     configured.fetch_or(bit, std::memory_order_relaxed);
   }
   const dim3 grid(a.row_chunks * a.num_kv_heads * a.num_splits, num_seqs);
-  split_kernel<<<grid, kThreads, C::kSmemBytes, stream>>>(a);
+  detail::launch_kernel(split_kernel, grid, dim3(kThreads), C::kSmemBytes, stream, a);
   CUDA_CHECK_LAUNCH();
   if (a.num_splits == 1) return;
-  cudaLaunchConfig_t cfg = {};
-  cfg.gridDim = dim3(max_query_len * a.num_q_heads, num_seqs);
-  cfg.blockDim = dim3(kThreads);
-  cfg.stream = stream;
-  cudaLaunchAttribute attr[1];
-  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  attr[0].val.programmaticStreamSerializationAllowed = 1;
-  cfg.attrs = attr;
-  cfg.numAttrs = 1;
-  CUDA_CHECK(cudaLaunchKernelEx(&cfg, decode_merge_kernel<T, D>, a));
+  detail::launch_kernel(decode_merge_kernel<T, D>, dim3(max_query_len * a.num_q_heads, num_seqs), dim3(kThreads), 0,
+                        stream, a);
+  CUDA_CHECK_LAUNCH();
 }
 
 template <typename T>

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <string>
 #include <type_traits>
+#include <utility>
 
 #include "core/core.h"
 
@@ -39,6 +40,37 @@ Status dispatch_half(DType dtype, const char* op, F&& f) {
     case DType::kF16: return f(__half{});
     default: return unsupported(std::string(op) + ": dtype " + dtype_name(dtype) + " (bf16 and fp16 only)");
   }
+}
+
+// ---- programmatic dependent launch (sm_90) ---------------------------------------------------
+//
+// Every kernel of a decode step is launched with programmatic stream serialization (launch()
+// below), so it may be scheduled while the kernel before it drains and run its prologue (a
+// GEMV's first weights, a norm's weight) meanwhile. Each such kernel calls pdl_wait() before it
+// reads anything an earlier kernel wrote, or writes anything an earlier kernel reads: the wait
+// returns once every prerequisite grid has completed and flushed. Every kernel calls it, even
+// one that reads nothing of its predecessor's, because its own completion is what the kernel
+// after it waits for (completion is transitive only through the wait). pdl_trigger() lets the
+// next kernel be scheduled: right after the wait, so the next kernel's blocks take what this
+// one's leave free (the trigger of a grid counts once all its blocks have triggered or exited).
+// Both are no-ops in a kernel launched without the attribute; TOKAMAK_DISABLE_PDL=1 launches
+// without it, for comparison.
+__device__ __forceinline__ void pdl_wait() { asm volatile("griddepcontrol.wait;\n" ::: "memory"); }
+__device__ __forceinline__ void pdl_trigger() { asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory"); }
+
+bool programmatic_launch_enabled();  // false under TOKAMAK_DISABLE_PDL=1 (pdl.cpp)
+
+// kernel<<<grid, block, smem, stream>>>(args...) as a programmatic dependent of the kernel before
+// it on the stream (a programmatic edge when captured into a graph).
+template <typename... Params, typename... Args>
+void launch_kernel(void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem, cudaStream_t stream, Args&&... args) {
+  cudaLaunchConfig_t config = {};
+  config.gridDim = grid, config.blockDim = block, config.dynamicSmemBytes = smem, config.stream = stream;
+  cudaLaunchAttribute attribute[1];
+  attribute[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attribute[0].val.programmaticStreamSerializationAllowed = 1;
+  config.attrs = attribute, config.numAttrs = programmatic_launch_enabled() ? 1 : 0;
+  (void)cudaLaunchKernelEx(&config, kernel, std::forward<Args>(args)...);  // errors: launch_status()
 }
 
 // ---- 8 halves in one 16-byte access ----------------------------------------------------------
@@ -133,6 +165,8 @@ __global__ void gather_units_kernel(const U* __restrict__ src,     // [bound, un
                                     const Index* __restrict__ idx,    // [num_rows]
                                     U* __restrict__ dst,              // [num_rows, units]
                                     int64_t num_rows, int64_t units, int64_t bound) {
+  pdl_wait();
+  pdl_trigger();
   const int64_t total = num_rows * units;
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
@@ -155,11 +189,11 @@ void launch_gather_rows(const void* src, const Index* idx, void* dst, int64_t nu
   const int64_t units = vec ? row_bytes / 16 : hidden;
   const int64_t blocks = std::min<int64_t>((num_rows * units + kThreads - 1) / kThreads, int64_t{1} << 20);
   if (vec) {
-    gather_units_kernel<uint4, Index><<<static_cast<unsigned>(blocks), kThreads, 0, stream>>>(
-        static_cast<const uint4*>(src), idx, static_cast<uint4*>(dst), num_rows, units, bound);
+    launch_kernel(gather_units_kernel<uint4, Index>, dim3(static_cast<unsigned>(blocks)), dim3(kThreads), 0, stream,
+                  static_cast<const uint4*>(src), idx, static_cast<uint4*>(dst), num_rows, units, bound);
   } else {
-    gather_units_kernel<uint16_t, Index><<<static_cast<unsigned>(blocks), kThreads, 0, stream>>>(
-        static_cast<const uint16_t*>(src), idx, static_cast<uint16_t*>(dst), num_rows, units, bound);
+    launch_kernel(gather_units_kernel<uint16_t, Index>, dim3(static_cast<unsigned>(blocks)), dim3(kThreads), 0,
+                  stream, static_cast<const uint16_t*>(src), idx, static_cast<uint16_t*>(dst), num_rows, units, bound);
   }
 }
 

@@ -110,7 +110,7 @@ struct ScaleFp8ProductParams {
 };
 Status scale_fp8_product(const ScaleFp8ProductParams& p, cudaStream_t stream);
 
-// An FP8 product of few rows (fp8_gemv.cu; decode's linears, where cuBLASLt's FP8 GEMMs read the
+// An FP8 product of few rows (gemv.cu; decode's linears, where cuBLASLt's FP8 GEMMs read the
 // weight well below the copy bandwidth): out[r, c] = T(alpha * sum_k x[r, k] w[c, k] (+ bias[c]))
 // with alpha = x_scale[0] * w_scale[0] — cuBLASLt's scalar-scale FP8 contract
 // (GemmRunner::matmul_fp8 runs it where it applies) — fp32 accumulation, one rounding to T. CPU
@@ -128,6 +128,23 @@ struct Fp8GemvParams {
   DType out_dtype = DType::kBF16;   // bf16, fp16 or fp32
 };
 Status fp8_gemv(const Fp8GemvParams& p, cudaStream_t stream);
+
+// A bf16/fp16 product of few rows (gemv.cu, the FP8 GEMV's kernel with 16-bit operands):
+// out[r, c] = T(sum_k x[r, k] w[c, k] (+ bias[c])), GemmRunner::matmul's contract, fp32
+// accumulation, one rounding to T. Launched as a programmatic dependent of the kernel before it.
+// CPU twin: the fp32 product of the same operands (tests/gpu/test_gemv.cpp).
+constexpr int64_t kGemvMaxM = 16;
+struct GemvParams {
+  const void* x = nullptr;         // [m, ldx] in_dtype, 16-byte aligned
+  const void* w = nullptr;         // [n, k] in_dtype, 16-byte aligned
+  const void* bias = nullptr;      // [n] out_dtype (= in_dtype), or nullptr
+  void* out = nullptr;             // [m, ldo], the first n of each row written
+  int64_t m = 0, n = 0, k = 0;     // 1 <= m <= kGemvMaxM; k a multiple of 8
+  int64_t ldx = 0, ldo = 0;        // 0: k and n; ldx a multiple of 8
+  DType in_dtype = DType::kBF16;   // bf16 or fp16
+  DType out_dtype = DType::kBF16;  // in_dtype or fp32
+};
+Status gemv(const GemvParams& p, cudaStream_t stream);
 
 // out[r] = x[rows[r]]
 struct GatherRowsParams {

@@ -106,6 +106,16 @@ __device__ __forceinline__ uint4 ld_stream(const void* p) {
   return v;
 }
 
+// 16 bytes cached in L2 only (ld.global.cg): data an earlier kernel of the step wrote, read by a
+// kernel that may have started before that one finished (programmatic launch, common.cuh).
+__device__ __forceinline__ uint4 ld_l2(const void* p) {
+  uint4 v;
+  asm volatile("ld.global.cg.v4.u32 {%0, %1, %2, %3}, [%4];\n"
+               : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+               : "l"(p));
+  return v;
+}
+
 // d += a (16x32 e4m3, row) * b (32x8 e4m3, col), fp32 accumulators: mma_16816's fragment layout
 // with four fp8 values where it has two 16-bit ones.
 __device__ __forceinline__ void mma_e4m3(float (&d)[4], uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3,

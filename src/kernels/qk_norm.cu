@@ -32,6 +32,8 @@ __global__ void __launch_bounds__(kThreads) qk_norm_kernel(QkArgs a) {
   constexpr int kLanes = group_lanes(kHeadDim);
   static_assert(kHeadDim % 8 == 0 && kLanes <= 32, "head_dim a multiple of 8, at most 256");
   const int heads = a.num_q_heads + a.num_kv_heads;
+  detail::pdl_wait();
+  detail::pdl_trigger();
   const int64_t gh = static_cast<int64_t>(blockIdx.x) * (kThreads / kLanes) + threadIdx.x / kLanes;
   const int lane = threadIdx.x % kLanes;
   // NOTE: no early return: the whole warp takes part in the shuffles below.
@@ -61,7 +63,7 @@ void launch(const QkArgs& a, cudaStream_t stream) {
   constexpr int kHeadsPerBlock = kThreads / group_lanes(kHeadDim);
   const int64_t heads = a.num_tokens * (a.num_q_heads + a.num_kv_heads);
   const auto blocks = static_cast<unsigned>((heads + kHeadsPerBlock - 1) / kHeadsPerBlock);
-  qk_norm_kernel<T, kHeadDim><<<blocks, kThreads, 0, stream>>>(a);
+  detail::launch_kernel(qk_norm_kernel<T, kHeadDim>, dim3(blocks), dim3(kThreads), 0, stream, a);
 }
 
 Status validate(const QkNormParams& p) {

@@ -38,6 +38,14 @@ __global__ void __launch_bounds__(256) rmsnorm_kernel(RmsArgs a) {
   const int64_t row_off = static_cast<int64_t>(blockIdx.x) * a.hidden;
   const int nvec = a.hidden / 8;
   uint4 v[kVecs], w[kVecs];
+  // The weight (constant, L2-resident after the first rows) loads while the kernel before drains.
+#pragma unroll
+  for (int j = 0; j < kVecs; ++j) {
+    const int c = threadIdx.x + j * blockDim.x;
+    if (c < nvec) w[j] = detail::ldg_vec(static_cast<const T*>(a.weight) + c * 8);
+  }
+  detail::pdl_wait();
+  detail::pdl_trigger();
   if constexpr (kResidual) {
     uint4 d[kVecs];
     T* res = static_cast<T*>(a.residual) + row_off;
@@ -70,12 +78,6 @@ __global__ void __launch_bounds__(256) rmsnorm_kernel(RmsArgs a) {
       const int c = threadIdx.x + j * blockDim.x;
       if (c < nvec) v[j] = detail::ld_vec(x + c * 8);
     }
-  }
-  // Weight loads (L2-resident after the first rows) go out before the reduction's barriers.
-#pragma unroll
-  for (int j = 0; j < kVecs; ++j) {
-    const int c = threadIdx.x + j * blockDim.x;
-    if (c < nvec) w[j] = detail::ldg_vec(static_cast<const T*>(a.weight) + c * 8);
   }
   float sum = 0.f;
 #pragma unroll
@@ -135,12 +137,11 @@ void launch(const RmsArgs& a, int64_t num_tokens, cudaStream_t stream) {
   while (vecs < kMaxVecs && (nvec + vecs - 1) / vecs > kMaxThreads) vecs *= 2;
   const int threads = ((nvec + vecs - 1) / vecs + 31) / 32 * 32;
   const dim3 grid(static_cast<unsigned>(num_tokens));
-  switch (vecs) {
-    case 1: rmsnorm_kernel<T, 1, kResidual, kQuant><<<grid, threads, 0, stream>>>(a); break;
-    case 2: rmsnorm_kernel<T, 2, kResidual, kQuant><<<grid, threads, 0, stream>>>(a); break;
-    case 4: rmsnorm_kernel<T, 4, kResidual, kQuant><<<grid, threads, 0, stream>>>(a); break;
-    default: rmsnorm_kernel<T, 8, kResidual, kQuant><<<grid, threads, 0, stream>>>(a); break;
-  }
+  auto* kernel = vecs == 1 ? rmsnorm_kernel<T, 1, kResidual, kQuant>
+                 : vecs == 2 ? rmsnorm_kernel<T, 2, kResidual, kQuant>
+                 : vecs == 4 ? rmsnorm_kernel<T, 4, kResidual, kQuant>
+                             : rmsnorm_kernel<T, 8, kResidual, kQuant>;
+  detail::launch_kernel(kernel, grid, dim3(threads), 0, stream, a);
 }
 
 Status validate(const RmsNormParams& p) {

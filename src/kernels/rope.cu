@@ -117,16 +117,19 @@ __global__ void __launch_bounds__(kThreads) rope_kv_store_kernel(RopeArgs a) {
     slot_off = (page * a.num_kv_heads * a.page_size + off) * kHeadDim;
   }
   Tok tok{a, static_cast<T*>(a.qkv) + t * a.qkv_stride, slot_off, static_cast<int>(threadIdx.x % Tok::kLanes)};
-  // The first batch of heads is loaded before the angles so the sincosf work hides its latency.
-  uint4 lo[kBatch], hi[kBatch];
-#pragma unroll
-  for (int j = 0; j < kBatch; ++j)
-    if (group + j * Tok::kGroups < heads) tok.load(group + j * Tok::kGroups, lo[j], hi[j]);
+  // The angles (positions and slots are the step's metadata, copied before the step's first
+  // kernel) are computed while the kernel before, which writes qkv, drains.
   if (threadIdx.x < Tok::kHalf) {
     // fp32 angle exactly as the reference: float(position) * inv_freq[i].
     const float angle = static_cast<float>(a.positions[t]) * a.inv_freq[threadIdx.x];
     sincosf(angle, &s_sin[threadIdx.x], &s_cos[threadIdx.x]);
   }
+  detail::pdl_wait();
+  detail::pdl_trigger();
+  uint4 lo[kBatch], hi[kBatch];
+#pragma unroll
+  for (int j = 0; j < kBatch; ++j)
+    if (group + j * Tok::kGroups < heads) tok.load(group + j * Tok::kGroups, lo[j], hi[j]);
   __syncthreads();
 #pragma unroll
   for (int e = 0; e < 8; ++e) tok.c[e] = s_cos[tok.lane * 8 + e], tok.s[e] = s_sin[tok.lane * 8 + e];
@@ -182,10 +185,9 @@ Status rope_kv_store(const RopeKvStoreParams& p, cudaStream_t stream) {
   return detail::dispatch_half(p.dtype, "rope_kv_store", [&](auto tag) {
     using T = decltype(tag);
     dispatch_head_dim(h.head_dim, [&](auto d) {
-      if (p.kv_quant.fp8)
-        rope_kv_store_kernel<T, decltype(d)::value, true><<<grid, kThreads, 0, stream>>>(a);
-      else
-        rope_kv_store_kernel<T, decltype(d)::value, false><<<grid, kThreads, 0, stream>>>(a);
+      auto* kernel = p.kv_quant.fp8 ? rope_kv_store_kernel<T, decltype(d)::value, true>
+                                    : rope_kv_store_kernel<T, decltype(d)::value, false>;
+      detail::launch_kernel(kernel, grid, dim3(kThreads), 0, stream, a);
     });
     return detail::launch_status("rope_kv_store");
   });

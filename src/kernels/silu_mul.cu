@@ -34,6 +34,8 @@ __global__ void silu_mul_kernel(const T* __restrict__ gate_up,  // [num_tokens, 
                                 T* __restrict__ out,             // [num_tokens, inter]
                                 int64_t num_tokens, int64_t inter, Fp8ProductScales scales) {
   const int64_t vecs_per_row = inter / 8, total = num_tokens * vecs_per_row;
+  detail::pdl_wait();
+  detail::pdl_trigger();
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     const int64_t t = i / vecs_per_row, c = (i - t * vecs_per_row) * 8;
@@ -56,6 +58,8 @@ __global__ void __launch_bounds__(512) silu_mul_fp8_kernel(const T* __restrict__
   const int64_t row = blockIdx.x;
   const int nvec = static_cast<int>(inter / 8);
   const T* g = gate_up + row * 2 * inter;
+  detail::pdl_wait();
+  detail::pdl_trigger();
   uint4 gv[kVecs], uv[kVecs];
 #pragma unroll
   for (int j = 0; j < kVecs; ++j) {
@@ -112,7 +116,8 @@ void launch_fp8(const SiluMulParams& p, cudaStream_t stream) {
   auto* q = static_cast<__nv_fp8_storage_t*>(p.q);
   auto kernel = vecs == 1 ? silu_mul_fp8_kernel<T, 1> : vecs == 2 ? silu_mul_fp8_kernel<T, 2>
               : vecs == 4 ? silu_mul_fp8_kernel<T, 4> : silu_mul_fp8_kernel<T, 8>;
-  kernel<<<grid, threads, 0, stream>>>(gate_up, out, q, p.q_scales, p.inter, p.amax_ub, p.gate_up_scales);
+  detail::launch_kernel(kernel, grid, dim3(threads), 0, stream, gate_up, out, q, p.q_scales, p.inter, p.amax_ub,
+                        p.gate_up_scales);
 }
 
 Status validate_fp8(const SiluMulParams& p) {
@@ -150,8 +155,8 @@ Status silu_mul(const SiluMulParams& p, cudaStream_t stream) {
   const auto blocks = static_cast<unsigned>(std::min<int64_t>((total + kThreads - 1) / kThreads, int64_t{1} << 24));
   return detail::dispatch_half(p.dtype, "silu_mul", [&](auto tag) {
     using T = decltype(tag);
-    silu_mul_kernel<T><<<blocks, kThreads, 0, stream>>>(static_cast<const T*>(p.gate_up), static_cast<T*>(p.out),
-                                                        p.num_tokens, p.inter, p.gate_up_scales);
+    detail::launch_kernel(silu_mul_kernel<T>, dim3(blocks), dim3(kThreads), 0, stream, static_cast<const T*>(p.gate_up),
+                          static_cast<T*>(p.out), p.num_tokens, p.inter, p.gate_up_scales);
     return detail::launch_status("silu_mul");
   });
 }

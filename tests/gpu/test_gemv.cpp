@@ -1,19 +1,20 @@
-// kernels::fp8_gemv (the FP8 product of few rows) against its CPU twin — the decoded fp8 values'
-// products summed in double, times alpha, plus the bias — on random fp8 codes (never zeros) at odd
-// shapes: n not a multiple of 16 (rows past n), k not a multiple of 64 (a k tail), every m of
-// 1..16, bias on/off, bf16/fp16/fp32 out, ldo > n, alpha != 1. Then GemmRunner::matmul_fp8 with
-// the GEMV against cuBLASLt on Llama-3-8B's decode shapes, its routing, a graph replay, and what the
-// launcher refuses.
+// The products of few rows (src/kernels/gemv.cu): kernels::fp8_gemv and kernels::gemv against
+// their CPU twins — the operands' products summed in double, times alpha (FP8), plus the bias — on
+// random operands (never zeros) at odd shapes: n not a multiple of 16 (rows past n), k not a
+// multiple of one step (a k tail), every m of 1..16, bias on/off, bf16/fp16/fp32 out, ldo > n,
+// ldx > k (16-bit), alpha != 1 (FP8). Then GemmRunner with the GEMV against cuBLASLt on
+// Llama-3-8B's decode shapes, its routing, a graph replay, and what the launchers refuse.
 //
 // Tolerances (the GEMV and the twin differ only in the fp32 accumulation order inside and between
-// the tensor core's k32 MMAs): fp32 outputs within 1e-4 relative L2 of the twin (cuBLASLt's
-// scalar FP8 GEMM: 1.3e-4 seen in Fp8Gemm); bf16/fp16 outputs compared with the twin rounded to
-// the same type, within one unit in the last place each (a rounding that an accumulation-order
-// difference flips) plus 1e-5 of the outputs' RMS (fp32 accumulation over k <= 14336: ~1e-6 of
-// it), and within 1e-3 relative L2 overall (a few such flips, not a systematic error); the H200
-// gave 1.6e-5 / 2.1e-5 / 1.0e-7 relative L2 (bf16 / fp16 / fp32). Against cuBLASLt, whose Hopper
-// FP8 kernels accumulate less precisely (Fp8Gemm's 1.3e-4 in fp32; 6.7-7.3e-4 relative L2 from the
-// GEMV in bf16 on the H200, a few outputs 4e-4 of the RMS apart), 2e-3 of the RMS and 2e-3 overall.
+// the tensor core's MMAs): fp32 outputs within 1e-4 relative L2 of the twin (cuBLASLt's scalar
+// FP8 GEMM: 1.3e-4 seen in Fp8Gemm); bf16/fp16 outputs compared with the twin rounded to the same
+// type, within one unit in the last place each (a rounding that an accumulation-order difference
+// flips) plus 1e-5 of the outputs' RMS (fp32 accumulation over k <= 14336: ~1e-6 of it), and
+// within 1e-3 relative L2 overall (a few such flips, not a systematic error); the H200 gave 1.6e-5
+// / 2.1e-5 / 1.0e-7 relative L2 for FP8 (bf16 / fp16 / fp32). Against cuBLASLt, whose Hopper FP8
+// kernels accumulate less precisely (Fp8Gemm's 1.3e-4 in fp32; 6.7-7.3e-4 relative L2 from the
+// GEMV in bf16 on the H200, a few outputs 4e-4 of the RMS apart), the GEMV must be at least as
+// close to the twin as cuBLASLt is.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -200,7 +201,7 @@ TEST(Fp8Gemv, MatchesCublasLtOnDecodeShapes) {
     const std::vector<double> exact = twin(xq_h, wq_h, kMaxM, s.n, s.k, alpha, nullptr);
     for (int64_t m : {1, 2, 4, 8, 9, 16}) {
       SCOPED_TRACE(std::string(s.what) + " m=" + std::to_string(m));
-      auto run = [&](Fp8GemvUse use) {
+      auto run = [&](GemvUse use) {
         (*gemm)->set_fp8_gemv(use);
         DeviceArray out(m * s.n, DType::kBF16);
         out.poison();
@@ -212,8 +213,8 @@ TEST(Fp8Gemv, MatchesCublasLtOnDecodeShapes) {
         CUDA_CHECK(cudaDeviceSynchronize());
         return out.download();
       };
-      const std::vector<float> gemv = run(Fp8GemvUse::kAlways), lt = run(Fp8GemvUse::kNever);
-      const std::vector<float> autos = run(Fp8GemvUse::kAuto);
+      const std::vector<float> gemv = run(GemvUse::kAlways), lt = run(GemvUse::kNever);
+      const std::vector<float> autos = run(GemvUse::kAuto);
       std::vector<float> want(static_cast<size_t>(m * s.n));
       for (int64_t r = 0; r < m; ++r)
         for (int64_t c = 0; c < s.n; ++c)
@@ -278,13 +279,171 @@ TEST(Fp8Gemv, RefusesWhatItCannotRun) {
   q = p, q.ldo = 7;
   refused(q, StatusCode::kInvalidArgument, "ldo 7");
   q = p, q.k = 24;
-  refused(q, StatusCode::kUnsupported, "multiple of 16");
+  refused(q, StatusCode::kUnsupported, "multiples of 16");
   q = p, q.w = a.as<uint8_t>() + 8;
   refused(q, StatusCode::kUnsupported, "16-byte aligned");
   q = p, q.out_dtype = DType::kF8E4M3;
   refused(q, StatusCode::kUnsupported, "output dtype");
   q = p, q.x_scale = nullptr;
   refused(q, StatusCode::kInvalidArgument, "null");
+  CUDA_CHECK(cudaDeviceSynchronize());
+}
+
+// ---- 16-bit operands: kernels::gemv -----------------------------------------------------------
+
+// out[r, c] = sum_k x[r, k] w[c, k] + bias[c] in double, x rows ldx apart.
+std::vector<double> twin16(const std::vector<float>& x, const std::vector<float>& w, int64_t m, int64_t n, int64_t k,
+                           int64_t ldx, const std::vector<float>* bias) {
+  std::vector<double> out(static_cast<size_t>(m * n));
+#pragma omp parallel for schedule(static)
+  for (int64_t c = 0; c < n; ++c)
+    for (int64_t r = 0; r < m; ++r) {
+      double s = 0;
+      for (int64_t i = 0; i < k; ++i) s += static_cast<double>(x[r * ldx + i]) * w[c * k + i];
+      out[r * n + c] = s + (bias ? (*bias)[c] : 0.0);
+    }
+  return out;
+}
+
+TEST(Gemv, KernelMatchesTheCpuTwin) {
+  // n as for FP8; k: 8 and 40 (less than one 32-element chunk), 200 (a tail), 4096, 14336; ldx > k
+  // where m is odd (rows of a wider activation).
+  const GemvCase cases[] = {{1, 8, 8},      {2, 24, 40},      {3, 4104, 4096}, {4, 6144, 200},   {5, 24, 14336},
+                            {6, 8, 4096},   {7, 4104, 40},    {8, 6144, 4096}, {1, 4104, 14336}, {9, 24, 200},
+                            {12, 4104, 8},  {16, 6144, 4096}, {10, 8, 40},     {11, 4104, 200},  {13, 24, 8},
+                            {14, 8, 14336}, {15, 4104, 4096}};
+  uint32_t seed = 8100;
+  double worst[2][2] = {};
+  for (const GemvCase& c : cases) {
+    const int64_t ldx = c.k + (c.m % 2 == 1 ? 24 : 0);
+    for (DType in : {DType::kBF16, DType::kF16}) {
+      std::vector<float> x = random_floats(c.m * ldx, seed++), w = random_floats(c.n * c.k, seed++, 0.05f);
+      std::vector<float> bias = random_floats(c.n, seed++, 2.f);
+      round_to(x, in), round_to(w, in), round_to(bias, in);
+      DeviceArray dx = DeviceArray::from(x, in), dw = DeviceArray::from(w, in), db = DeviceArray::from(bias, in);
+      for (DType out : {in, DType::kF32}) {
+        for (bool with_bias : {false, true}) {
+          if (with_bias && out == DType::kF32) continue;  // GemmRunner's contract: a bias comes in the input dtype
+          SCOPED_TRACE("m=" + std::to_string(c.m) + " n=" + std::to_string(c.n) + " k=" + std::to_string(c.k) + " in " +
+                       dtype_name(in) + " out " + dtype_name(out) + (with_bias ? " bias" : ""));
+          const int64_t ldo = c.n + (with_bias ? 5 : 0);  // the gap stays poisoned
+          DeviceArray dout(c.m * ldo, out);
+          dout.poison();
+          kernels::GemvParams p;
+          p.x = dx.data(), p.w = dw.data(), p.bias = with_bias ? db.data() : nullptr, p.out = dout.data();
+          p.m = c.m, p.n = c.n, p.k = c.k, p.ldx = ldx, p.ldo = ldo, p.in_dtype = in, p.out_dtype = out;
+          const Status st = kernels::gemv(p, nullptr);
+          ASSERT_TRUE(st.ok()) << st.to_string();
+          CUDA_CHECK(cudaDeviceSynchronize());
+          const std::vector<float> all = dout.download();
+          const std::vector<float> got = first_columns(all, c.m, c.n, ldo);
+          const std::vector<double> exact = twin16(x, w, c.m, c.n, c.k, ldx, with_bias ? &bias : nullptr);
+          std::vector<float> want(exact.begin(), exact.end());
+          if (out != DType::kF32) round_to(want, out);
+          const double err = rel_l2(got, want);
+          if (out == DType::kF32) {
+            EXPECT_LT(err, 1e-4);
+          } else {
+            EXPECT_LT(err, 1e-3);
+            EXPECT_EQ(beyond_one_ulp(got, want, out, 1e-5), 0);
+          }
+          worst[in == DType::kF16][out == DType::kF32] = std::max(worst[in == DType::kF16][out == DType::kF32], err);
+          int64_t touched = 0;  // the columns past n are not written
+          for (int64_t r = 0; r < c.m; ++r)
+            for (int64_t col = c.n; col < ldo; ++col) touched += std::isfinite(all[r * ldo + col]);
+          EXPECT_EQ(touched, 0);
+        }
+      }
+    }
+  }
+  std::printf("[gemv] worst relative L2 against the twin: bf16 %.2e (fp32 out %.2e), fp16 %.2e (fp32 out %.2e)\n",
+              worst[0][0], worst[0][1], worst[1][0], worst[1][1]);
+}
+
+// GemmRunner::matmul with the GEMV (kAlways) and with cuBLASLt (kNever) on Llama-3-8B's decode
+// shapes against the double twin: the GEMV within one bf16 ulp + 1e-5 of the RMS, and no farther
+// from the twin than cuBLASLt; kAuto gives the GEMV's bytes up to kGemvAutoMaxM rows and
+// cuBLASLt's above. lm_head's shape writes fp32 logits.
+TEST(Gemv, MatchesCublasLtOnDecodeShapes) {
+  auto gemm = GemmRunner::create(32 << 20);
+  ASSERT_TRUE(gemm.ok());
+  struct Shape {
+    int64_t n, k;
+    const char* what;
+    DType out;
+  };
+  const Shape shapes[] = {{6144, 4096, "qkv", DType::kBF16},
+                          {4096, 4096, "o_proj", DType::kBF16},
+                          {28672, 4096, "gate_up", DType::kBF16},
+                          {4096, 14336, "down", DType::kBF16},
+                          {32000, 4096, "lm_head (32k)", DType::kF32}};
+  constexpr int64_t kMaxM = 16;
+  uint32_t seed = 8300;
+  for (const Shape& s : shapes) {
+    std::vector<float> x = random_floats(kMaxM * s.k, seed++), w = random_floats(s.n * s.k, seed++, 0.02f);
+    std::vector<float> bias = random_floats(s.n, seed++, 1.f);
+    round_to(x, DType::kBF16), round_to(w, DType::kBF16), round_to(bias, DType::kBF16);
+    DeviceArray dx = DeviceArray::from(x, DType::kBF16), dw = DeviceArray::from(w, DType::kBF16);
+    DeviceArray db = DeviceArray::from(bias, DType::kBF16);
+    const bool with_bias = s.n == 6144;  // qkv: Qwen-style biases
+    const std::vector<double> exact = twin16(x, w, kMaxM, s.n, s.k, s.k, with_bias ? &bias : nullptr);
+    for (int64_t m : {1, 2, 4, 8, 9, 16}) {
+      SCOPED_TRACE(std::string(s.what) + " m=" + std::to_string(m));
+      auto run = [&](GemvUse use) {
+        (*gemm)->set_gemv(use);
+        DeviceArray out(m * s.n, s.out);
+        out.poison();
+        GemmArgs g;
+        g.x = dx.data(), g.w = dw.data(), g.bias = with_bias ? db.data() : nullptr, g.out = out.data();
+        g.m = m, g.n = s.n, g.k = s.k, g.out_dtype = s.out;
+        const Status st = (*gemm)->matmul(g, nullptr);
+        EXPECT_TRUE(st.ok()) << st.to_string();
+        CUDA_CHECK(cudaDeviceSynchronize());
+        return out.download();
+      };
+      const std::vector<float> gemv = run(GemvUse::kAlways), lt = run(GemvUse::kNever), autos = run(GemvUse::kAuto);
+      std::vector<float> want(exact.begin(), exact.begin() + m * s.n);
+      if (s.out != DType::kF32) {
+        round_to(want, s.out);
+        EXPECT_EQ(beyond_one_ulp(gemv, want, s.out, 1e-5), 0);
+      } else {
+        EXPECT_LT(rel_l2(gemv, want), 1e-5);
+      }
+      EXPECT_LE(rel_l2(gemv, want), rel_l2(lt, want) * 1.05);
+      EXPECT_EQ(autos, m <= kGemvAutoMaxM ? gemv : lt);
+      if (m == 1)
+        std::printf("[gemv] %s m=1: relative L2 against the twin: gemv %.2e, cuBLASLt %.2e\n", s.what,
+                    rel_l2(gemv, want), rel_l2(lt, want));
+    }
+  }
+  (*gemm)->set_gemv(GemvUse::kAuto);
+}
+
+TEST(Gemv, RefusesWhatItCannotRun) {
+  DeviceArray a(1024, DType::kF32);
+  kernels::GemvParams p;
+  p.x = p.w = p.out = a.data(), p.m = 1, p.n = 8, p.k = 16;
+  ASSERT_TRUE(kernels::gemv(p, nullptr).ok());
+  auto refused = [&](kernels::GemvParams q, StatusCode code, const char* words) {
+    const Status st = kernels::gemv(q, nullptr);
+    EXPECT_EQ(st.code(), code) << st.to_string();
+    EXPECT_NE(st.message().find(words), std::string::npos) << st.to_string();
+  };
+  kernels::GemvParams q = p;
+  q.m = kernels::kGemvMaxM + 1;
+  refused(q, StatusCode::kInvalidArgument, "m 17");
+  q = p, q.ldx = 8;
+  refused(q, StatusCode::kInvalidArgument, "ldx 8");
+  q = p, q.k = 12, q.ldx = 16;
+  refused(q, StatusCode::kUnsupported, "multiples of 8");
+  q = p, q.x = a.as<uint8_t>() + 8;
+  refused(q, StatusCode::kUnsupported, "16-byte aligned");
+  q = p, q.out_dtype = DType::kF16;
+  refused(q, StatusCode::kUnsupported, "output dtype");
+  q = p, q.out_dtype = DType::kF32, q.bias = a.data();
+  refused(q, StatusCode::kUnsupported, "bias");
+  q = p, q.in_dtype = DType::kF32, q.out_dtype = DType::kF32;
+  refused(q, StatusCode::kUnsupported, "input dtype");
   CUDA_CHECK(cudaDeviceSynchronize());
 }
 
