@@ -93,6 +93,9 @@ struct DevicePick {
 // ok, or an unsupported error naming the first property of `model` the GPU path cannot run.
 Status gpu_can_run(const ModelConfig& model, const GpuCapabilities& gpu);
 Result<DevicePick> pick_device(DeviceChoice choice, const ModelConfig& model, const GpuCapabilities& gpu);
+// --tensor-parallel-size on the picked device: ok, or an error naming what cannot split (the
+// model's sizes) or run (the CUDA backend's ranks are not built yet).
+Status tensor_parallel_supported(const ModelConfig& model, int size, Device device);
 
 // What loading a model produces: the backend it lives on, the model, its tokenizer (absent for a
 // bare built-in configuration), generation defaults and eos ids.

@@ -30,17 +30,6 @@ Result<std::unique_ptr<Model>> make_model(const EngineConfig& c, Backend& backen
   return std::make_unique<Model>(config, std::move(weights), backend, tp);
 }
 
-// --tensor-parallel-size N > 1: what can split, on which backend (before anything is allocated).
-Status check_tensor_parallel_config(const EngineConfig& c, const ModelConfig& shape, bool cpu) {
-  const int n = c.tensor_parallel_size;
-  if (n == 1) return Status::ok_status();
-  if (!cpu)
-    return unsupported("--tensor-parallel-size " + std::to_string(n) +
-                       " on the CUDA backend is not built yet (its NCCL communicator is to come); use "
-                       "--tensor-parallel-size 1, or --device cpu");
-  return check_tensor_parallel(shape, n);
-}
-
 // Ranks 1..N-1 of a tensor-parallel model (rank 0 is made as an unsharded model is), each on its
 // own CPU backend with its share of the threads, and the ranks' communicators.
 Status make_other_ranks(const EngineConfig& c, int rank_threads, LoadedModel& m) {
@@ -61,6 +50,15 @@ Status make_other_ranks(const EngineConfig& c, int rank_threads, LoadedModel& m)
 }
 
 }  // namespace
+
+Status tensor_parallel_supported(const ModelConfig& model, int size, Device device) {
+  if (size == 1) return Status::ok_status();
+  if (device != Device::kCpu)
+    return unsupported("--tensor-parallel-size " + std::to_string(size) +
+                       " on the CUDA backend is not built yet (its NCCL communicator is to come); use "
+                       "--tensor-parallel-size 1, or --device cpu");
+  return check_tensor_parallel(model, size);
+}
 
 // The model's shape, read before anything is allocated.
 Result<ModelConfig> model_shape(const EngineConfig& c) {
@@ -87,7 +85,8 @@ Result<LoadedModel> load_model(const EngineConfig& c, const LoadProgress& progre
   if (!pick.ok()) return Status(pick.status().code(), source + ": " + pick.status().message());
   if (!pick->warning.empty()) TK_LOG_WARN(source + ": " + pick->warning);
   const bool cpu = pick->device == Device::kCpu;
-  if (Status s = check_tensor_parallel_config(c, shape, cpu); !s.ok()) return Status(s.code(), source + ": " + s.message());
+  if (Status s = tensor_parallel_supported(shape, c.tensor_parallel_size, pick->device); !s.ok())
+    return Status(s.code(), source + ": " + s.message());
   TK_ASSIGN_OR_RETURN(int threads, resolve_cpu_threads(c, /*pick_default=*/cpu));
   // Tensor-parallel CPU ranks share the threads (each rank's ops run while the others' do).
   if (threads > 0) threads = std::max(1, threads / c.tensor_parallel_size);

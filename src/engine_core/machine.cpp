@@ -192,14 +192,19 @@ std::vector<Need> memory_needs(const EngineConfig& c, const ModelConfig& m, cons
   const int64_t seqs = padded_batch(c.max_num_seqs);
   const int64_t max_tokens = std::max<int64_t>(c.max_num_batched_tokens, seqs);
   const int64_t page = c.page_size, seq_pages = (max_len + page - 1) / page;
-  const double params = static_cast<double>(num_parameters(m));
+  // Tensor parallelism (the CPU's ranks, all on this host): every rank's share, the replicated
+  // weights and KV heads once per rank; the logit rows are rank 0's alone.
+  const int ranks = check_tensor_parallel(m, c.tensor_parallel_size).ok() ? c.tensor_parallel_size : 1;
+  const ShardSizes rank = shard_sizes(m, {0, ranks});
+  double params = 0;
+  for (int r = 0; r < ranks; ++r) params += static_cast<double>(num_parameters(m, {r, ranks}));
   const double h = static_cast<double>(m.hidden_size), v = static_cast<double>(m.vocab_size);
-  const double qkv = static_cast<double>((m.num_heads + 2 * m.num_kv_heads) * m.head_dim);
-  const double per_token = dt * (3 * h + qkv + static_cast<double>(m.num_heads * m.head_dim) +
-                                 3 * static_cast<double>(m.intermediate_size));
+  const double qkv = static_cast<double>((rank.num_heads + 2 * rank.num_kv_heads) * m.head_dim);
+  const double per_token = ranks * dt * (3 * h + qkv + static_cast<double>(rank.num_heads * m.head_dim) +
+                                         3 * static_cast<double>(rank.intermediate_size));
   const double logit_rows = static_cast<double>(seqs + RunnerConfig{}.max_prompt_logprob_rows);
   const double kv_dt = c.kv_cache_fp8 ? 1.0 : dt;
-  const double kv_token = 2 * kv_dt * static_cast<double>(m.num_layers * m.num_kv_heads * m.head_dim);
+  const double kv_token = 2 * kv_dt * static_cast<double>(m.num_layers * rank.num_kv_heads * ranks * m.head_dim);
   const int64_t kv_pages = c.kv_cache_tokens > 0 ? (c.kv_cache_tokens + page - 1) / page : seq_pages;
 
   const std::string len_flag = c.max_model_len > 0 ? "--max-model-len " + std::to_string(c.max_model_len)

@@ -54,11 +54,14 @@ Status Model::reserve(int64_t max_tokens, int64_t max_logits) {
   TK_ASSIGN_OR_RETURN(a.delta, backend_.alloc(dt, {max_tokens, c.hidden_size}));
   TK_ASSIGN_OR_RETURN(a.gate_up, backend_.alloc(dt, {max_tokens, 2 * shard_.intermediate_size}));
   TK_ASSIGN_OR_RETURN(a.mlp, backend_.alloc(dt, {max_tokens, shard_.intermediate_size}));
-  TK_ASSIGN_OR_RETURN(a.last, backend_.alloc(dt, {max_logits, c.hidden_size}));
-  TK_ASSIGN_OR_RETURN(a.logits, backend_.alloc(DType::kF32, {max_logits, c.vocab_size}));
+  if (tp_.rank == 0) {  // the one rank that makes logits (forward())
+    TK_ASSIGN_OR_RETURN(a.last, backend_.alloc(dt, {max_logits, c.hidden_size}));
+    TK_ASSIGN_OR_RETURN(a.logits, backend_.alloc(DType::kF32, {max_logits, c.vocab_size}));
+  }
   TK_RETURN_IF_ERROR(reserve_fp8_inputs(max_tokens, max_logits));
   TK_RETURN_IF_ERROR(reserve_fused_fp8_inputs(max_tokens, a));
   act_ = std::move(a);
+  reserved_logits_ = max_logits;
   return Status::ok_status();
 }
 

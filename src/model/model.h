@@ -207,8 +207,9 @@ Result<ModelConfig> builtin_model_config(const std::string& name);
 std::vector<std::string> builtin_model_names();
 
 // Elements of every weight the model holds (q/k/v and gate/up fused, a tied lm_head shared with
-// the embedding, RoPE frequencies), for sizing memory before anything is loaded.
-int64_t num_parameters(const ModelConfig& config);
+// the embedding, RoPE frequencies), for sizing memory before anything is loaded; tensor-parallel
+// rank tp.rank's share (its slices and the replicated weights) where tp.size > 1.
+int64_t num_parameters(const ModelConfig& config, TensorParallel tp = {});
 // Of those, the layer Linears' that an FP8 checkpoint holds and a GPU with FP8 GEMMs keeps in one
 // byte each: those quantized per tensor or per channel (block-scaled ones run dequantized), not
 // ignored, of shapes the FP8 GEMM takes (in % 16, out % 8). 0 for a float checkpoint, and for
@@ -263,7 +264,7 @@ class Model {
   // Sizes the activations (once, before any step: captured graphs refer to these buffers).
   Status reserve(int64_t max_tokens, int64_t max_logits);
   int64_t max_tokens() const { return act_.residual.defined() ? act_.residual.dim(0) : 0; }
-  int64_t max_logits() const { return act_.logits.defined() ? act_.logits.dim(0) : 0; }
+  int64_t max_logits() const { return reserved_logits_; }
   // One step as begin_step() planned it. The logits of the plan's logit rows land in logits().
   Status forward(const StepPlan& plan, KvCacheTensors& cache);
   // The logits of the last forward (or of a replayed graph of one): [rows, vocab] fp32.
@@ -307,7 +308,8 @@ class Model {
   ShardSizes shard_;
   Communicator* comm_ = nullptr;  // tp_.size > 1
   Status comm_error_;             // the step's first all-reduce failure, returned by forward()
-  Activations act_;
+  Activations act_;               // a tensor-parallel rank past the first has no `last` or `logits`
+  int64_t reserved_logits_ = 0;
 };
 
 }  // namespace tk

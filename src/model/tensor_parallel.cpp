@@ -30,6 +30,10 @@ Status check_tensor_parallel(const ModelConfig& c, int size) {
 ShardSizes shard_sizes(const ModelConfig& c, TensorParallel tp) {
   TK_CHECK(tp.size >= 1 && tp.rank >= 0 && tp.rank < tp.size);
   ShardSizes s;
+  if (tp.size == 1) {  // the whole model, whatever its sizes
+    s.num_heads = c.num_heads, s.num_kv_heads = c.num_kv_heads, s.intermediate_size = c.intermediate_size;
+    return s;
+  }
   s.num_heads = c.num_heads / tp.size;
   s.q_head_begin = s.num_heads * tp.rank;
   if (c.num_kv_heads >= tp.size) {

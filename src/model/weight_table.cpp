@@ -106,10 +106,10 @@ Status upload_inv_freq(const ModelConfig& c, Backend& backend, ModelWeights& w) 
 
 namespace tk {
 
-int64_t num_parameters(const ModelConfig& config) {
+int64_t num_parameters(const ModelConfig& config, TensorParallel tp) {
   ModelWeights w;
   int64_t n = config.head_dim / 2;  // inv_freq
-  for (const model_detail::WeightSpec& spec : model_detail::weight_table(config, w))
+  for (const model_detail::WeightSpec& spec : model_detail::weight_table(config, w, tp))
     if (!spec.tied_to_embedding) n += spec.shape().numel();
   return n;
 }

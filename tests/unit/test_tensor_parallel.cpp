@@ -219,6 +219,16 @@ TEST(TensorParallelShards, TheEngineRefusesACheckpointThatDoesNotSplit) {
   EXPECT_FALSE(Engine::create(config).ok());
 }
 
+TEST(TensorParallelShards, TheCudaBackendSaysNotBuiltYet) {
+  const ModelConfig c = shape(8, 2, 64);
+  const Status gpu = tensor_parallel_supported(c, 2, Device::kCuda);
+  EXPECT_EQ(gpu.code(), StatusCode::kUnsupported);
+  EXPECT_NE(gpu.message().find("not built yet"), std::string::npos) << gpu.message();
+  EXPECT_TRUE(tensor_parallel_supported(c, 1, Device::kCuda).ok());
+  EXPECT_TRUE(tensor_parallel_supported(c, 2, Device::kCpu).ok());
+  EXPECT_FALSE(tensor_parallel_supported(shape(6, 2, 64), 4, Device::kCpu).ok());
+}
+
 // Ranks on threads sum into every rank's tensor, in rank order whatever the timing (the exact
 // float sum x0 + x1 + x2 + ...), call after call; mismatched tensors fail on every rank.
 TEST(InProcessCommunicator, SumsInRankOrderOnEveryRank) {
