@@ -325,6 +325,7 @@ struct EnvFlags {
   bool disable_cuda_graphs = false;      // TOKAMAK_DISABLE_CUDA_GRAPHS=1
   std::optional<bool> fp8_gemv;          // TOKAMAK_FP8_GEMV=1|0: FP8 products of few rows by kernels::fp8_gemv or cuBLASLt (gemm.h)
   std::optional<bool> gemv;              // TOKAMAK_GEMV=1|0: bf16/fp16 products of few rows by kernels::gemv or cuBLASLt (gemm.h)
+  std::optional<int64_t> gemv_max_mb;    // TOKAMAK_GEMV_MAX_MB: the largest 16-bit weight kernels::gemv takes in kAuto (gemm.h)
   bool disable_pdl = false;              // TOKAMAK_DISABLE_PDL=1: kernels launched without programmatic dependent launch
   std::optional<std::string> api_key;    // TOKAMAK_API_KEY: the server's key when --api-key is not given
 };

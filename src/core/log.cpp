@@ -40,6 +40,12 @@ const EnvFlags& env_flags() {
       f.fp8_gemv = std::string(v) == "1";
     if (const char* v = std::getenv("TOKAMAK_GEMV"); v && (std::string(v) == "0" || std::string(v) == "1"))
       f.gemv = std::string(v) == "1";
+    if (const char* v = std::getenv("TOKAMAK_GEMV_MAX_MB")) {
+      char* end = nullptr;
+      errno = 0;
+      const long long n = std::strtoll(v, &end, 10);
+      if (*v != '\0' && *end == '\0' && errno == 0 && n >= 0 && n <= (1ll << 30)) f.gemv_max_mb = n;
+    }
     if (const char* v = std::getenv("TOKAMAK_DISABLE_PDL")) f.disable_pdl = std::string(v) == "1";
     if (const char* v = std::getenv("TOKAMAK_API_KEY"); v && *v) f.api_key = v;
     return f;

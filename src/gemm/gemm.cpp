@@ -87,7 +87,11 @@ struct GemmRunner::Impl {
   static bool takes(GemvUse use, int64_t m, int64_t max_m, int64_t auto_max_m) {
     return use != GemvUse::kNever && m <= (use == GemvUse::kAlways ? max_m : auto_max_m);
   }
-  bool takes_gemv(const GemmArgs& g) const { return takes(gemv, g.m, kernels::kGemvMaxM, kGemvAutoMaxM); }
+  int64_t gemv_max_weight_bytes = env_flags().gemv_max_mb ? *env_flags().gemv_max_mb << 20 : kGemvAutoMaxWeightBytes;
+  bool takes_gemv(const GemmArgs& g) const {
+    if (gemv == GemvUse::kAuto && g.n * g.k * 2 > gemv_max_weight_bytes) return false;
+    return takes(gemv, g.m, kernels::kGemvMaxM, kGemvAutoMaxM);
+  }
   bool takes_fp8_gemv(const Fp8GemmArgs& f) const {
     return !f.per_row_scales && takes(fp8_gemv, f.m, kernels::kFp8GemvMaxM, kFp8GemvAutoMaxM);
   }

@@ -66,8 +66,13 @@ struct Fp8GemmArgs {
 // of the kernel before it, which cuBLASLt's kernels are not. FP8 products start at kNever — on
 // the H200 the FP8 GEMV measured 0.4-2.3 us slower than cuBLASLt per shape at M = 1 and batch-1
 // decode 289.1 against 292.8 tokens/s (docs/BENCHMARKS.md) — or kAuto with TOKAMAK_FP8_GEMV=1.
+// kAuto also leaves to cuBLASLt the 16-bit weights above kGemvAutoMaxWeightBytes (TOKAMAK_GEMV_MAX_MB
+// overrides it): there cuBLASLt streams at ~4.0 TB/s and the GEMV at 3.3-3.9 (H200, BENCHMARKS.md),
+// more than the programmatic launch wins back; below it both are bound by the ramp of a short read,
+// which the GEMV's launch overlaps with the kernel before.
 enum class GemvUse { kAuto, kAlways, kNever };
 constexpr int64_t kGemvAutoMaxM = 8;
+constexpr int64_t kGemvAutoMaxWeightBytes = int64_t{64} << 20;
 constexpr int64_t kFp8GemvAutoMaxM = 8;
 
 class GemmRunner {

@@ -105,6 +105,9 @@ TEST(Gemm, RejectsUnsupportedAndCachesPlans) {
   a = g, a.w = nullptr;
   rejected(a, "null");
   EXPECT_EQ((*gemm)->cached_plans(), 0u);
+  ASSERT_TRUE((*gemm)->matmul(g, nullptr).ok());  // one row: kernels::gemv, no cuBLASLt plan
+  EXPECT_EQ((*gemm)->cached_plans(), 0u);
+  (*gemm)->set_gemv(GemvUse::kNever);
   ASSERT_TRUE((*gemm)->matmul(g, nullptr).ok());
   ASSERT_TRUE((*gemm)->matmul(g, nullptr).ok());
   EXPECT_EQ((*gemm)->cached_plans(), 1u);
