@@ -290,6 +290,9 @@ class Backend {
   // Ops report failures here (sticky, like cudaGetLastError): the first error of a step, which
   // Model::forward returns. Reading it clears it.
   virtual Status take_error() { return Status::ok_status(); }
+  // Waits until everything enqueued so far has run (the end of start-up: its graph uploads must
+  // not be still queued when the first request's step is).
+  virtual Status synchronize() { return Status::ok_status(); }
 
   // ---- memory
   virtual Result<Tensor> alloc(DType dtype, Shape shape) = 0;

@@ -71,7 +71,7 @@ struct Fp8GemmArgs {
 // more than the programmatic launch wins back; below it both are bound by the ramp of a short read,
 // which the GEMV's launch overlaps with the kernel before.
 enum class GemvUse { kAuto, kAlways, kNever };
-constexpr int64_t kGemvAutoMaxM = 8;
+constexpr int64_t kGemvAutoMaxM = 1;  // at 2-8 rows it lost 1-4 us per product to cuBLASLt (H200), PDL or not
 constexpr int64_t kGemvAutoMaxWeightBytes = int64_t{64} << 20;
 constexpr int64_t kFp8GemvAutoMaxM = 8;
 

@@ -49,6 +49,7 @@ class CudaBackend final : public Backend {
   void bind_to_current_thread() override { CUDA_CHECK(cudaSetDevice(device_)); }
   Status configure(const AttentionShape& shape, int page_size) override;
   Status take_error() override;
+  Status synchronize() override;
 
   Result<Tensor> alloc(DType dtype, Shape shape) override;
   Result<Tensor> upload(const Tensor& host) override;  // cuda_upload.cpp

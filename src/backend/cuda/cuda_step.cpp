@@ -266,6 +266,11 @@ Result<std::unique_ptr<StepGraph>> CudaBackend::capture(const std::function<Stat
   return std::unique_ptr<StepGraph>(new CudaGraph(exec));
 }
 
+Status CudaBackend::synchronize() {
+  CUDA_CHECK(cudaStreamSynchronize(stream_));
+  return Status::ok_status();
+}
+
 Status CudaBackend::replay(StepGraph& graph) {
   CUDA_CHECK(cudaGraphLaunch(static_cast<CudaGraph&>(graph).exec, stream_));
   return Status::ok_status();
