@@ -93,6 +93,12 @@ int64_t beyond_one_ulp(const std::vector<float>& got, const std::vector<float>& 
   return bad;
 }
 
+// A launcher's refusal: its code, and a message naming what it refused.
+void expect_refused(const Status& st, StatusCode code, const char* words) {
+  EXPECT_EQ(st.code(), code) << st.to_string();
+  EXPECT_NE(st.message().find(words), std::string::npos) << st.to_string();
+}
+
 struct GemvCase {
   int64_t m, n, k;
 };
@@ -266,10 +272,8 @@ TEST(Fp8Gemv, RefusesWhatItCannotRun) {
   kernels::Fp8GemvParams p;
   p.x = p.w = p.out = a.data(), p.x_scale = p.w_scale = a.as<float>(), p.m = 1, p.n = 8, p.k = 16, p.ldo = 8;
   ASSERT_TRUE(kernels::fp8_gemv(p, nullptr).ok());
-  auto refused = [&](kernels::Fp8GemvParams q, StatusCode code, const char* words) {
-    const Status st = kernels::fp8_gemv(q, nullptr);
-    EXPECT_EQ(st.code(), code) << st.to_string();
-    EXPECT_NE(st.message().find(words), std::string::npos) << st.to_string();
+  auto refused = [](const kernels::Fp8GemvParams& q, StatusCode code, const char* words) {
+    expect_refused(kernels::fp8_gemv(q, nullptr), code, words);
   };
   kernels::Fp8GemvParams q = p;
   q.m = kernels::kFp8GemvMaxM + 1;
@@ -425,10 +429,8 @@ TEST(Gemv, RefusesWhatItCannotRun) {
   kernels::GemvParams p;
   p.x = p.w = p.out = a.data(), p.m = 1, p.n = 8, p.k = 16;
   ASSERT_TRUE(kernels::gemv(p, nullptr).ok());
-  auto refused = [&](kernels::GemvParams q, StatusCode code, const char* words) {
-    const Status st = kernels::gemv(q, nullptr);
-    EXPECT_EQ(st.code(), code) << st.to_string();
-    EXPECT_NE(st.message().find(words), std::string::npos) << st.to_string();
+  auto refused = [](const kernels::GemvParams& q, StatusCode code, const char* words) {
+    expect_refused(kernels::gemv(q, nullptr), code, words);
   };
   kernels::GemvParams q = p;
   q.m = kernels::kGemvMaxM + 1;
