@@ -29,6 +29,8 @@ __global__ void quantize_fp8_rows_kernel(const T* __restrict__ x,  // [rows, ld]
                                          float* __restrict__ scales,          // [rows, ceil(cols / group)]
                                          T* __restrict__ dequantized) {       // [rows, cols] or nullptr
   __shared__ float scratch[32];
+  detail::pdl_wait();
+  detail::pdl_trigger();
   const T* xr = x + blockIdx.x * ld;
   const int64_t groups = (cols + group - 1) / group;
   for (int64_t g = 0; g < groups; ++g) {
@@ -68,6 +70,8 @@ __global__ void quantize_fp8_rows_vec_kernel(const T* __restrict__ x,  // [rows,
                                              float* __restrict__ scales,          // [rows]
                                              T* __restrict__ dequantized) {       // [rows, cols] or nullptr
   __shared__ float scratch[32];
+  detail::pdl_wait();
+  detail::pdl_trigger();
   const T* xr = x + blockIdx.x * ld;
   const int64_t vecs = cols / 8;
   uint4 v[kVecs];
@@ -136,14 +140,14 @@ Status quantize_fp8_rows(const QuantizeFp8RowsParams& p, cudaStream_t stream) {
     if (vec) {
       auto kernel = p.cols <= int64_t{kThreads} * 8 * kSmallRowVecs ? quantize_fp8_rows_vec_kernel<T, kSmallRowVecs>
                                                                       : quantize_fp8_rows_vec_kernel<T, kLargeRowVecs>;
-      kernel<<<static_cast<unsigned>(p.rows), kThreads, 0, stream>>>(
-          static_cast<const T*>(p.x), p.cols, p.ld, p.static_scale, p.amax_ub, static_cast<__nv_fp8_storage_t*>(p.q),
-          p.scales, static_cast<T*>(p.dequantized));
+      detail::launch_kernel(kernel, dim3(static_cast<unsigned>(p.rows)), dim3(kThreads), 0, stream,
+                            static_cast<const T*>(p.x), p.cols, p.ld, p.static_scale, p.amax_ub,
+                            static_cast<__nv_fp8_storage_t*>(p.q), p.scales, static_cast<T*>(p.dequantized));
       return detail::launch_status("quantize_fp8_rows");
     }
-    quantize_fp8_rows_kernel<T><<<static_cast<unsigned>(p.rows), kThreads, 0, stream>>>(
-        static_cast<const T*>(p.x), p.cols, p.ld, group, p.static_scale, p.amax_ub,
-        static_cast<__nv_fp8_storage_t*>(p.q), p.scales, static_cast<T*>(p.dequantized));
+    detail::launch_kernel(quantize_fp8_rows_kernel<T>, dim3(static_cast<unsigned>(p.rows)), dim3(kThreads), 0, stream,
+                          static_cast<const T*>(p.x), p.cols, p.ld, group, p.static_scale, p.amax_ub,
+                          static_cast<__nv_fp8_storage_t*>(p.q), p.scales, static_cast<T*>(p.dequantized));
     return detail::launch_status("quantize_fp8_rows");
   });
 }

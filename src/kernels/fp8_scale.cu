@@ -33,6 +33,8 @@ __global__ void scale_fp8_product_vec_kernel(T* __restrict__ out,  // [m, ldo], 
                                              const float* __restrict__ w_scale, int64_t w_step,  // [n] or [1]
                                              float gain, const T* __restrict__ bias) {       // [n] or nullptr
   const int64_t vecs_per_row = n / 8, total = m * vecs_per_row;
+  detail::pdl_wait();
+  detail::pdl_trigger();
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     const int64_t r = i / vecs_per_row, c = (i - r * vecs_per_row) * 8;
@@ -54,6 +56,8 @@ __global__ void scale_fp8_product_kernel(T* __restrict__ out, int64_t m, int64_t
                                          const float* __restrict__ w_scale, int64_t w_step, float gain,
                                          const T* __restrict__ bias) {
   const int64_t total = m * n;
+  detail::pdl_wait();
+  detail::pdl_trigger();
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     const int64_t r = i / n, c = i - r * n;
@@ -79,21 +83,18 @@ Status scale_fp8_product(const ScaleFp8ProductParams& p, cudaStream_t stream) {
   const auto blocks = static_cast<unsigned>(std::min<int64_t>((items + kThreads - 1) / kThreads, int64_t{1} << 20));
   const int64_t x_step = p.x_scale_per_row ? 1 : 0, w_step = p.w_scale_per_col ? 1 : 0;
   if (p.dtype == DType::kF32) {  // an FP8 lm_head's logits: one element per thread
-    scale_fp8_product_kernel<float><<<blocks, kThreads, 0, stream>>>(static_cast<float*>(p.out), p.m, p.n, p.ldo,
-                                                                     p.x_scale, x_step, p.w_scale, w_step, p.gain,
-                                                                     static_cast<const float*>(p.bias));
+    detail::launch_kernel(scale_fp8_product_kernel<float>, dim3(blocks), dim3(kThreads), 0, stream,
+                          static_cast<float*>(p.out), p.m, p.n, p.ldo, p.x_scale, x_step, p.w_scale, w_step, p.gain,
+                          static_cast<const float*>(p.bias));
     return detail::launch_status("scale_fp8_product");
   }
   return detail::dispatch_half(p.dtype, "scale_fp8_product", [&](auto tag) {
     using T = decltype(tag);
     T* out = static_cast<T*>(p.out);
     const T* bias = static_cast<const T*>(p.bias);
-    if (vec)
-      scale_fp8_product_vec_kernel<T><<<blocks, kThreads, 0, stream>>>(out, p.m, p.n, p.ldo, p.x_scale, x_step,
-                                                                        p.w_scale, w_step, p.gain, bias);
-    else
-      scale_fp8_product_kernel<T><<<blocks, kThreads, 0, stream>>>(out, p.m, p.n, p.ldo, p.x_scale, x_step, p.w_scale,
-                                                                   w_step, p.gain, bias);
+    auto* kernel = vec ? scale_fp8_product_vec_kernel<T> : scale_fp8_product_kernel<T>;
+    detail::launch_kernel(kernel, dim3(blocks), dim3(kThreads), 0, stream, out, p.m, p.n, p.ldo, p.x_scale, x_step,
+                          p.w_scale, w_step, p.gain, bias);
     return detail::launch_status("scale_fp8_product");
   });
 }
