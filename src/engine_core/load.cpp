@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "backend_cpu/cpu_backend.h"
 #include "engine_core/engine_core.h"
 #include "machine.h"
 
@@ -30,19 +31,31 @@ Result<std::unique_ptr<Model>> make_model(const EngineConfig& c, Backend& backen
   return std::make_unique<Model>(config, std::move(weights), backend, tp);
 }
 
+// Each rank's CPU threads [size]: the resolved count (OpenMP's when only OMP_NUM_THREADS chose
+// it) split over the ranks, which run their ops at the same time; {threads} at size 1.
+std::vector<int> rank_cpu_threads(int threads, int size) {
+  if (size == 1) return {threads};
+  const int total = threads > 0 ? threads : cpu_default_threads();
+  if (total < size)
+    TK_LOG_WARN(std::to_string(total) + " CPU thread" + (total > 1 ? "s" : "") + " for --tensor-parallel-size " +
+                std::to_string(size) + ": each rank runs 1 (" + std::to_string(size) + " in all)");
+  return split_cpu_threads(total, size);
+}
+
 // Ranks 1..N-1 of a tensor-parallel model (rank 0 is made as an unsharded model is), each on its
 // own CPU backend with its share of the threads, and the ranks' communicators.
-Status make_other_ranks(const EngineConfig& c, int rank_threads, LoadedModel& m) {
+Status make_other_ranks(const EngineConfig& c, const std::vector<int>& threads, LoadedModel& m) {
   const int n = c.tensor_parallel_size;
+  std::string split = std::to_string(threads[0]);
   for (int r = 1; r < n; ++r) {
     LoadedRank rank;
-    TK_ASSIGN_OR_RETURN(rank.backend, make_backend(DeviceChoice::kCpu, c.dtype, rank_threads, c.gemm_autotune));
+    TK_ASSIGN_OR_RETURN(rank.backend, make_backend(DeviceChoice::kCpu, c.dtype, threads[r], c.gemm_autotune));
     TK_ASSIGN_OR_RETURN(rank.model, make_model(c, *rank.backend, nullptr, {r, n}));
     m.other_ranks.push_back(std::move(rank));
+    split += "+" + std::to_string(threads[r]);
   }
-  TK_LOG_INFO("tensor parallel: " + std::to_string(n) + " ranks on the CPU, " +
-              (rank_threads > 0 ? std::to_string(rank_threads) + " thread(s) each" : std::string("OpenMP's threads each")) +
-              ", KV heads " + (m.model->config().num_kv_heads >= n ? "split" : "replicated"));
+  TK_LOG_INFO("tensor parallel: " + std::to_string(n) + " ranks on the CPU, " + split + " threads, KV heads " +
+              (m.model->config().num_kv_heads >= n ? "split" : "replicated"));
   m.communicators = make_in_process_communicators(n);
   m.model->set_communicator(m.communicators[0].get());
   for (int r = 1; r < n; ++r) m.other_ranks[r - 1].model->set_communicator(m.communicators[r].get());
@@ -87,11 +100,11 @@ Result<LoadedModel> load_model(const EngineConfig& c, const LoadProgress& progre
   const bool cpu = pick->device == Device::kCpu;
   if (Status s = tensor_parallel_supported(shape, c.tensor_parallel_size, pick->device); !s.ok())
     return Status(s.code(), source + ": " + s.message());
-  TK_ASSIGN_OR_RETURN(int threads, resolve_cpu_threads(c, /*pick_default=*/cpu));
-  // Tensor-parallel CPU ranks share the threads (each rank's ops run while the others' do).
-  if (threads > 0) threads = std::max(1, threads / c.tensor_parallel_size);
+  TK_ASSIGN_OR_RETURN(const int threads, resolve_cpu_threads(c, /*pick_default=*/cpu));
+  const std::vector<int> rank_threads = rank_cpu_threads(threads, c.tensor_parallel_size);  // CPU only at size > 1
   LoadedModel m;
-  TK_ASSIGN_OR_RETURN(m.backend, make_backend(cpu ? DeviceChoice::kCpu : DeviceChoice::kCuda, c.dtype, threads, c.gemm_autotune));
+  TK_ASSIGN_OR_RETURN(m.backend,
+                      make_backend(cpu ? DeviceChoice::kCpu : DeviceChoice::kCuda, c.dtype, rank_threads[0], c.gemm_autotune));
   if (m.backend->device() == Device::kCpu && c.dtype != DTypeChoice::kAuto)
     TK_LOG_WARN(std::string("--dtype ") + dtype_choice_name(c.dtype) +
                 " is ignored: the CPU backend computes in float32 (--dtype is for the GPU)");
@@ -106,7 +119,7 @@ Result<LoadedModel> load_model(const EngineConfig& c, const LoadProgress& progre
   m.free_memory_before = m.backend->free_memory();
   const double start = now_seconds();
   TK_ASSIGN_OR_RETURN(m.model, make_model(c, *m.backend, progress, {0, c.tensor_parallel_size}));
-  if (c.tensor_parallel_size > 1) TK_RETURN_IF_ERROR(make_other_ranks(c, threads, m));
+  if (c.tensor_parallel_size > 1) TK_RETURN_IF_ERROR(make_other_ranks(c, rank_threads, m));
   const double seconds = now_seconds() - start;
   // What the weights took of the device (on the host, free pages move for other reasons too).
   const size_t free_after = m.backend->free_memory();

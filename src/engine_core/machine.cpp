@@ -149,6 +149,13 @@ Result<int> resolve_cpu_threads(const EngineConfig& c, bool pick_default) {
   return threads;
 }
 
+std::vector<int> split_cpu_threads(int threads, int ranks) {
+  const int n = std::max(ranks, 1);
+  std::vector<int> out(static_cast<size_t>(n));
+  for (int r = 0; r < n; ++r) out[r] = std::max(1, threads / n + (r < threads % n ? 1 : 0));
+  return out;
+}
+
 size_t host_available_memory() {
   size_t available = static_cast<size_t>(sysconf(_SC_AVPHYS_PAGES)) * static_cast<size_t>(sysconf(_SC_PAGESIZE));
   std::ifstream meminfo("/proc/meminfo");

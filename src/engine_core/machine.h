@@ -27,6 +27,11 @@ int max_cpu_threads();   // kMaxThreadsPerCpu x usable_cpus()
 // another process holds.
 Result<int> resolve_cpu_threads(const EngineConfig& config, bool pick_default);
 
+// Tensor-parallel CPU ranks share `threads` (> 0): rank r runs threads / ranks of them and the
+// first threads % ranks ranks one more (7 over 2 ranks: 4 and 3), so they add up to `threads`;
+// at least 1 each, so fewer threads than ranks gives every rank 1 (more than asked; load_model warns).
+std::vector<int> split_cpu_threads(int threads, int ranks);
+
 // Host memory this process can still use: MemAvailable, within the cgroup's limit if any.
 size_t host_available_memory();
 

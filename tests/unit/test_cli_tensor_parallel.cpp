@@ -1,5 +1,6 @@
 // `tokamak generate -tp N` as a user runs it: the demo model split over 2 CPU ranks writes the
-// same greedy text as unsharded; a split the model's heads do not allow is one error line.
+// same greedy text as unsharded; the ranks share the CPU threads however they were chosen; a
+// split the model's heads do not allow is one error line.
 #include "cli_util.h"
 
 namespace tk::test {
@@ -32,6 +33,20 @@ TEST(CliTensorParallel, GenerateGreedyTextIsTheSameAtTp2) {
   EXPECT_GT(generated_text(one).size(), 20u) << one.out;
   EXPECT_EQ(generated_text(two), generated_text(one));
   EXPECT_EQ(generated_text(two_long), generated_text(one));
+}
+
+// --threads, or OMP_NUM_THREADS's count when only it is set, split over the ranks: the first
+// ranks take the remainder; fewer threads than ranks give each rank one, with a warning.
+TEST(CliTensorParallel, RanksShareTheThreads) {
+  const std::string args = "generate --model " + kDemo + " --prompt hi --max-tokens 2 --device cpu -tp 2";
+  const CliRun threads = run_cli(args + " --threads 3"), omp = run_cli(args, "OMP_NUM_THREADS=3");
+  const CliRun one = run_cli(args + " --threads 1");
+  for (const CliRun* r : {&threads, &omp, &one}) ASSERT_EQ(r->code, 0) << r->out;
+  EXPECT_NE(threads.out.find("2 ranks on the CPU, 2+1 threads"), std::string::npos) << threads.out;
+  EXPECT_NE(omp.out.find("2 ranks on the CPU, 2+1 threads"), std::string::npos) << omp.out;
+  EXPECT_NE(one.out.find("2 ranks on the CPU, 1+1 threads"), std::string::npos) << one.out;
+  EXPECT_NE(one.out.find("1 CPU thread for --tensor-parallel-size 2: each rank runs 1"), std::string::npos) << one.out;
+  EXPECT_EQ(threads.out.find("each rank runs 1"), std::string::npos) << threads.out;
 }
 
 TEST(CliTensorParallel, SplitsTheModelCannotTakeAreOneErrorLine) {

@@ -1,5 +1,6 @@
 // The memory check under tensor parallelism on the CPU: every rank's share on the one host, the
-// replicated embedding, lm_head and KV heads counted once per rank (engine_core/machine.cpp).
+// replicated embedding, lm_head and KV heads counted once per rank; and the CPU threads the ranks
+// share (engine_core/machine.cpp).
 #include <gtest/gtest.h>
 
 #include "machine.h"
@@ -35,6 +36,55 @@ TEST(TensorParallelMemory, ReplicatedWeightsCountOncePerRank) {
   ASSERT_FALSE(s.ok());
   EXPECT_NE(s.message().find("its weights"), std::string::npos) << s.message();
   EXPECT_TRUE(check(4, 46).ok()) << check(4, 46).to_string();
+}
+
+// The least host memory (bytes, available = free) at which the check passes: it only ever passes
+// more as memory grows.
+double threshold(const EngineConfig& c, const ModelConfig& m) {
+  double lo = 0, hi = 1e13;  // fails at lo, passes at hi
+  for (int i = 0; i < 64 && hi - lo > 1; ++i) {
+    const double mid = (lo + hi) / 2;
+    DeviceMemory d;
+    d.available = d.free = static_cast<size_t>(mid);
+    d.total = 2 * d.available;
+    (check_memory(c, m, d, "model").ok() ? hi : lo) = mid;
+  }
+  return hi;
+}
+
+// One KV head at 2 ranks is held by both: the KV cache a token costs is twice the unsharded
+// model's, and the memory a config needs grows by that much per cached token (not by the
+// unsharded count a check that forgot the replication would add). 8 KV heads split: the same
+// bytes as unsharded. kv_cache_tokens sizes the cache exactly (no quarter-of-free rule).
+TEST(TensorParallelMemory, ReplicatedKvHeadsCountOncePerRank) {
+  auto preset = builtin_model_config("llama-3-8b");
+  ASSERT_TRUE(preset.ok());
+  for (int64_t kv_heads : {1, 8}) {
+    ModelConfig m = *preset;
+    m.num_kv_heads = kv_heads;
+    EngineConfig c;
+    c.model_config = "llama-3-8b";
+    c.max_model_len = 2048;
+    c.tensor_parallel_size = 2;
+    c.kv_cache_tokens = 1024;
+    const double small = threshold(c, m);
+    c.kv_cache_tokens = 1024 + 64 * c.page_size;
+    const double large = threshold(c, m);
+    // fp32 K and V, every layer, the heads every rank holds (one each at 1 KV head), 64 pages.
+    const double held_heads = kv_heads == 1 ? 2 : 8;
+    const double per_token = 2.0 * 4 * static_cast<double>(m.num_layers) * held_heads * static_cast<double>(m.head_dim);
+    EXPECT_NEAR(large - small, 64 * c.page_size * per_token, 1024) << kv_heads << " KV heads";
+  }
+}
+
+// Ranks share the threads: the remainder goes to the first ranks, so they add up to the count;
+// fewer threads than ranks gives each rank one.
+TEST(TensorParallelThreads, RanksShareTheThreads) {
+  EXPECT_EQ(split_cpu_threads(7, 2), (std::vector<int>{4, 3}));
+  EXPECT_EQ(split_cpu_threads(8, 4), (std::vector<int>{2, 2, 2, 2}));
+  EXPECT_EQ(split_cpu_threads(10, 4), (std::vector<int>{3, 3, 2, 2}));
+  EXPECT_EQ(split_cpu_threads(2, 4), (std::vector<int>{1, 1, 1, 1}));
+  EXPECT_EQ(split_cpu_threads(5, 1), (std::vector<int>{5}));
 }
 
 }  // namespace

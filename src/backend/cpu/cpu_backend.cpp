@@ -318,4 +318,6 @@ class CpuBackend final : public Backend {
 
 std::unique_ptr<Backend> make_cpu_backend(int num_threads) { return std::make_unique<CpuBackend>(num_threads); }
 
+int cpu_default_threads() { return omp_get_max_threads(); }
+
 }  // namespace tk
