@@ -217,6 +217,10 @@ class Communicator {
   virtual int size() const = 0;
   // x = the sum of every rank's x, in place: compute dtype, contiguous, on this rank's device.
   virtual Status all_reduce_sum(Tensor& x /*[T, hidden]*/) = 0;
+  // A rank failed in the middle of a step (an exception): every rank waiting in a collective is
+  // released with an error, and every later call fails at once, so no rank waits forever for one
+  // that will never arrive. The default does nothing (for a communicator that cannot hang).
+  virtual void abort() {}
 };
 // `size` ranks of one process on host memory (the CPU backend's fp32 tensors), rank r at index r,
 // each called from its own thread.

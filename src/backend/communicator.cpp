@@ -3,8 +3,10 @@
 // of every rank's tensor, in rank order, and writes the sum back into all of them (slice r is read
 // and written by rank r alone, so no scratch is needed); after the second barrier every tensor
 // holds the whole sum. The order of the additions is fixed by the ranks, not by thread timing.
-#include <barrier>
+// abort() (a rank that threw) releases the ranks at a barrier and fails every later call.
+#include <condition_variable>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 #include "backend/backend.h"
@@ -12,9 +14,41 @@
 namespace tk {
 namespace {
 
+// std::barrier, but abortable: a rank that will never arrive must not keep the others waiting.
+class AbortableBarrier {
+ public:
+  explicit AbortableBarrier(int size) : size_(size) {}
+  // True when all `size` ranks arrived; false, at once, once abort() was called.
+  bool arrive_and_wait() {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (aborted_) return false;
+    const uint64_t generation = generation_;
+    if (++arrived_ == size_) {
+      arrived_ = 0, ++generation_;
+      all_arrived_.notify_all();
+      return true;
+    }
+    all_arrived_.wait(lock, [&] { return aborted_ || generation_ != generation; });
+    return generation_ != generation;
+  }
+  void abort() {
+    std::lock_guard<std::mutex> lock(mu_);
+    aborted_ = true;
+    all_arrived_.notify_all();
+  }
+
+ private:
+  const int size_;
+  std::mutex mu_;
+  std::condition_variable all_arrived_;
+  int arrived_ = 0;
+  uint64_t generation_ = 0;  // one per completed barrier
+  bool aborted_ = false;
+};
+
 struct SharedState {
   explicit SharedState(int size) : barrier(size), data(size, nullptr), numel(size, 0) {}
-  std::barrier<> barrier;
+  AbortableBarrier barrier;
   std::vector<float*> data;     // [size]: each rank's tensor of the current all-reduce
   std::vector<int64_t> numel;   // [size]
 };
@@ -30,20 +64,27 @@ class InProcessCommunicator final : public Communicator {
     const bool usable = x.dtype() == DType::kF32 && x.device() == Device::kCpu && x.is_contiguous();
     s.data[rank_] = usable ? x.data_as<float>() : nullptr;
     s.numel[rank_] = x.numel();
-    s.barrier.arrive_and_wait();
+    if (!s.barrier.arrive_and_wait()) return aborted();
     // Every rank sees the same published sizes, so every rank takes the same branch: an error
     // leaves no rank waiting at a barrier the others skipped.
     bool same = true;
     for (int r = 0; r < size(); ++r) same = same && s.data[r] != nullptr && s.numel[r] == s.numel[0];
     if (same) sum_my_slice(s);
-    s.barrier.arrive_and_wait();
+    if (!s.barrier.arrive_and_wait()) return aborted();
     if (!same)
       return internal_error("all_reduce_sum: the ranks' tensors differ in size or are not contiguous host fp32 (rank " +
                             std::to_string(rank_) + ": " + x.shape().to_string() + " " + dtype_name(x.dtype()) + ")");
     return Status::ok_status();
   }
 
+  void abort() override { shared_->barrier.abort(); }
+
  private:
+  Status aborted() const {
+    return internal_error("all_reduce_sum on rank " + std::to_string(rank_) +
+                          ": the communicator was aborted (a tensor-parallel rank failed in the middle of a step)");
+  }
+
   void sum_my_slice(SharedState& s) const {
     const int n = size();
     const int64_t total = s.numel[0];

@@ -40,6 +40,17 @@ Status EngineCore::init(const EngineConfig& config, LoadedModel model) {
   if (config_.max_model_len > model_max)
     return invalid_argument("--max-model-len " + std::to_string(config_.max_model_len) +
                             " exceeds the model's max_position_embeddings " + std::to_string(model_max));
+  const int tp_size = 1 + static_cast<int>(model_.other_ranks.size());
+  if (tp_size != config_.tensor_parallel_size)
+    return internal_error("the model was loaded as " + std::to_string(tp_size) + " tensor-parallel ranks, the config asks for " +
+                          std::to_string(config_.tensor_parallel_size));
+  // Tensor parallelism: steps run synchronously. An overlapped step reads its decode inputs from
+  // the last sampling's ids in rank 0's memory, which the ranks past the first never hold.
+  if (tp_size > 1 && config_.async_scheduling) {
+    config_.async_scheduling = false;
+    TK_LOG_INFO("overlap scheduling is off with --tensor-parallel-size " + std::to_string(tp_size) +
+                ": the ranks past the first never hold the sampled ids an overlapped step reads");
+  }
   RunnerConfig rc;
   rc.max_num_seqs = config_.max_num_seqs;
   rc.max_num_batched_tokens = config_.max_num_batched_tokens;
@@ -47,9 +58,6 @@ Status EngineCore::init(const EngineConfig& config, LoadedModel model) {
   rc.page_size = config_.page_size;
   rc.use_graphs = !config_.enforce_eager;
   rc.eos_token_ids = model_.eos_token_ids;
-  // Tensor parallelism: steps run synchronously (the ranks past the first never hold the ids an
-  // overlapped step reads on the device).
-  if (!model_.other_ranks.empty()) config_.async_scheduling = false;
   rank_caches_.resize(model_.other_ranks.size());  // allocated by size_kv_cache; the runner keeps their addresses
   std::vector<RankShard> ranks;
   for (size_t r = 0; r < model_.other_ranks.size(); ++r) ranks.push_back({model_.other_ranks[r].model.get(), &rank_caches_[r]});

@@ -61,8 +61,8 @@ struct EngineConfig {
   bool async_scheduling = true;
   // --tensor-parallel-size: the model's layers split over this many ranks (Megatron-style), one
   // worker thread each. The CPU backend's ranks share its threads (--threads) and sum through an
-  // in-process all-reduce; they run synchronously (async_scheduling is off for them). On the GPU,
-  // only 1 for now.
+  // in-process all-reduce; they run synchronously (EngineCore::init turns async_scheduling off,
+  // with an info line). On the GPU, only 1 for now.
   int tensor_parallel_size = 1;
   Status validate() const;
 };
@@ -97,14 +97,14 @@ Result<DevicePick> pick_device(DeviceChoice choice, const ModelConfig& model, co
 // model's sizes) or run (the CUDA backend's ranks are not built yet).
 Status tensor_parallel_supported(const ModelConfig& model, int size, Device device);
 
-// What loading a model produces: the backend it lives on, the model, its tokenizer (absent for a
-// bare built-in configuration), generation defaults and eos ids.
 // A rank past the first of a tensor-parallel model: its own backend and model shard.
 struct LoadedRank {
   std::unique_ptr<Backend> backend;
   std::unique_ptr<Model> model;
 };
 
+// What loading a model produces: the backend it lives on, the model, its tokenizer (absent for a
+// bare built-in configuration), generation defaults and eos ids.
 struct LoadedModel {
   // Tensor parallelism: the ranks' communicators [size] and the ranks past the first [size - 1]
   // (rank 0 is `backend` and `model`); both empty at size 1. Declared first: destroyed last.

@@ -260,6 +260,7 @@ class Model {
   const ShardSizes& shard() const { return shard_; }
   // The rank's side of the all-reduces after o_proj and down (tensor-parallel size > 1 only).
   void set_communicator(Communicator* comm) { comm_ = comm; }
+  Communicator* communicator() const { return comm_; }
 
   // Sizes the activations (once, before any step: captured graphs refer to these buffers).
   Status reserve(int64_t max_tokens, int64_t max_logits);

@@ -51,17 +51,29 @@ Result<std::unique_ptr<ModelRunner>> ModelRunner::create(Model& model, KvCacheTe
   r->plan_ = model.backend().new_step_plan(cap);
   if (r->ranks_.empty()) return r;
   std::vector<Backend*> backends;
+  std::vector<Model*> models = {&model};
   for (const RankShard& rank : r->ranks_) {
     TK_RETURN_IF_ERROR(rank.model->reserve(cap.max_tokens, max_seqs + config.max_prompt_logprob_rows));
     r->rank_plans_.push_back(rank.model->backend().new_step_plan(cap));
     backends.push_back(&rank.model->backend());
+    models.push_back(rank.model);
   }
-  r->rank_threads_ = std::make_unique<RankThreads>(std::move(backends));
+  // A rank that threw mid-step never reaches its next all-reduce: the others are released there.
+  auto abort_all = [models] {
+    for (Model* m : models)
+      if (Communicator* c = m->communicator()) c->abort();
+  };
+  r->rank_threads_ = std::make_unique<RankThreads>(std::move(backends), abort_all);
   return r;
 }
 
 Status ModelRunner::begin_step(const StepBatch& batch) {
   if (ranks_.empty()) return model_.backend().begin_step(batch, *plan_);
+  // Deferred inputs come from the last sampling's ids in rank 0's memory: the other ranks would
+  // read ids they never held (EngineCore turns overlap scheduling off under tensor parallelism).
+  if (!batch.last_sample_to_token.empty() || !batch.last_sample_to_history.empty())
+    return internal_error("a step with inputs deferred to the last sampling (overlap scheduling) reached " +
+                          std::to_string(ranks_.size() + 1) + " tensor-parallel ranks, which run only synchronous steps");
   return rank_threads_->run([&](int rank) {
     return rank == 0 ? model_.backend().begin_step(batch, *plan_)
                      : ranks_[rank - 1].model->backend().begin_step(batch, *rank_plans_[rank - 1]);

@@ -48,10 +48,13 @@ struct RankShard {
 
 // One worker thread per tensor-parallel rank past the first, bound to its rank's backend at start:
 // run() calls fn(rank) for every rank at once, rank 0 on the calling thread, and returns when all
-// have (the first error, by rank).
+// have (the first error, by rank). An exception from fn on any rank is that rank's error, an
+// internal one naming it, and what run() returns (the others' errors follow from it); first
+// on_exception() runs (on the rank's thread): it aborts the ranks' communicators, so the ranks
+// waiting in an all-reduce for the one that threw return an error instead of waiting forever.
 class RankThreads {
  public:
-  explicit RankThreads(std::vector<Backend*> backends /*ranks 1..size-1*/);
+  explicit RankThreads(std::vector<Backend*> backends /*ranks 1..size-1*/, std::function<void()> on_exception = {});
   ~RankThreads();
   Status run(const std::function<Status(int rank)>& fn);
 

@@ -3,6 +3,12 @@
 // every logit row of a chunked prefill and of teacher-forced decode steps within 1e-5 relative L2
 // and with the same argmax, and the engine's greedy tokens identical; KV heads replicated where
 // the ranks outnumber them; the sizes that cannot split refused by name; the all-reduce itself.
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <future>
+#include <stdexcept>
 #include <thread>
 
 #include "backend_cpu/cpu_backend.h"
@@ -145,6 +151,7 @@ TEST_P(TensorParallelTest, EngineGreedyTokensMatchTheUnshardedEngine) {
     config.tensor_parallel_size = tp;
     auto engine = Engine::create(config);
     ASSERT_TRUE(engine.ok()) << engine.status().to_string();
+    EXPECT_EQ((*engine)->config().async_scheduling, tp == 1);  // off, and said so, under tensor parallelism
     got[tp == 1 ? 0 : 1] = generate_all(**engine, prompts, p);
   }
   for (size_t i = 0; i < prompts.size(); ++i) {
@@ -160,6 +167,24 @@ INSTANTIATE_TEST_SUITE_P(Checkpoints, TensorParallelTest,
                                            Case{"llama3_scaled", 4}, Case{"qwen2_bias", 2}, Case{"qwen2_bias", 4},
                                            Case{"qwen3_qknorm", 2}, Case{"qwen3_qknorm", 4}),
                          case_name);
+
+// A step whose inputs wait on the last sampling (overlap scheduling) is an error under tensor
+// parallelism, not an abort: the ranks past the first never hold those ids.
+TEST(TensorParallelRunner, DeferredInputsAreAnErrorNotAnAbort) {
+  ShardedTeacherForcing sharded(golden_dir("llama_gqa"), 2, 8, 16);
+  ASSERT_TRUE(sharded.runner);
+  Sequence* seq = sharded.add({1, 2, 3});
+  ScheduledStep step;
+  step.seqs.push_back({seq, 0, 3, true});
+  StepBatch batch = ModelRunner::build_batch(step);
+  batch.logit_rows = {2};
+  batch.last_sample_to_token = {2}, batch.last_sample_to_history = {-1};
+  const Status s = sharded.runner->forward(batch);
+  EXPECT_EQ(s.code(), StatusCode::kInternal) << s.to_string();
+  EXPECT_NE(s.message().find("tensor-parallel"), std::string::npos) << s.message();
+  batch.last_sample_to_token.clear(), batch.last_sample_to_history.clear();
+  EXPECT_TRUE(sharded.runner->forward(batch).ok());  // the same step without them runs
+}
 
 ModelConfig shape(int64_t heads, int64_t kv_heads, int64_t intermediate) {
   ModelConfig c;
@@ -192,6 +217,92 @@ TEST(TensorParallelShards, KvHeadsSplitOrReplicate) {
   EXPECT_EQ(whole.num_heads, 8);
   EXPECT_EQ(whole.num_kv_heads, 2);
   EXPECT_EQ(whole.intermediate_size, 64);
+}
+
+// A one-layer float32 checkpoint in which every value names its tensor and its row (q_proj
+// 1000 + row, k_proj 2000 + row, v_proj 3000 + row) or its column (o_proj 4000 + column): 8 q
+// heads, 4 KV heads, head_dim 4.
+std::string write_labelled_checkpoint() {
+  constexpr int64_t kHidden = 16, kHeadDim = 4, kHeads = 8, kKvHeads = 4, kInter = 16, kVocab = 32;
+  const std::string dir = ::testing::TempDir() + "tokamak_tp_labelled";
+  std::filesystem::create_directories(dir);
+  nlohmann::json config = {{"architectures", {"LlamaForCausalLM"}}, {"model_type", "llama"},
+                           {"hidden_size", kHidden}, {"intermediate_size", kInter},
+                           {"num_attention_heads", kHeads}, {"num_key_value_heads", kKvHeads},
+                           {"head_dim", kHeadDim}, {"num_hidden_layers", 1},
+                           {"vocab_size", kVocab}, {"max_position_embeddings", 64},
+                           {"rms_norm_eps", 1e-5}, {"rope_theta", 10000.0},
+                           {"tie_word_embeddings", false}, {"torch_dtype", "float32"}};
+  std::ofstream(dir + "/config.json") << config.dump(2);
+  struct Labelled {
+    std::string name;
+    int64_t rows, cols;
+    float base;
+    bool by_column;
+  };
+  const std::string l = "model.layers.0.";
+  const int64_t q = kHeads * kHeadDim, kv = kKvHeads * kHeadDim;
+  const std::vector<Labelled> tensors = {
+      {"model.embed_tokens.weight", kVocab, kHidden, 0, false},     {"model.norm.weight", 1, kHidden, 1, false},
+      {"lm_head.weight", kVocab, kHidden, 0, false},                {l + "input_layernorm.weight", 1, kHidden, 1, false},
+      {l + "self_attn.q_proj.weight", q, kHidden, 1000, false},     {l + "self_attn.k_proj.weight", kv, kHidden, 2000, false},
+      {l + "self_attn.v_proj.weight", kv, kHidden, 3000, false},    {l + "self_attn.o_proj.weight", kHidden, q, 4000, true},
+      {l + "post_attention_layernorm.weight", 1, kHidden, 1, false}, {l + "mlp.gate_proj.weight", kInter, kHidden, 0, false},
+      {l + "mlp.up_proj.weight", kInter, kHidden, 0, false},        {l + "mlp.down_proj.weight", kHidden, kInter, 0, false}};
+  nlohmann::json header = nlohmann::json::object();
+  std::vector<float> data;
+  for (const Labelled& t : tensors) {
+    const size_t begin = data.size() * 4;
+    for (int64_t r = 0; r < t.rows; ++r)
+      for (int64_t c = 0; c < t.cols; ++c) data.push_back(t.base + static_cast<float>(t.by_column ? c : r));
+    const nlohmann::json shape = t.rows == 1 ? nlohmann::json{t.cols} : nlohmann::json{t.rows, t.cols};
+    header[t.name] = {{"dtype", "F32"}, {"shape", shape}, {"data_offsets", {begin, data.size() * 4}}};
+  }
+  std::string text = header.dump();
+  text.resize((text.size() + 7) / 8 * 8, ' ');
+  std::ofstream out(dir + "/model.safetensors", std::ios::binary);
+  const uint64_t len = text.size();
+  out.write(reinterpret_cast<const char*>(&len), 8);
+  out.write(text.data(), static_cast<std::streamsize>(text.size()));
+  out.write(reinterpret_cast<const char*>(data.data()), static_cast<std::streamsize>(data.size() * 4));
+  EXPECT_TRUE(out.good());
+  return dir;
+}
+
+// Each rank's fused qkv holds its q heads' rows, then its KV heads' k rows, then the same heads'
+// v rows; its o_proj the columns of its q heads. 8 q / 4 KV heads: at 2 ranks each holds 2 KV
+// heads (rank 1: KV heads 2-3 after q heads 4-7); at 8 ranks each holds 1, replicated on two
+// ranks (rank 5: q head 5, KV head 2).
+TEST(TensorParallelShards, FusedQkvHoldsTheRanksQThenKThenVHeads) {
+  const std::string dir = write_labelled_checkpoint();
+  constexpr int64_t kHeadDim = 4;
+  struct RankCase {
+    int rank, size;
+    int64_t q_head, num_q, kv_head, num_kv;
+  };
+  for (const RankCase& rc : {RankCase{1, 2, 4, 4, 2, 2}, RankCase{0, 2, 0, 4, 0, 2}, RankCase{5, 8, 5, 1, 2, 1}}) {
+    SCOPED_TRACE("rank " + std::to_string(rc.rank) + " of " + std::to_string(rc.size));
+    auto backend = make_cpu_backend(1);
+    auto model = Model::load(dir, *backend, nullptr, false, {rc.rank, rc.size});
+    ASSERT_TRUE(model.ok()) << model.status().to_string();
+    const LayerWeights& layer = (*model)->weights().layers.at(0);
+    std::vector<float> want_rows;  // one label per fused row
+    for (int64_t r = 0; r < rc.num_q * kHeadDim; ++r) want_rows.push_back(1000 + rc.q_head * kHeadDim + r);
+    for (float base : {2000.f, 3000.f})
+      for (int64_t r = 0; r < rc.num_kv * kHeadDim; ++r) want_rows.push_back(base + rc.kv_head * kHeadDim + r);
+    const Tensor& qkv = layer.qkv.weight;
+    ASSERT_EQ(qkv.dim(0), static_cast<int64_t>(want_rows.size()));
+    std::vector<float> got(qkv.numel());
+    ASSERT_TRUE(backend->download(qkv, got.data()).ok());
+    for (int64_t r = 0; r < qkv.dim(0); ++r)
+      for (int64_t c = 0; c < qkv.dim(1); ++c) ASSERT_EQ(got[r * qkv.dim(1) + c], want_rows[r]) << "row " << r << " col " << c;
+    const Tensor& o = layer.o_proj.weight;  // [hidden, the rank's q heads * head_dim]
+    ASSERT_EQ(o.dim(1), rc.num_q * kHeadDim);
+    std::vector<float> o_host(o.numel());
+    ASSERT_TRUE(backend->download(o, o_host.data()).ok());
+    for (int64_t r = 0; r < o.dim(0); ++r)
+      for (int64_t c = 0; c < o.dim(1); ++c) ASSERT_EQ(o_host[r * o.dim(1) + c], 4000 + rc.q_head * kHeadDim + c) << "o_proj row " << r;
+  }
 }
 
 TEST(TensorParallelShards, SizesThatDoNotSplitAreRefusedByName) {
@@ -269,6 +380,74 @@ TEST(InProcessCommunicator, SumsInRankOrderOnEveryRank) {
   other.join();
   EXPECT_FALSE(s[0].ok());
   EXPECT_FALSE(s[1].ok());
+}
+
+// Runs f on a thread and ends the process if it has not returned within `seconds`: a test of a
+// hang must not hang the test run.
+template <class F>
+void within_seconds(double seconds, F f) {
+  auto done = std::async(std::launch::async, std::move(f));
+  if (done.wait_for(std::chrono::duration<double>(seconds)) != std::future_status::ready) {
+    std::fprintf(stderr, "still waiting after %.0f s: a rank hangs\n", seconds);
+    std::fflush(stderr);
+    std::_Exit(1);
+  }
+  done.get();
+}
+
+// abort() releases the ranks waiting in an all-reduce for a rank that never comes, and every
+// later call fails at once.
+TEST(InProcessCommunicator, AbortReleasesTheWaitingRanksAndFailsLaterCalls) {
+  within_seconds(20, [] {
+    auto comms = make_in_process_communicators(3);
+    Status s[2];
+    std::vector<std::thread> waiting;
+    for (int r = 0; r < 2; ++r)
+      waiting.emplace_back([&, r] {
+        Tensor t = Tensor::empty_cpu(DType::kF32, {5});
+        s[r] = comms[r]->all_reduce_sum(t);
+      });
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // most likely waiting by now
+    comms[2]->abort();
+    for (std::thread& t : waiting) t.join();
+    for (int r = 0; r < 2; ++r) {
+      EXPECT_EQ(s[r].code(), StatusCode::kInternal) << s[r].to_string();
+      EXPECT_NE(s[r].message().find("aborted"), std::string::npos) << s[r].message();
+    }
+    Tensor t = Tensor::empty_cpu(DType::kF32, {5});
+    EXPECT_FALSE(comms[2]->all_reduce_sum(t).ok());
+  });
+}
+
+// An exception on any rank, rank 0 (the caller's thread) or a worker, while the others wait for
+// it in an all-reduce: run() returns an error naming the rank instead of hanging or ending the
+// process, the others' all-reduces fail, and the threads still run later calls.
+TEST(RankThreads, AnExceptionOnAnyRankIsAnErrorNotAHang) {
+  for (int thrower = 0; thrower < 3; ++thrower) {
+    SCOPED_TRACE("rank " + std::to_string(thrower) + " throws");
+    within_seconds(20, [thrower] {
+      auto comms = make_in_process_communicators(3);
+      std::vector<std::unique_ptr<Backend>> backends;
+      for (int r = 0; r < 2; ++r) backends.push_back(make_cpu_backend(1));
+      RankThreads threads({backends[0].get(), backends[1].get()}, [&comms] {
+        for (auto& c : comms) c->abort();
+      });
+      std::vector<Status> reduced(3);
+      const Status s = threads.run([&](int rank) -> Status {
+        if (rank == thrower) throw std::runtime_error("boom");
+        Tensor t = Tensor::empty_cpu(DType::kF32, {7});
+        reduced[rank] = comms[rank]->all_reduce_sum(t);
+        return reduced[rank];
+      });
+      EXPECT_EQ(s.code(), StatusCode::kInternal) << s.to_string();
+      EXPECT_NE(s.message().find("rank " + std::to_string(thrower) + " threw: boom"), std::string::npos) << s.message();
+      for (int r = 0; r < 3; ++r)
+        if (r != thrower) EXPECT_FALSE(reduced[r].ok()) << "rank " << r;
+      std::vector<int> ran(3, 0);
+      EXPECT_TRUE(threads.run([&](int rank) { return ran[rank] = 1, Status::ok_status(); }).ok());
+      EXPECT_EQ(ran, (std::vector<int>{1, 1, 1}));
+    });
+  }
 }
 
 }  // namespace
