@@ -217,6 +217,13 @@ class Communicator {
   virtual int size() const = 0;
   // x = the sum of every rank's x, in place: compute dtype, contiguous, on this rank's device.
   virtual Status all_reduce_sum(Tensor& x /*[T, hidden]*/) = 0;
+  // Every rank's x side by side in every rank's out: out[:, r * cols + j] = rank r's x[:, j], the
+  // columns past out's end dropped (the padded vocabulary of the last ranks' logit slices). x the
+  // same shape on every rank, 0 < out_cols <= size * cols; fp32, contiguous, on
+  // this rank's device. NCCL: ncclAllGather of x into a rank-major [size, rows, cols] scratch,
+  // then one strided copy per rank (cudaMemcpy2DAsync, its width clipped) into out's columns, all
+  // on the compute stream (a captured step keeps them; at one row the scratch is out itself).
+  virtual Status all_gather(const Tensor& x /*[rows, cols]*/, Tensor& out /*[rows, out_cols]*/) = 0;
   // A rank failed in the middle of a step (an exception): every rank waiting in a collective is
   // released with an error, and every later call fails at once, so no rank waits forever for one
   // that will never arrive. The default does nothing (for a communicator that cannot hang).
@@ -324,6 +331,12 @@ class Backend {
   // ---- ops (every tensor in compute_dtype() unless noted; T = rows of the step)
   // out[t] = table[token_ids[t]]
   virtual void embedding(const StepPlan& plan, const Tensor& table /*[vocab, hidden]*/, Tensor& out /*[T, hidden]*/) = 0;
+  // Tensor parallelism's vocabulary-parallel embedding: out[t] = table[token_ids[t] - vocab_begin]
+  // for the tokens this rank's rows hold, [vocab_begin, vocab_begin + rows), zeros for the others
+  // (another rank's row: the ranks' outputs are summed, exactly, by an all-reduce). The default is
+  // fatal: only the CPU backend runs tensor-parallel yet.
+  virtual void embedding_shard(const StepPlan& plan, const Tensor& table /*[rows, hidden]*/, int64_t vocab_begin,
+                               Tensor& out /*[T, hidden]*/);
   // out = rmsnorm(x) * weight
   virtual void rmsnorm(const Tensor& x /*[T, hidden]*/, const Tensor& weight /*[hidden]*/, float eps,
                        Tensor& out /*[T, hidden]*/) = 0;

@@ -199,8 +199,9 @@ std::vector<Need> memory_needs(const EngineConfig& c, const ModelConfig& m, cons
   const int64_t seqs = padded_batch(c.max_num_seqs);
   const int64_t max_tokens = std::max<int64_t>(c.max_num_batched_tokens, seqs);
   const int64_t page = c.page_size, seq_pages = (max_len + page - 1) / page;
-  // Tensor parallelism (the CPU's ranks, all on this host): every rank's share, the replicated
-  // weights and KV heads once per rank; the logit rows are rank 0's alone.
+  // Tensor parallelism (the CPU's ranks, all on this host): every rank's share (its slice of the
+  // embedding and lm_head among them), the replicated weights and KV heads once per rank, and the
+  // logit rows once per rank (each gathers the whole vocabulary) plus each rank's slice of them.
   const int ranks = check_tensor_parallel(m, c.tensor_parallel_size).ok() ? c.tensor_parallel_size : 1;
   const ShardSizes rank = shard_sizes(m, {0, ranks});
   double params = 0;
@@ -229,7 +230,8 @@ std::vector<Need> memory_needs(const EngineConfig& c, const ModelConfig& m, cons
   needs.push_back({by_seqs ? "--max-num-seqs " + std::to_string(c.max_num_seqs)
                            : "--max-num-batched-tokens " + std::to_string(c.max_num_batched_tokens),
                    "activations for " + std::to_string(max_tokens) + " tokens per step", static_cast<double>(max_tokens) * per_token});
-  double seq_bytes = logit_rows * (h * dt + v * 4)                               // hidden and fp32 logit rows
+  const double shard_logits = ranks > 1 ? static_cast<double>(rank.vocab_size) * 4 : 0.0;  // fp32, a rank's slice
+  double seq_bytes = ranks * logit_rows * (h * dt + v * 4 + shard_logits)      // hidden and fp32 logit rows
                      + static_cast<double>(c.max_num_seqs) * static_cast<double>(max_len) * 4  // penalty history
                      + static_cast<double>(seqs) * static_cast<double>(seq_pages) * 8;         // page tables
   if (!cpu) seq_bytes += static_cast<double>(c.max_num_seqs) * v * 8;             // the sampler's workspace

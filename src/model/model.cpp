@@ -54,9 +54,10 @@ Status Model::reserve(int64_t max_tokens, int64_t max_logits) {
   TK_ASSIGN_OR_RETURN(a.delta, backend_.alloc(dt, {max_tokens, c.hidden_size}));
   TK_ASSIGN_OR_RETURN(a.gate_up, backend_.alloc(dt, {max_tokens, 2 * shard_.intermediate_size}));
   TK_ASSIGN_OR_RETURN(a.mlp, backend_.alloc(dt, {max_tokens, shard_.intermediate_size}));
-  if (tp_.rank == 0) {  // the one rank that makes logits (forward())
-    TK_ASSIGN_OR_RETURN(a.last, backend_.alloc(dt, {max_logits, c.hidden_size}));
-    TK_ASSIGN_OR_RETURN(a.logits, backend_.alloc(DType::kF32, {max_logits, c.vocab_size}));
+  TK_ASSIGN_OR_RETURN(a.last, backend_.alloc(dt, {max_logits, c.hidden_size}));
+  TK_ASSIGN_OR_RETURN(a.logits, backend_.alloc(DType::kF32, {max_logits, c.vocab_size}));
+  if (tp_.size > 1) {  // the rank's slice of the vocabulary, gathered into logits
+    TK_ASSIGN_OR_RETURN(a.logits_shard, backend_.alloc(DType::kF32, {max_logits, shard_.vocab_size}));
   }
   TK_RETURN_IF_ERROR(reserve_fp8_inputs(max_tokens, max_logits));
   TK_RETURN_IF_ERROR(reserve_fused_fp8_inputs(max_tokens, a));
@@ -215,6 +216,12 @@ void Model::all_reduce(Tensor& partial) {
   if (!s.ok() && comm_error_.ok()) comm_error_ = std::move(s);
 }
 
+// NOTE: every rank gathers (an all-gather, as NCCL has it; only rank 0 samples from them).
+void Model::all_gather_logits(const Tensor& shard, Tensor& logits) {
+  Status s = comm_->all_gather(shard, logits);
+  if (!s.ok() && comm_error_.ok()) comm_error_ = std::move(s);
+}
+
 // NOTE: each block's output (`delta`) is added to the residual stream by the next norm
 // (add_rmsnorm), so layer l reads: h = x + attention(norm(x)); x' = h + mlp(norm(h)).
 Status Model::forward(const StepPlan& plan, KvCacheTensors& cache) {
@@ -229,7 +236,12 @@ Status Model::forward(const StepPlan& plan, KvCacheTensors& cache) {
   Tensor normed = act_.normed.slice_rows(0, t);
   Tensor delta = act_.delta.slice_rows(0, t);
 
-  backend_.embedding(plan, weights_.embed, residual);
+  if (comm_ == nullptr) {
+    backend_.embedding(plan, weights_.embed, residual);
+  } else {  // the rank's vocabulary rows, zeros for the others' tokens: the sum is every token's row
+    backend_.embedding_shard(plan, weights_.embed, shard_.vocab_begin, residual);
+    all_reduce(residual);
+  }
   Fp8DeferredScales delta_scales;  // delta's, where its FP8 linear left them to the next norm
   for (int l = 0; l < static_cast<int>(config_.num_layers); ++l) {
     const LayerWeights& w = weights_.layers[l];
@@ -240,11 +252,17 @@ Status Model::forward(const StepPlan& plan, KvCacheTensors& cache) {
   }
   TK_CHECK(!delta_scales.pending());
   backend_.add_rmsnorm(residual, delta, weights_.final_norm, eps, normed);  // adds the last MLP output
-  if (r > 0 && tp_.rank == 0) {  // the lm_head is replicated: rank 0 alone makes the logits it samples
+  if (r > 0) {
     Tensor last = act_.last.slice_rows(0, r);
     Tensor logits = act_.logits.slice_rows(0, r);
     backend_.gather_logit_rows(plan, normed, last);
-    backend_.matmul(last, weights_.lm_head, logits);
+    if (comm_ == nullptr) {
+      backend_.matmul(last, weights_.lm_head, logits);
+    } else {  // each rank's vocabulary slice, side by side, the padding dropped
+      Tensor shard = act_.logits_shard.slice_rows(0, r);
+      backend_.matmul(last, weights_.lm_head, shard);
+      all_gather_logits(shard, logits);
+    }
   }
   if (!comm_error_.ok()) {
     (void)backend_.take_error();

@@ -141,8 +141,9 @@ class Checkpoint {
 // ---------------------------------------------------------------------------------------------
 // Tensor parallelism (Megatron-style): rank `rank` of `size` holds q/k/v split by heads and
 // gate/up by rows (column-parallel), o_proj and down split by input columns (row-parallel: their
-// partial products are summed over the ranks by one all-reduce each), and the rest (norms, q/k
-// norms, embeddings, lm_head) whole.
+// partial products are summed over the ranks by one all-reduce each), the embedding and lm_head
+// split by vocabulary rows (vLLM's VocabParallelEmbedding / ParallelLMHead: the partial
+// embeddings are all-reduced, the logit slices all-gathered), and the norms and q/k norms whole.
 
 struct TensorParallel {
   int rank = 0;
@@ -156,6 +157,11 @@ struct ShardSizes {
   // size / num_kv_heads ranks share each, as their q heads do).
   int64_t num_kv_heads = 0, kv_head_begin = 0;
   int64_t intermediate_size = 0, intermediate_begin = 0;
+  // The rank's rows of the embedding and lm_head: ceil(vocab / size) from rank * that, of the
+  // vocabulary padded to a multiple of the ranks (vLLM pads too); rows past the real vocabulary
+  // (only on the last ranks, fewer than `size` in all) hold zeros, and their logits are dropped
+  // by the gather. The whole vocabulary at size 1.
+  int64_t vocab_size = 0, vocab_begin = 0;
 };
 
 // ok, or an error naming the sizes that do not split over `size` ranks: the q heads and the
@@ -185,10 +191,10 @@ struct LayerWeights {
 };
 
 struct ModelWeights {
-  Tensor embed;       // [vocab, hidden]
+  Tensor embed;       // [vocab, hidden]; a tensor-parallel rank's [shard vocab_size, hidden]
   std::vector<LayerWeights> layers;
   Tensor final_norm;  // [hidden]
-  Linear lm_head;     // [vocab, hidden] (shares storage with embed when tied)
+  Linear lm_head;     // [vocab, hidden] (shares storage with embed when tied); a rank's slice, like embed
   Tensor inv_freq;    // [head_dim / 2] fp32
 };
 
@@ -232,7 +238,8 @@ struct Activations {
   Tensor gate_up;   // [max_tokens, 2 * intermediate]
   Tensor mlp;       // [max_tokens, intermediate]
   Tensor last;      // [max_logits, hidden]
-  Tensor logits;    // [max_logits, vocab] fp32
+  Tensor logits;    // [max_logits, vocab] fp32 (every rank's, gathered, under tensor parallelism)
+  Tensor logits_shard;  // [max_logits, shard vocab_size] fp32: the rank's slice (tensor parallelism only)
   // The fp8 input of the linear after a norm or SiLU·up that quantizes for it
   // (Backend::fuses_fp8_input); undefined when no linear takes one.
   Tensor fp8_q;       // [max_tokens * max_in] fp8 e4m3, viewed as [T, in]
@@ -296,6 +303,8 @@ class Model {
   void activation(const Tensor& gate_up, const Fp8DeferredScales& gate_up_scales, const Linear& consumer, Tensor& out);
   // Sums a row-parallel linear's partial output over the ranks (tensor parallelism only).
   void all_reduce(Tensor& partial);
+  // The rows' logits over the whole vocabulary from every rank's slice (tensor parallelism only).
+  void all_gather_logits(const Tensor& shard, Tensor& logits);
   bool fuses_input(const Linear& w) const;
   bool defers_scales(const Linear& w, const Linear* next_consumer) const;
   const Linear* next_qkv(int layer) const;  // the next layer's qkv, or nullptr after the last
@@ -309,7 +318,7 @@ class Model {
   ShardSizes shard_;
   Communicator* comm_ = nullptr;  // tp_.size > 1
   Status comm_error_;             // the step's first all-reduce failure, returned by forward()
-  Activations act_;               // a tensor-parallel rank past the first has no `last` or `logits`
+  Activations act_;
   int64_t reserved_logits_ = 0;
 };
 

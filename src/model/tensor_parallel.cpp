@@ -1,6 +1,7 @@
 // Which sizes split over tensor-parallel ranks, and each rank's share. KV heads follow vLLM's
 // rule: split when the ranks divide them, replicated (one per rank, each shared by size / Hkv
-// ranks) when they divide the ranks; q heads and the MLP always split evenly.
+// ranks) when they divide the ranks; q heads and the MLP always split evenly; the vocabulary is
+// padded to a multiple of the ranks, so it always splits.
 #include "model/model.h"
 
 namespace tk {
@@ -32,6 +33,7 @@ ShardSizes shard_sizes(const ModelConfig& c, TensorParallel tp) {
   ShardSizes s;
   if (tp.size == 1) {  // the whole model, whatever its sizes
     s.num_heads = c.num_heads, s.num_kv_heads = c.num_kv_heads, s.intermediate_size = c.intermediate_size;
+    s.vocab_size = c.vocab_size;
     return s;
   }
   s.num_heads = c.num_heads / tp.size;
@@ -45,6 +47,8 @@ ShardSizes shard_sizes(const ModelConfig& c, TensorParallel tp) {
   }
   s.intermediate_size = c.intermediate_size / tp.size;
   s.intermediate_begin = s.intermediate_size * tp.rank;
+  s.vocab_size = (c.vocab_size + tp.size - 1) / tp.size;  // of the vocabulary padded to a multiple of size
+  s.vocab_begin = s.vocab_size * tp.rank;
   return s;
 }
 

@@ -87,11 +87,16 @@ std::vector<WeightSpec> weight_table(const ModelConfig& c, ModelWeights& w, Tens
   w.layers.resize(static_cast<size_t>(c.num_layers));
   const ShardSizes rank = shard_sizes(c, tp);
   std::vector<WeightSpec> t;
-  t.push_back(projection({{"model.embed_tokens.weight", {c.vocab_size, c.hidden_size}}}, &w.embed));
+  const Shape vocab_rows{c.vocab_size, c.hidden_size};
+  WeightSpec embed = projection({split("model.embed_tokens.weight", vocab_rows, 0, rank.vocab_begin, rank.vocab_size)}, &w.embed);
+  embed.sharding = Sharding::kVocab;
+  t.push_back(embed);
   for (int64_t i = 0; i < c.num_layers; ++i) add_layer(c, rank, i, w.layers[i], t);
   t.push_back(norm("model.norm.weight", c.hidden_size, &w.final_norm));
-  WeightSpec head = linear({{"lm_head.weight", {c.vocab_size, c.hidden_size}}}, &w.lm_head);
+  // Tied: the embedding's slice serves as the lm_head's too.
+  WeightSpec head = linear({split("lm_head.weight", vocab_rows, 0, rank.vocab_begin, rank.vocab_size)}, &w.lm_head);
   head.tied_to_embedding = c.tie_word_embeddings;
+  head.sharding = Sharding::kVocab;
   t.push_back(head);
   return t;
 }

@@ -16,7 +16,8 @@ struct WeightPart {
   std::string name;  // the checkpoint tensor, e.g. "model.layers.3.self_attn.q_proj.weight"
   Shape shape;       // what the config implies (the whole checkpoint tensor)
   // Tensor parallelism: the rank's slice, `count` rows (dim 0) or columns (dim 1) from `begin`;
-  // split_dim -1 is the whole tensor.
+  // split_dim -1 is the whole tensor. Rows past the tensor's end (the padded vocabulary of the
+  // embedding and lm_head) are zeros.
   int split_dim = -1;
   int64_t begin = 0, count = 0;
   Shape local_shape() const;  // the slice's shape
@@ -24,7 +25,8 @@ struct WeightPart {
 
 // How a weight splits over tensor-parallel ranks (Megatron-style).
 enum class Sharding {
-  kReplicated,  // every rank holds all of it: norms, q/k norms, embeddings, lm_head
+  kReplicated,  // every rank holds all of it: norms, q/k norms
+  kVocab,       // split by vocabulary rows (padded to a multiple of the ranks): embedding, lm_head
   kColumn,      // split by output rows: q/k/v by heads (and their biases), gate/up by rows
   kRow,         // split by input columns: o_proj, down (their partial products are all-reduced)
 };

@@ -35,14 +35,24 @@ class WeightLoader {
   }
 
   // A tensor-parallel rank's slice of a checkpoint tensor: rows are a view into the mapping;
-  // columns are copied row by row into host memory (only the slice's bytes are read).
+  // columns are copied row by row into host memory (only the slice's bytes are read). Rows past
+  // the tensor's end (the padded vocabulary on the last ranks) make a copy: the real rows, then zeros.
   static Tensor slice(const TensorInfo& info, const model_detail::WeightPart& part) {
     void* data = const_cast<void*>(info.data);
     const Shape local = part.local_shape();
     if (part.split_dim < 0 || local == info.shape) return Tensor(data, info.dtype, info.shape);
     const size_t elem = dtype_size(info.dtype);
     const int64_t row_elems = info.shape.rank > 1 ? info.shape.numel() / info.shape[0] : 1;
-    if (part.split_dim == 0) return Tensor(static_cast<char*>(data) + part.begin * row_elems * elem, info.dtype, local);
+    if (part.split_dim == 0) {
+      const int64_t real_rows = std::clamp<int64_t>(info.shape[0] - part.begin, 0, part.count);
+      const size_t row_bytes = static_cast<size_t>(row_elems) * elem;
+      char* first = static_cast<char*>(data) + std::min(part.begin, info.shape[0]) * static_cast<int64_t>(row_bytes);
+      if (real_rows == part.count) return Tensor(first, info.dtype, local);
+      Tensor padded = Tensor::empty_cpu(info.dtype, local);
+      std::memset(padded.data(), 0, padded.nbytes());
+      std::memcpy(padded.data(), first, static_cast<size_t>(real_rows) * row_bytes);
+      return padded;
+    }
     TK_CHECK(part.split_dim == 1 && info.shape.rank == 2);
     Tensor out = Tensor::empty_cpu(info.dtype, local);
     const size_t bytes = static_cast<size_t>(part.count) * elem;

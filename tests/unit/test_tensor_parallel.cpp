@@ -2,7 +2,8 @@
 // (threads of this process, an in-process all-reduce) against the same checkpoint unsharded —
 // every logit row of a chunked prefill and of teacher-forced decode steps within 1e-5 relative L2
 // and with the same argmax, and the engine's greedy tokens identical; KV heads replicated where
-// the ranks outnumber them; the sizes that cannot split refused by name; the all-reduce itself.
+// the ranks outnumber them; the vocabulary split (padded where the ranks do not divide it); the
+// sizes that cannot split refused by name; the all-reduce and all-gather themselves.
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -10,6 +11,7 @@
 #include <future>
 #include <stdexcept>
 #include <thread>
+#include <tuple>
 
 #include "backend_cpu/cpu_backend.h"
 #include "golden_util.h"
@@ -220,11 +222,19 @@ TEST(TensorParallelShards, KvHeadsSplitOrReplicate) {
 }
 
 // A one-layer float32 checkpoint in which every value names its tensor and its row (q_proj
-// 1000 + row, k_proj 2000 + row, v_proj 3000 + row) or its column (o_proj 4000 + column): 8 q
-// heads, 4 KV heads, head_dim 4.
-std::string write_labelled_checkpoint() {
-  constexpr int64_t kHidden = 16, kHeadDim = 4, kHeads = 8, kKvHeads = 4, kInter = 16, kVocab = 32;
-  const std::string dir = ::testing::TempDir() + "tokamak_tp_labelled";
+// 1000 + row, k_proj 2000 + row, v_proj 3000 + row, embed_tokens row, lm_head 500 + row) or its
+// column (o_proj 4000 + column): 8 q heads, 4 KV heads, head_dim 4. `random`: small pseudo-random
+// values instead (norms near 1), a model whose logits are worth comparing; `tied`: no lm_head.
+struct CheckpointOptions {
+  int64_t vocab = 32;
+  bool tied = false;
+  bool random = false;
+};
+std::string write_labelled_checkpoint(CheckpointOptions o = {}) {
+  constexpr int64_t kHidden = 16, kHeadDim = 4, kHeads = 8, kKvHeads = 4, kInter = 16;
+  const int64_t kVocab = o.vocab;
+  const std::string dir = ::testing::TempDir() + "tokamak_tp_labelled_v" + std::to_string(kVocab) +
+                          (o.tied ? "_tied" : "") + (o.random ? "_random" : "");
   std::filesystem::create_directories(dir);
   nlohmann::json config = {{"architectures", {"LlamaForCausalLM"}}, {"model_type", "llama"},
                            {"hidden_size", kHidden}, {"intermediate_size", kInter},
@@ -232,7 +242,7 @@ std::string write_labelled_checkpoint() {
                            {"head_dim", kHeadDim}, {"num_hidden_layers", 1},
                            {"vocab_size", kVocab}, {"max_position_embeddings", 64},
                            {"rms_norm_eps", 1e-5}, {"rope_theta", 10000.0},
-                           {"tie_word_embeddings", false}, {"torch_dtype", "float32"}};
+                           {"tie_word_embeddings", o.tied}, {"torch_dtype", "float32"}};
   std::ofstream(dir + "/config.json") << config.dump(2);
   struct Labelled {
     std::string name;
@@ -242,19 +252,28 @@ std::string write_labelled_checkpoint() {
   };
   const std::string l = "model.layers.0.";
   const int64_t q = kHeads * kHeadDim, kv = kKvHeads * kHeadDim;
-  const std::vector<Labelled> tensors = {
+  std::vector<Labelled> tensors = {
       {"model.embed_tokens.weight", kVocab, kHidden, 0, false},     {"model.norm.weight", 1, kHidden, 1, false},
-      {"lm_head.weight", kVocab, kHidden, 0, false},                {l + "input_layernorm.weight", 1, kHidden, 1, false},
+      {l + "input_layernorm.weight", 1, kHidden, 1, false},
       {l + "self_attn.q_proj.weight", q, kHidden, 1000, false},     {l + "self_attn.k_proj.weight", kv, kHidden, 2000, false},
       {l + "self_attn.v_proj.weight", kv, kHidden, 3000, false},    {l + "self_attn.o_proj.weight", kHidden, q, 4000, true},
       {l + "post_attention_layernorm.weight", 1, kHidden, 1, false}, {l + "mlp.gate_proj.weight", kInter, kHidden, 0, false},
       {l + "mlp.up_proj.weight", kInter, kHidden, 0, false},        {l + "mlp.down_proj.weight", kHidden, kInter, 0, false}};
+  if (!o.tied) tensors.push_back({"lm_head.weight", kVocab, kHidden, 500, false});
   nlohmann::json header = nlohmann::json::object();
   std::vector<float> data;
+  uint64_t state = 12345;
+  auto uniform = [&state] {  // in [-1, 1)
+    state = state * 6364136223846793005ull + 1442695040888963407ull;
+    return static_cast<float>(static_cast<double>(state >> 11) / 9007199254740992.0 * 2 - 1);
+  };
   for (const Labelled& t : tensors) {
     const size_t begin = data.size() * 4;
     for (int64_t r = 0; r < t.rows; ++r)
-      for (int64_t c = 0; c < t.cols; ++c) data.push_back(t.base + static_cast<float>(t.by_column ? c : r));
+      for (int64_t c = 0; c < t.cols; ++c)
+        data.push_back(!o.random   ? t.base + static_cast<float>(t.by_column ? c : r)
+                       : t.rows == 1 ? 1.f + 0.05f * uniform()  // a norm
+                                     : 0.3f * uniform());
     const nlohmann::json shape = t.rows == 1 ? nlohmann::json{t.cols} : nlohmann::json{t.rows, t.cols};
     header[t.name] = {{"dtype", "F32"}, {"shape", shape}, {"data_offsets", {begin, data.size() * 4}}};
   }
@@ -304,6 +323,89 @@ TEST(TensorParallelShards, FusedQkvHoldsTheRanksQThenKThenVHeads) {
       for (int64_t c = 0; c < o.dim(1); ++c) ASSERT_EQ(o_host[r * o.dim(1) + c], 4000 + rc.q_head * kHeadDim + c) << "o_proj row " << r;
   }
 }
+
+// The embedding's and lm_head's rows of each rank: ceil(vocab / size) rows of the vocabulary
+// padded to a multiple of the ranks, the padding zeros. 30 tokens over 8 ranks: 4 rows each, rank
+// 7 the last 2 and 2 zero rows; tied, the one slice serves both.
+TEST(TensorParallelShards, EmbeddingAndLmHeadHoldTheRanksVocabularyRows) {
+  constexpr int64_t kVocab = 30, kRows = 4, kHidden = 16;
+  for (bool tied : {false, true}) {
+    const std::string dir = write_labelled_checkpoint({kVocab, tied, false});
+    for (int rank : {0, 5, 7}) {
+      SCOPED_TRACE(std::string(tied ? "tied" : "untied") + ", rank " + std::to_string(rank) + " of 8");
+      auto backend = make_cpu_backend(1);
+      auto model = Model::load(dir, *backend, nullptr, false, {rank, 8});
+      ASSERT_TRUE(model.ok()) << model.status().to_string();
+      const ModelWeights& w = (*model)->weights();
+      EXPECT_EQ((*model)->shard().vocab_begin, kRows * rank);
+      EXPECT_EQ((*model)->shard().vocab_size, kRows);
+      for (const auto& [tensor, base] : {std::pair{&w.embed, 0.f}, std::pair{&w.lm_head.weight, tied ? 0.f : 500.f}}) {
+        ASSERT_EQ(tensor->dim(0), kRows);
+        ASSERT_EQ(tensor->dim(1), kHidden);
+        std::vector<float> got(tensor->numel());
+        ASSERT_TRUE(backend->download(*tensor, got.data()).ok());
+        for (int64_t r = 0; r < kRows; ++r) {
+          const int64_t token = kRows * rank + r;
+          const float want = token < kVocab ? base + static_cast<float>(token) : 0.f;
+          for (int64_t c = 0; c < kHidden; ++c) ASSERT_EQ(got[r * kHidden + c], want) << "base " << base << " row " << r;
+        }
+      }
+      if (tied) EXPECT_EQ(w.lm_head.weight.data(), w.embed.data());
+    }
+  }
+}
+
+// Vocabularies the ranks do not divide, padded: every logit row of a prefill and of decode steps
+// has exactly the vocabulary's columns (the padding is never returned, so never sampled) and
+// matches the unsharded model; tied and untied; 5 tokens over 4 ranks leave the last rank nothing
+// but padding.
+class TensorParallelVocabTest : public ::testing::TestWithParam<std::tuple<int64_t, bool, int>> {};
+
+TEST_P(TensorParallelVocabTest, PaddedVocabularyLogitsMatchTheUnshardedModel) {
+  const auto [vocab, tied, size] = GetParam();
+  const std::string dir = write_labelled_checkpoint({vocab, tied, true});
+  auto backend = make_cpu_backend(1);
+  TeacherForcing whole(*backend, dir, /*page_size=*/8, 16);
+  ShardedTeacherForcing sharded(dir, size, 8, 16);
+  ASSERT_TRUE(whole.model && sharded.runner);
+  EXPECT_EQ(sharded.models.back()->weights().embed.dim(0), (vocab + size - 1) / size);
+  std::vector<int32_t> tokens;
+  for (int i = 0; i < 10; ++i) tokens.push_back(static_cast<int32_t>((i * 7 + 3) % vocab));
+  tokens.push_back(static_cast<int32_t>(vocab - 1));  // the last real token: the last rank with real rows
+  Sequence* a = whole.add(tokens);
+  Sequence* b = sharded.add(tokens);
+  auto compare = [&](const std::vector<float>& want, const std::vector<float>& got, size_t rows, const std::string& what) {
+    ASSERT_EQ(want.size(), rows * vocab);
+    ASSERT_EQ(got.size(), rows * vocab) << what << ": the logits of the padded vocabulary are not returned";
+    for (size_t r = 0; r < rows; ++r) {
+      EXPECT_LT(rel_l2(&got[r * vocab], &want[r * vocab], vocab), kTolerance) << what << " row " << r;
+      EXPECT_EQ(argmax(&got[r * vocab], vocab), argmax(&want[r * vocab], vocab)) << what << " row " << r;
+    }
+  };
+  constexpr int kPrefill = 7;
+  ScheduledStep sa, sb;
+  std::vector<int32_t> rows;
+  for (int t = 0; t < kPrefill; ++t) rows.push_back(t);
+  sa.seqs.push_back({a, 0, kPrefill, false});
+  sb.seqs.push_back({b, 0, kPrefill, false});
+  compare(whole.run(sa, rows), sharded.run(sb, rows), rows.size(), "prefill");
+  for (int k = kPrefill; k < static_cast<int>(tokens.size()); ++k) {
+    ScheduledStep da, db;
+    da.seqs.push_back({a, k, 1, true});
+    db.seqs.push_back({b, k, 1, true});
+    compare(whole.run(da, {0}), sharded.run(db, {0}), 1, "decode at " + std::to_string(k));
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(OddVocabularies, TensorParallelVocabTest,
+                         ::testing::Values(std::make_tuple(int64_t{37}, false, 2), std::make_tuple(int64_t{37}, false, 4),
+                                           std::make_tuple(int64_t{37}, true, 2), std::make_tuple(int64_t{37}, true, 4),
+                                           std::make_tuple(int64_t{5}, false, 4), std::make_tuple(int64_t{5}, true, 4)),
+                         [](const ::testing::TestParamInfo<std::tuple<int64_t, bool, int>>& info) {
+                           return "vocab" + std::to_string(std::get<0>(info.param)) +
+                                  (std::get<1>(info.param) ? "_tied" : "_untied") + "_tp" +
+                                  std::to_string(std::get<2>(info.param));
+                         });
 
 TEST(TensorParallelShards, SizesThatDoNotSplitAreRefusedByName) {
   auto message = [](const ModelConfig& c, int n) { return check_tensor_parallel(c, n).message(); };
@@ -382,6 +484,58 @@ TEST(InProcessCommunicator, SumsInRankOrderOnEveryRank) {
   EXPECT_FALSE(s[1].ok());
 }
 
+// Every rank's slice side by side in every rank's output, call after call, whatever the timing;
+// the columns past the output's end (the padded vocabulary) dropped, part of the last rank's or
+// all of it; shapes that differ fail on every rank.
+TEST(InProcessCommunicator, AllGatherPutsTheRanksSlicesSideBySide) {
+  constexpr int64_t kRows = 3, kCols = 7;
+  for (const auto& [size, dropped] : {std::pair{1, 0}, std::pair{2, 0}, std::pair{2, 4}, std::pair{3, 5},
+                                      std::pair{4, 0}, std::pair{4, 7}}) {
+    SCOPED_TRACE(std::to_string(size) + " ranks, " + std::to_string(dropped) + " columns dropped");
+    auto comms = make_in_process_communicators(size);
+    const int64_t out_cols = size * kCols - dropped;
+    std::vector<Status> status(size);
+    auto value = [](int rank, int64_t row, int64_t col, int call) {
+      return 1000.f * static_cast<float>(rank) + 100.f * static_cast<float>(call) + 10.f * static_cast<float>(row) +
+             static_cast<float>(col);
+    };
+    std::vector<std::thread> threads;
+    for (int r = 0; r < size; ++r)
+      threads.emplace_back([&, r] {
+        Tensor x = Tensor::empty_cpu(DType::kF32, {kRows, kCols});
+        Tensor out = Tensor::empty_cpu(DType::kF32, {kRows, out_cols});
+        for (int call = 0; call < 3; ++call) {
+          for (int64_t i = 0; i < kRows; ++i)
+            for (int64_t j = 0; j < kCols; ++j) x.data_as<float>()[i * kCols + j] = value(r, i, j, call);
+          std::fill(out.data_as<float>(), out.data_as<float>() + out.numel(), -1.f);
+          if (r % 2 == 1) std::this_thread::yield();
+          Status s = comms[r]->all_gather(x, out);
+          if (!s.ok()) status[r] = s;
+          for (int64_t i = 0; i < kRows; ++i)
+            for (int64_t j = 0; j < out_cols; ++j)
+              if (out.data_as<float>()[i * out_cols + j] != value(static_cast<int>(j / kCols), i, j % kCols, call))
+                status[r] = internal_error("wrong value at row " + std::to_string(i) + " column " + std::to_string(j));
+        }
+      });
+    for (std::thread& t : threads) t.join();
+    for (int r = 0; r < size; ++r) EXPECT_TRUE(status[r].ok()) << "size " << size << " rank " << r << ": " << status[r].to_string();
+  }
+  auto comms = make_in_process_communicators(2);
+  Status s[2];
+  std::thread other([&] {
+    Tensor x = Tensor::empty_cpu(DType::kF32, {2, 5});
+    Tensor out = Tensor::empty_cpu(DType::kF32, {2, 8});
+    s[1] = comms[1]->all_gather(x, out);
+  });
+  Tensor x = Tensor::empty_cpu(DType::kF32, {2, 4});
+  Tensor out = Tensor::empty_cpu(DType::kF32, {2, 8});
+  s[0] = comms[0]->all_gather(x, out);
+  other.join();
+  EXPECT_FALSE(s[0].ok());
+  EXPECT_FALSE(s[1].ok());
+  EXPECT_NE(s[0].message().find("all_gather"), std::string::npos) << s[0].message();
+}
+
 // Runs f on a thread and ends the process if it has not returned within `seconds`: a test of a
 // hang must not hang the test run.
 template <class F>
@@ -416,6 +570,33 @@ TEST(InProcessCommunicator, AbortReleasesTheWaitingRanksAndFailsLaterCalls) {
     }
     Tensor t = Tensor::empty_cpu(DType::kF32, {5});
     EXPECT_FALSE(comms[2]->all_reduce_sum(t).ok());
+  });
+}
+
+// The same for ranks waiting in an all-gather (the logits' gather).
+TEST(InProcessCommunicator, AbortReleasesTheRanksWaitingInAnAllGather) {
+  within_seconds(20, [] {
+    auto comms = make_in_process_communicators(3);
+    Status s[2];
+    std::vector<std::thread> waiting;
+    for (int r = 0; r < 2; ++r)
+      waiting.emplace_back([&, r] {
+        Tensor x = Tensor::empty_cpu(DType::kF32, {2, 3});
+        Tensor out = Tensor::empty_cpu(DType::kF32, {2, 9});
+        s[r] = comms[r]->all_gather(x, out);
+      });
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // most likely waiting by now
+    comms[2]->abort();
+    for (std::thread& t : waiting) t.join();
+    for (int r = 0; r < 2; ++r) {
+      EXPECT_EQ(s[r].code(), StatusCode::kInternal) << s[r].to_string();
+      EXPECT_NE(s[r].message().find("all_gather on rank " + std::to_string(r) + ": the communicator was aborted"),
+                std::string::npos)
+          << s[r].message();
+    }
+    Tensor x = Tensor::empty_cpu(DType::kF32, {2, 3});
+    Tensor out = Tensor::empty_cpu(DType::kF32, {2, 9});
+    EXPECT_FALSE(comms[2]->all_gather(x, out).ok());
   });
 }
 

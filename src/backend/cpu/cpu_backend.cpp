@@ -171,6 +171,17 @@ class CpuBackend final : public Backend {
     TK_CHECK(out.dim(0) == b.num_tokens());
     ref::embedding(f32(table), b.token_ids.data(), b.num_tokens(), table.dim(1), f32(out));
   }
+  void embedding_shard(const StepPlan& plan, const Tensor& table, int64_t vocab_begin, Tensor& out) override {
+    const StepBatch& b = batch_of(plan);
+    TK_CHECK(out.dim(0) == b.num_tokens() && out.dim(1) == table.dim(1));
+    const int64_t rows = table.dim(0), h = table.dim(1);
+    for (int t = 0; t < b.num_tokens(); ++t) {
+      const int64_t row = static_cast<int64_t>(b.token_ids[t]) - vocab_begin;
+      float* dst = f32(out) + t * h;
+      if (row >= 0 && row < rows) std::memcpy(dst, f32(table) + row * h, sizeof(float) * h);
+      else std::fill(dst, dst + h, 0.f);  // another rank's row
+    }
+  }
   void rmsnorm(const Tensor& x, const Tensor& w, float eps, Tensor& out) override {
     ref::rmsnorm(f32(x), f32(w), x.dim(0), x.dim(1), eps, f32(out));
   }
