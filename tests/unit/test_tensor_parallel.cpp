@@ -397,6 +397,39 @@ TEST_P(TensorParallelVocabTest, PaddedVocabularyLogitsMatchTheUnshardedModel) {
   }
 }
 
+// The engine on a padded vocabulary (37 tokens over 2 and 4 ranks; the llama_gqa tokenizer, its
+// ids past 37 never used): greedy and seeded high-temperature tokens identical to -tp 1, every
+// one a real token (hot sampling over a near-flat distribution would draw a padded id if one
+// were there to draw).
+TEST(TensorParallelVocab, TheEngineNeverSamplesThePadding) {
+  constexpr int64_t kVocab = 37;
+  const std::string dir = write_labelled_checkpoint({kVocab, true, true});
+  const std::vector<std::vector<int32_t>> prompts = {{1, 2, 3, 36}, {30, 5, 17}, {0, 36, 35, 34, 20}};
+  for (float temperature : {0.f, 2.f}) {
+    SamplingParams p;
+    p.temperature = temperature, p.max_tokens = 24, p.ignore_eos = true, p.seed = 7;
+    std::vector<std::vector<int32_t>> want;
+    for (int tp : {1, 2, 4}) {
+      SCOPED_TRACE("temperature " + std::to_string(temperature) + ", -tp " + std::to_string(tp));
+      EngineConfig config;
+      config.model = dir;
+      config.tokenizer = golden_dir("llama_gqa");
+      config.device = DeviceChoice::kCpu;
+      config.page_size = 8;
+      config.tensor_parallel_size = tp;
+      auto engine = Engine::create(config);
+      ASSERT_TRUE(engine.ok()) << engine.status().to_string();
+      const auto got = generate_all(**engine, prompts, p);
+      for (const auto& tokens : got) {
+        EXPECT_EQ(tokens.size(), 24u);
+        for (int32_t t : tokens) EXPECT_TRUE(t >= 0 && t < kVocab) << t;
+      }
+      if (tp == 1) want = got;
+      else EXPECT_EQ(got, want);
+    }
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(OddVocabularies, TensorParallelVocabTest,
                          ::testing::Values(std::make_tuple(int64_t{37}, false, 2), std::make_tuple(int64_t{37}, false, 4),
                                            std::make_tuple(int64_t{37}, true, 2), std::make_tuple(int64_t{37}, true, 4),
