@@ -3,8 +3,11 @@
 // tokenizer's bos/eos, transformers' template choice, overrides and errors.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <filesystem>
 #include <fstream>
+#include <string>
 
 #include "test_util.h"
 
@@ -95,7 +98,10 @@ TEST(ChatTemplate, ChatTemplateJinjaTakesPrecedence) {
   ASSERT_NE(tok, nullptr);
   EXPECT_EQ(*apply_chat_template(*tok, {}, false), "<s>file");
 
-  const std::filesystem::path dir = std::filesystem::path(::testing::TempDir()) / "tk_chat_template_dir";
+  // One directory per process: ctest runs this binary twice at once (tokenizer and
+  // tokenizer_without_shared), and a shared name let one run read the other's half-written files.
+  const std::filesystem::path dir =
+      std::filesystem::path(::testing::TempDir()) / ("tk_chat_template_dir_" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir / "additional_chat_templates");
   std::ofstream(dir / "tokenizer.json") << kTiny;
   std::ofstream(dir / "tokenizer_config.json") << R"({"chat_template": "config"})";
@@ -105,6 +111,7 @@ TEST(ChatTemplate, ChatTemplateJinjaTakesPrecedence) {
   ASSERT_TRUE(loaded.ok()) << loaded.status().to_string();
   EXPECT_EQ(*apply_chat_template(**loaded, {}, false), "from file");
   EXPECT_EQ((*loaded)->chat_template("tool_use"), "tools!");
+  std::filesystem::remove_all(dir);
 }
 
 TEST(ChatTemplate, ToolCallsKwargsAndContinueFinalMessage) {
