@@ -286,7 +286,10 @@ Status ModelRunner::warm_up() {
 }
 
 Result<int> ModelRunner::launch(const ScheduledStep& step) {
-  const double launch_start = now_seconds();
+  // The first launches are timed phase by phase at debug level; later ones read no clock.
+  const bool traced = launches_ < kTracedLaunches && log_level() <= LogLevel::kDebug;
+  auto stamp = [traced] { return traced ? now_seconds() : 0.0; };
+  const double launch_start = stamp();
   const int ticket = next_ticket_;
   if (launched_[ticket].active) return internal_error("launch: two steps are already out");
   const int pad_to = graph_batch_size(step);
@@ -296,11 +299,11 @@ Result<int> ModelRunner::launch(const ScheduledStep& step) {
   TK_RETURN_IF_ERROR(prepare_history(step, batch));
   TK_RETURN_IF_ERROR(batch.validate(cache_.page_size(), cache_.num_pages()));
   Backend& backend = model_.backend();
-  const double built = now_seconds();
+  const double built = stamp();
   TK_RETURN_IF_ERROR(begin_step(batch));
-  const double begun = now_seconds();
+  const double begun = stamp();
   TK_RETURN_IF_ERROR(run_forward(pad_to > 0));
-  const double forwarded = now_seconds();
+  const double forwarded = stamp();
   if (!batch.history_index.empty()) backend.write_history(*plan_, history_);
   // NOTE: the forward was only launched (on a GPU): the grammar masks are filled meanwhile.
   GrammarMasks masks;
@@ -323,8 +326,8 @@ Result<int> ModelRunner::launch(const ScheduledStep& step) {
   }
   // From here on the step is out: collect() takes its ids, whatever fails below.
   out.active = true, out.num_sampled = num_sampled;
-  if (++launches_ <= kTracedLaunches && log_level() <= LogLevel::kDebug)
-    trace_launch(built - launch_start, begun - built, forwarded - begun, now_seconds() - forwarded);
+  launches_ += launches_ < kTracedLaunches;
+  if (traced) trace_launch(built - launch_start, begun - built, forwarded - begun, stamp() - forwarded);
   next_ticket_ ^= 1;
   last_sample_rows_.clear();
   int row = 0;
