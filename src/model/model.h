@@ -246,6 +246,16 @@ struct Activations {
   Tensor fp8_scales;  // [2 * max_tokens] fp32: the norms' rows, then SiLU·up's
 };
 
+// How much of each product's weight a decode step (at most kPrefetchMaxTokens tokens) asks the
+// L2 for ahead of that product, while the small ops before it run (Backend::prefetch_weight), in
+// bytes; 0: none. TOKAMAK_L2_PREFETCH="o_proj:32,gate_up:8" (MB per product; names qkv, o_proj,
+// gate_up, down, lm_head) overrides the defaults.
+struct WeightPrefetch {
+  int64_t qkv = 0, o_proj = 0, gate_up = 0, down = 0, lm_head = 0;
+  static constexpr int64_t kPrefetchMaxTokens = 16;
+};
+WeightPrefetch weight_prefetch_from_env();
+
 class Model {
  public:
   // Loads config, checkpoint and weights from a Hugging Face model directory.
@@ -302,6 +312,7 @@ class Model {
   // SiLU·up, likewise (gate_up may be a raw FP8 product).
   void activation(const Tensor& gate_up, const Fp8DeferredScales& gate_up_scales, const Linear& consumer, Tensor& out);
   // Sums a row-parallel linear's partial output over the ranks (tensor parallelism only).
+  void prefetch(const Linear& w, int64_t bytes, int64_t num_tokens);
   void all_reduce(Tensor& partial);
   // The rows' logits over the whole vocabulary from every rank's slice (tensor parallelism only).
   void all_gather_logits(const Tensor& shard, Tensor& logits);
@@ -320,6 +331,7 @@ class Model {
   Status comm_error_;             // the step's first all-reduce failure, returned by forward()
   Activations act_;
   int64_t reserved_logits_ = 0;
+  WeightPrefetch prefetch_ = weight_prefetch_from_env();
 };
 
 }  // namespace tk
