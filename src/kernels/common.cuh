@@ -79,16 +79,32 @@ __device__ __forceinline__ void prefetch_l2_range(const void* base, int64_t byte
   // false under TOKAMAK_DISABLE_PDL=1 (pdl.cpp)
 
 // kernel<<<grid, block, smem, stream>>>(args...) as a programmatic dependent of the kernel before
-// it on the stream (a programmatic edge when captured into a graph).
+// it on the stream (a programmatic edge when captured into a graph); with cluster_x > 1 in
+// clusters of cluster_x blocks along x (grid.x a multiple of it), for blocks that share a row and
+// exchange partial reductions through distributed shared memory.
 template <typename... Params, typename... Args>
-void launch_kernel(void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem, cudaStream_t stream, Args&&... args) {
+void launch_kernel_clustered(void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem, cudaStream_t stream,
+                             unsigned cluster_x, Args&&... args) {
   cudaLaunchConfig_t config = {};
   config.gridDim = grid, config.blockDim = block, config.dynamicSmemBytes = smem, config.stream = stream;
-  cudaLaunchAttribute attribute[1];
-  attribute[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  attribute[0].val.programmaticStreamSerializationAllowed = 1;
-  config.attrs = attribute, config.numAttrs = programmatic_launch_enabled() ? 1 : 0;
+  cudaLaunchAttribute attribute[2];
+  unsigned n = 0;
+  if (cluster_x > 1) {
+    attribute[n].id = cudaLaunchAttributeClusterDimension;
+    attribute[n].val.clusterDim.x = cluster_x, attribute[n].val.clusterDim.y = 1, attribute[n].val.clusterDim.z = 1;
+    ++n;
+  }
+  if (programmatic_launch_enabled()) {
+    attribute[n].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attribute[n].val.programmaticStreamSerializationAllowed = 1;
+    ++n;
+  }
+  config.attrs = attribute, config.numAttrs = n;
   (void)cudaLaunchKernelEx(&config, kernel, std::forward<Args>(args)...);  // errors: launch_status()
+}
+template <typename... Params, typename... Args>
+void launch_kernel(void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem, cudaStream_t stream, Args&&... args) {
+  launch_kernel_clustered(kernel, grid, block, smem, stream, 1u, std::forward<Args>(args)...);
 }
 
 // ---- 8 halves in one 16-byte access ----------------------------------------------------------

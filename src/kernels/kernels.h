@@ -61,7 +61,8 @@ struct RmsNormParams {
 Status rmsnorm(const RmsNormParams& p, cudaStream_t stream);
 
 // out = silu(gate_up[:, :inter]) * gate_up[:, inter:]. With `q` set, quantized per token as
-// RmsNormParams::q says (one block per row then, inter <= kSiluMulFp8MaxInter).
+// RmsNormParams::q says (a block per row then, or for at most 64 tokens a cluster of 8 blocks;
+// inter <= kSiluMulFp8MaxInter).
 struct SiluMulParams {
   const void* gate_up = nullptr;  // [num_tokens, 2 * inter]
   void* out = nullptr;            // [num_tokens, inter], or nullptr when q is set
