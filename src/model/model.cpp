@@ -34,10 +34,13 @@ Model::Model(ModelConfig config, ModelWeights weights, Backend& backend, TensorP
       shard_(shard_sizes(config_, tp)) {}
 
 WeightPrefetch weight_prefetch_from_env() {
-  WeightPrefetch p;
   const std::optional<std::string>& text = env_flags().l2_prefetch;
-  if (!text) return p;
-  std::stringstream items(*text);
+  return text ? parse_weight_prefetch(*text) : WeightPrefetch{};
+}
+
+WeightPrefetch parse_weight_prefetch(const std::string& text) {
+  WeightPrefetch p;
+  std::stringstream items(text);
   for (std::string item; std::getline(items, item, ',');) {
     const size_t colon = item.find(':');
     char* end = nullptr;
@@ -45,7 +48,8 @@ WeightPrefetch weight_prefetch_from_env() {
     const std::string name = item.substr(0, colon);
     int64_t* slot = name == "qkv" ? &p.qkv : name == "o_proj" ? &p.o_proj : name == "gate_up" ? &p.gate_up
                   : name == "down" ? &p.down : name == "lm_head" ? &p.lm_head : nullptr;
-    if (slot == nullptr || mb < 0 || mb > (1 << 20) || end == nullptr || *end != '\0') {
+    const bool digits = end != nullptr && end != item.c_str() + colon + 1 && *end == '\0';
+    if (slot == nullptr || !digits || mb < 0 || mb > (1 << 20)) {
       TK_LOG_WARN("TOKAMAK_L2_PREFETCH: ignoring '" + item + "' (want name:MB, names qkv, o_proj, gate_up, down, lm_head)");
       continue;
     }

@@ -254,6 +254,9 @@ struct WeightPrefetch {
   int64_t qkv = 0, o_proj = 0, gate_up = 0, down = 0, lm_head = 0;
   static constexpr int64_t kPrefetchMaxTokens = 16;
 };
+// "o_proj:32,gate_up:8" -> bytes per product; an item that is not name:MB is skipped with a
+// warning. weight_prefetch_from_env() parses TOKAMAK_L2_PREFETCH (none when it is unset).
+WeightPrefetch parse_weight_prefetch(const std::string& text);
 WeightPrefetch weight_prefetch_from_env();
 
 class Model {
