@@ -17,18 +17,10 @@
 #include <vector>
 
 #include "../../src/kernels/mma.cuh"  // ld_stream, mma_e4m3: the kept kernel's own
+#include "dev_check.h"
 
 using tk::kernels::tile::ld_stream;
 using tk::kernels::tile::mma_e4m3;
-
-#define CK(x)                                                                   \
-  do {                                                                          \
-    cudaError_t e_ = (x);                                                       \
-    if (e_ != cudaSuccess) {                                                    \
-      std::printf("%s: %s (line %d)\n", #x, cudaGetErrorString(e_), __LINE__); \
-      std::exit(1);                                                             \
-    }                                                                           \
-  } while (0)
 
 // kW warps split k; each warp kU 64-byte chunks per step of kRT 16-row tiles; fp32 out, one token tile.
 template <int kW, int kU, int kRT, int kMinBlocks = 1>
