@@ -220,7 +220,8 @@ std::vector<Need> memory_needs(const EngineConfig& c, const ModelConfig& m, cons
   std::vector<Need> needs;
   // An FP8 checkpoint's weights stay FP8 on the GPU (one byte each); the CPU holds them
   // dequantized, and --quantization fp8 loads the float weights first (its peak).
-  const double fp8 = cpu ? 0.0 : static_cast<double>(num_fp8_parameters(m));
+  double fp8 = 0;
+  for (int r = 0; !cpu && r < ranks; ++r) fp8 += static_cast<double>(num_fp8_parameters(m, {r, ranks}));
   const std::string weight_dtypes = fp8 > 0 ? ", " + format_count(fp8) + " in fp8, the rest in " + dtype_name(dev.dtype) + ","
                                             : std::string(" in ") + dtype_name(dev.dtype);
   needs.push_back({model_source, "its weights (" + format_count(params) + " parameters" + weight_dtypes +

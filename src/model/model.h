@@ -219,8 +219,9 @@ int64_t num_parameters(const ModelConfig& config, TensorParallel tp = {});
 // Of those, the layer Linears' that an FP8 checkpoint holds and a GPU with FP8 GEMMs keeps in one
 // byte each: those quantized per tensor or per channel (block-scaled ones run dequantized), not
 // ignored, of shapes the FP8 GEMM takes (in % 16, out % 8). 0 for a float checkpoint, and for
-// --quantization fp8, which loads the float weights before it quantizes them.
-int64_t num_fp8_parameters(const ModelConfig& config);
+// --quantization fp8, which loads the float weights before it quantizes them. Rank tp.rank's
+// share where tp.size > 1.
+int64_t num_fp8_parameters(const ModelConfig& config, TensorParallel tp = {});
 
 // Weights drawn on the backend (N(0, 0.02) projections, norms near 1), fused like loaded ones.
 // A tensor-parallel rank draws its slices from seeds of its own: the ranks make a model of the

@@ -119,13 +119,13 @@ int64_t num_parameters(const ModelConfig& config, TensorParallel tp) {
   return n;
 }
 
-int64_t num_fp8_parameters(const ModelConfig& config) {
+int64_t num_fp8_parameters(const ModelConfig& config, TensorParallel tp) {
   const QuantizationConfig& q = config.quantization;
   const bool per_tensor_or_channel = q.scheme.weight == WeightScale::kTensor || q.scheme.weight == WeightScale::kChannel;
   if (!q.quantized() || !per_tensor_or_channel) return 0;
   ModelWeights w;
   int64_t n = 0;
-  for (const model_detail::WeightSpec& spec : model_detail::weight_table(config, w)) {
+  for (const model_detail::WeightSpec& spec : model_detail::weight_table(config, w, tp)) {
     if (spec.linear == nullptr || spec.linear == &w.lm_head) continue;
     const Shape s = spec.shape();
     if (s[1] % 16 != 0 || s[0] % 8 != 0) continue;

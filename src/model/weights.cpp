@@ -109,11 +109,15 @@ class WeightLoader {
     return 0.f;
   }
 
-  // One checkpoint module's FP8 weight, its scales in fp32 and its static input scale.
+  // One checkpoint module's FP8 weight, its scales in fp32 and its static input scale; and the
+  // rank's slice of them (tensor parallelism; the whole at one rank).
   struct Fp8Part {
-    TensorInfo weight, scale_info;
-    std::vector<float> scale;
+    TensorInfo weight, scale_info;  // the checkpoint's, whole
+    std::vector<float> scale;       // whole, fp32
     float input_scale = 0.f;
+    model_detail::WeightPart part;
+    Tensor local;                     // the slice of the weight: a view of the mapping, or a copy of columns
+    std::vector<float> local_scale;   // its scales; empty where block scales do not fit the slice
   };
 
   // The scale shape a scheme implies for a weight of `out` x `in` (per tensor: any shape of one
@@ -180,7 +184,30 @@ class WeightLoader {
       p.input_scale = v[0];
       report(in_scale);
     }
+    p.part = part;
+    p.local = slice(p.weight, part);
+    p.local_scale = local_scales(p, q.scheme.weight);
     return p;
+  }
+
+  // The scales of the rank's slice: a per-tensor scale stays; per-channel scales follow the rows
+  // (a column slice keeps them all); 128x128 block scales follow a slice that starts on a block
+  // and ends on one or at the tensor's end, and are empty otherwise (the part is then dequantized).
+  static std::vector<float> local_scales(const Fp8Part& p, WeightScale s) {
+    const model_detail::WeightPart& part = p.part;
+    const int64_t out = part.shape[0], in = part.shape[1], b = kFp8BlockSize;
+    if (part.split_dim < 0 || s == WeightScale::kTensor || (s == WeightScale::kChannel && part.split_dim == 1))
+      return p.scale;
+    const auto first = p.scale.begin();
+    if (s == WeightScale::kChannel) return std::vector<float>(first + part.begin, first + part.begin + part.count);
+    const int64_t extent = part.split_dim == 0 ? out : in;
+    if (part.begin % b != 0 || (part.count % b != 0 && part.begin + part.count != extent)) return {};
+    const int64_t block_cols = (in + b - 1) / b, lo = part.begin / b, hi = (part.begin + part.count + b - 1) / b;
+    std::vector<float> v;
+    for (int64_t r = 0; r < (out + b - 1) / b; ++r)
+      for (int64_t c = 0; c < block_cols; ++c)
+        if (part.split_dim == 0 ? r >= lo && r < hi : c >= lo && c < hi) v.push_back(p.scale[r * block_cols + c]);
+    return v;
   }
 
   static const char* quant_method_name(QuantizationConfig::Method m) {
@@ -206,25 +233,27 @@ class WeightLoader {
     Fp8HostLinear h;
     h.scheme = scheme;
     for (const Fp8Part& p : parts) h.input_scale = std::max(h.input_scale, p.input_scale);
-    bool aligned = true;
-    for (size_t i = 0; i + 1 < parts.size(); ++i) aligned = aligned && parts[i].weight.shape[0] % kFp8BlockSize == 0;
+    bool aligned = true;  // the parts stack on one block grid, each slice's scales known
+    for (size_t i = 0; i < parts.size(); ++i)
+      aligned = aligned && (i + 1 == parts.size() || parts[i].local.dim(0) % kFp8BlockSize == 0) &&
+                !parts[i].local_scale.empty();
     if (scheme.weight == WeightScale::kBlock && !aligned) return dequantized_parts(parts, h, out, in);
     h.weight = Tensor::empty_cpu(DType::kF8E4M3, shape);
     uint8_t* dst = h.weight.data_as<uint8_t>();
     std::vector<float> scales;
     float s_max = 0.f;
-    for (const Fp8Part& p : parts) s_max = std::max(s_max, p.scale[0]);
+    for (const Fp8Part& p : parts) s_max = std::max(s_max, p.local_scale[0]);
     for (const Fp8Part& p : parts) {
-      const uint8_t* src = static_cast<const uint8_t*>(p.weight.data);
-      const size_t n = p.weight.nbytes;
-      if (scheme.weight == WeightScale::kTensor && p.scale[0] != s_max) {
-        const float ratio = s_max > 0.f ? p.scale[0] / s_max : 0.f;
+      const uint8_t* src = p.local.data_as<uint8_t>();
+      const size_t n = p.local.nbytes();
+      if (scheme.weight == WeightScale::kTensor && p.local_scale[0] != s_max) {
+        const float ratio = s_max > 0.f ? p.local_scale[0] / s_max : 0.f;
         for (size_t e = 0; e < n; ++e) dst[e] = f32_to_fp8_e4m3(fp8_e4m3_to_f32(src[e]) * ratio);
       } else {
         std::memcpy(dst, src, n);
       }
       dst += n;
-      if (scheme.weight != WeightScale::kTensor) scales.insert(scales.end(), p.scale.begin(), p.scale.end());
+      if (scheme.weight != WeightScale::kTensor) scales.insert(scales.end(), p.local_scale.begin(), p.local_scale.end());
     }
     if (scheme.weight == WeightScale::kTensor) scales = {s_max};
     const int64_t rows = scheme.weight == WeightScale::kBlock ? static_cast<int64_t>(scales.size()) / ((in + kFp8BlockSize - 1) / kFp8BlockSize) : static_cast<int64_t>(scales.size());
@@ -236,16 +265,21 @@ class WeightLoader {
     return backend_.upload_fp8_linear(h);
   }
 
-  // Block-scaled parts that cannot share one block grid: dequantized part by part, held in the
-  // compute dtype.
+  // Block-scaled parts that cannot share one block grid, or whose slice cuts through blocks:
+  // each dequantized whole, its slice kept, held in the compute dtype.
   Result<Linear> dequantized_parts(const std::vector<Fp8Part>& parts, const Fp8HostLinear& h, int64_t out, int64_t in) {
     Tensor w = Tensor::empty_cpu(DType::kF32, {out, in});
-    float* dst = w.data_as<float>();
+    char* dst = static_cast<char*>(w.data());
     for (const Fp8Part& p : parts) {
-      const int64_t rows = p.weight.shape[0];
-      fp8::dequantize_weight(static_cast<const uint8_t*>(p.weight.data), p.scale.data(), WeightScale::kBlock, rows, in,
-                             dst);
-      dst += rows * in;
+      const Shape whole = p.weight.shape;
+      Tensor full = Tensor::empty_cpu(DType::kF32, whole);
+      fp8::dequantize_weight(static_cast<const uint8_t*>(p.weight.data), p.scale.data(), WeightScale::kBlock, whole[0],
+                             whole[1], full.data_as<float>());
+      TensorInfo info = p.weight;
+      info.dtype = DType::kF32, info.data = full.data(), info.nbytes = full.nbytes();
+      const Tensor local = slice(info, p.part);  // a view of `full`, or a copy
+      std::memcpy(dst, local.data(), local.nbytes());
+      dst += local.nbytes();
     }
     Linear l;
     TK_ASSIGN_OR_RETURN(l.weight, backend_.upload(w));
@@ -291,10 +325,6 @@ Result<ModelWeights> load_weights(const ModelConfig& c, const Checkpoint& ckpt, 
       continue;
     }
     TK_ASSIGN_OR_RETURN(const bool fp8, quantized_in_checkpoint(c.quantization, spec));
-    if (fp8 && tp.size > 1)
-      return unsupported("--tensor-parallel-size " + std::to_string(tp.size) + ": sharding an FP8 checkpoint ('" +
-                         spec.module(0) + "' is FP8) is not built yet; run it at --tensor-parallel-size 1, or "
-                         "shard its float version (--quantization fp8 quantizes each rank's shard)");
     if (fp8) {
       TK_ASSIGN_OR_RETURN(*spec.linear, loader.fp8_linear(spec, c.quantization));
       continue;

@@ -146,30 +146,37 @@ struct TeacherForcing {
     EXPECT_TRUE(model->backend().download(logits, host.data()).ok());
     return host;
   }
-  // A new sequence of `tokens`: its first half in one prefill, then one decode step per token
-  // (graphs where the backend has them); every row's logits, [tokens, vocab] on the host.
-  std::vector<float> prefill_then_decode(const std::vector<int32_t>& tokens) {
-    Sequence* seq = add(tokens);
-    const int n = static_cast<int>(tokens.size()), half = n / 2;
-    ScheduledStep prefill;
-    prefill.seqs.push_back({seq, 0, half, false});
-    std::vector<int32_t> rows;
-    for (int t = 0; t < half; ++t) rows.push_back(t);
-    std::vector<float> all = run(prefill, rows);
-    for (int t = half; t < n; ++t) {
-      ScheduledStep decode;
-      decode.seqs.push_back({seq, t, 1, true});
-      const std::vector<float> row = run(decode, {0});
-      all.insert(all.end(), row.begin(), row.end());
-    }
-    return all;
-  }
+  std::vector<float> prefill_then_decode(const std::vector<int32_t>& tokens);
   PagePool pool;
   std::unique_ptr<Model> model;
   KvCacheTensors cache;
   std::unique_ptr<ModelRunner> runner;
   std::vector<std::unique_ptr<Sequence>> seqs;
 };
+
+// A new sequence of `tokens` in `f` (a TeacherForcing, or any type with its add and run): its first
+// half in one prefill, then one decode step per token (graphs where the backend has them); every
+// row's logits, [tokens, vocab] on the host.
+template <typename Forcing>
+std::vector<float> prefill_then_decode(Forcing& f, const std::vector<int32_t>& tokens) {
+  Sequence* seq = f.add(tokens);
+  const int n = static_cast<int>(tokens.size()), half = n / 2;
+  ScheduledStep prefill;
+  prefill.seqs.push_back({seq, 0, half, false});
+  std::vector<int32_t> rows;
+  for (int t = 0; t < half; ++t) rows.push_back(t);
+  std::vector<float> all = f.run(prefill, rows);
+  for (int t = half; t < n; ++t) {
+    ScheduledStep decode;
+    decode.seqs.push_back({seq, t, 1, true});
+    const std::vector<float> row = f.run(decode, {0});
+    all.insert(all.end(), row.begin(), row.end());
+  }
+  return all;
+}
+inline std::vector<float> TeacherForcing::prefill_then_decode(const std::vector<int32_t>& tokens) {
+  return test::prefill_then_decode(*this, tokens);
+}
 
 // llama.cpp-method perplexity of `text_file` through a teacher-forced runner: windows of `ctx`
 // tokens, BOS first, the second half scored. Each window is one prefill of the whole window, so
