@@ -2,6 +2,10 @@
 // safetensors) or a built-in configuration with random weights made on the device.
 #include <algorithm>
 #include <cstdio>
+#include <exception>
+#include <functional>
+#include <optional>
+#include <thread>
 
 #include "backend_cpu/cpu_backend.h"
 #include "engine_core/engine_core.h"
@@ -42,18 +46,44 @@ std::vector<int> rank_cpu_threads(int threads, int size) {
   return split_cpu_threads(total, size);
 }
 
-// Ranks 1..N-1 of a tensor-parallel model (rank 0 is made as an unsharded model is), each on its
-// own CPU backend with its share of the threads, and the ranks' communicators.
-Status make_other_ranks(const EngineConfig& c, const std::vector<int>& threads, LoadedModel& m) {
+// Rank r > 0 of a tensor-parallel model, on its own CPU backend with its share of the threads.
+Result<LoadedRank> make_rank(const EngineConfig& c, int threads, TensorParallel tp) {
+  LoadedRank rank;
+  TK_ASSIGN_OR_RETURN(rank.backend, make_backend(DeviceChoice::kCpu, c.dtype, threads, c.gemm_autotune));
+  TK_ASSIGN_OR_RETURN(rank.model, make_model(c, *rank.backend, nullptr, tp));
+  return rank;
+}
+
+// Ranks 1..N-1, each read on a thread of its own while `rank0` (the one the progress reports
+// follow, made as an unsharded model is) reads on this one: each reads only its slices, so the
+// ranks' reads of the memory-mapped files overlap. The first failure, in rank order, is returned.
+Status make_ranks(const EngineConfig& c, const std::vector<int>& threads, LoadedModel& m,
+                  const std::function<Status()>& rank0) {
   const int n = c.tensor_parallel_size;
+  std::vector<std::optional<Result<LoadedRank>>> others(static_cast<size_t>(std::max(n - 1, 0)));
+  std::vector<std::thread> readers;
+  for (int r = 1; r < n; ++r)
+    readers.emplace_back([&, r] {
+      try {
+        others[r - 1].emplace(make_rank(c, threads[r], {r, n}));
+      } catch (const std::exception& e) {  // e.g. bad_alloc: an error of this rank, not a terminate
+        others[r - 1].emplace(internal_error("tensor-parallel rank " + std::to_string(r) + ": " + e.what()));
+      }
+    });
+  Status first = rank0();
+  for (std::thread& t : readers) t.join();
   std::string split = std::to_string(threads[0]);
   for (int r = 1; r < n; ++r) {
-    LoadedRank rank;
-    TK_ASSIGN_OR_RETURN(rank.backend, make_backend(DeviceChoice::kCpu, c.dtype, threads[r], c.gemm_autotune));
-    TK_ASSIGN_OR_RETURN(rank.model, make_model(c, *rank.backend, nullptr, {r, n}));
-    m.other_ranks.push_back(std::move(rank));
+    Result<LoadedRank>& rank = *others[r - 1];
+    if (!rank.ok()) {
+      if (first.ok()) first = rank.status();
+      continue;
+    }
+    m.other_ranks.push_back(std::move(*rank));
     split += "+" + std::to_string(threads[r]);
   }
+  TK_RETURN_IF_ERROR(first);
+  if (n == 1) return Status::ok_status();
   TK_LOG_INFO("tensor parallel: " + std::to_string(n) + " ranks on the CPU, " + split + " threads, KV heads " +
               (m.model->config().num_kv_heads >= n ? "split" : "replicated"));
   m.communicators = make_in_process_communicators(n);
@@ -118,8 +148,10 @@ Result<LoadedModel> load_model(const EngineConfig& c, const LoadProgress& progre
   }
   m.free_memory_before = m.backend->free_memory();
   const double start = now_seconds();
-  TK_ASSIGN_OR_RETURN(m.model, make_model(c, *m.backend, progress, {0, c.tensor_parallel_size}));
-  if (c.tensor_parallel_size > 1) TK_RETURN_IF_ERROR(make_other_ranks(c, rank_threads, m));
+  TK_RETURN_IF_ERROR(make_ranks(c, rank_threads, m, [&]() -> Status {
+    TK_ASSIGN_OR_RETURN(m.model, make_model(c, *m.backend, progress, {0, c.tensor_parallel_size}));
+    return Status::ok_status();
+  }));
   const double seconds = now_seconds() - start;
   // What the weights took of the device (on the host, free pages move for other reasons too).
   const size_t free_after = m.backend->free_memory();
