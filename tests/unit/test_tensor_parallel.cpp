@@ -232,14 +232,15 @@ std::string fp8_case_name(const ::testing::TestParamInfo<Fp8Case>& info) {
   return info.param.format + "_tp" + std::to_string(info.param.size);
 }
 
-// ct_block_group's 3 q heads do not split; fp8_tensor_static's one KV head is replicated.
+// ct_block_group's 3 q heads split over 3 ranks only; the one KV head of it and of
+// fp8_tensor_static is replicated.
 INSTANTIATE_TEST_SUITE_P(
     Formats, TensorParallelFp8Test,
     ::testing::Values(Fp8Case{"ct_tensor_static", 2, true}, Fp8Case{"ct_tensor_static", 4, true},
                       Fp8Case{"fp8_tensor_static", 2, true}, Fp8Case{"ct_weight_only", 2, true},
                       Fp8Case{"ct_weight_only", 4, true}, Fp8Case{"ct_channel_token", 2, false},
                       Fp8Case{"fbgemm_channel", 4, false}, Fp8Case{"fp8_block", 2, false},
-                      Fp8Case{"online_bf16", 2, false}),
+                      Fp8Case{"ct_block_group", 3, false}, Fp8Case{"online_bf16", 2, false}),
     fp8_case_name);
 
 // A step whose inputs wait on the last sampling (overlap scheduling) is an error under tensor
