@@ -2,7 +2,8 @@
 // in the decode step after a product and before the small kernels that follow it (RoPE,
 // attention, a norm, SiLU·up), so the memory, idle while they run, streams the next product's
 // weight. It waits for the kernel before it first: issued earlier, the prefetch would compete
-// with that product's own stream and could evict it.
+// with that product's own stream and could evict it. Every placement measured slower on the H200
+// (docs/BENCHMARKS.md, session 6), so the model issues none unless TOKAMAK_L2_PREFETCH asks.
 #include "common.cuh"
 #include "kernels/kernels.h"
 
