@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <future>
 #include <stdexcept>
 #include <thread>
@@ -655,55 +656,47 @@ void within_seconds(double seconds, F f) {
   done.get();
 }
 
-// abort() releases the ranks waiting in an all-reduce for a rank that never comes, and every
-// later call fails at once.
-TEST(InProcessCommunicator, AbortReleasesTheWaitingRanksAndFailsLaterCalls) {
-  within_seconds(20, [] {
+// Ranks 0 and 1 of 3 make `call` and wait for rank 2, which aborts instead: both calls must
+// return (within 20 s) with an error whose message holds `words(r)`, and rank 2's own call after
+// the abort must fail at once.
+void expect_abort_releases_waiting_ranks(const std::function<Status(Communicator&)>& call,
+                                         const std::function<std::string(int)>& words) {
+  within_seconds(20, [&] {
     auto comms = make_in_process_communicators(3);
     Status s[2];
     std::vector<std::thread> waiting;
-    for (int r = 0; r < 2; ++r)
-      waiting.emplace_back([&, r] {
-        Tensor t = Tensor::empty_cpu(DType::kF32, {5});
-        s[r] = comms[r]->all_reduce_sum(t);
-      });
+    for (int r = 0; r < 2; ++r) waiting.emplace_back([&, r] { s[r] = call(*comms[r]); });
     std::this_thread::sleep_for(std::chrono::milliseconds(20));  // most likely waiting by now
     comms[2]->abort();
     for (std::thread& t : waiting) t.join();
     for (int r = 0; r < 2; ++r) {
       EXPECT_EQ(s[r].code(), StatusCode::kInternal) << s[r].to_string();
-      EXPECT_NE(s[r].message().find("aborted"), std::string::npos) << s[r].message();
+      EXPECT_NE(s[r].message().find(words(r)), std::string::npos) << s[r].message();
     }
-    Tensor t = Tensor::empty_cpu(DType::kF32, {5});
-    EXPECT_FALSE(comms[2]->all_reduce_sum(t).ok());
+    EXPECT_FALSE(call(*comms[2]).ok());
   });
+}
+
+// abort() releases the ranks waiting in an all-reduce for a rank that never comes, and every
+// later call fails at once.
+TEST(InProcessCommunicator, AbortReleasesTheWaitingRanksAndFailsLaterCalls) {
+  expect_abort_releases_waiting_ranks(
+      [](Communicator& c) {
+        Tensor t = Tensor::empty_cpu(DType::kF32, {5});
+        return c.all_reduce_sum(t);
+      },
+      [](int) { return std::string("aborted"); });
 }
 
 // The same for ranks waiting in an all-gather (the logits' gather).
 TEST(InProcessCommunicator, AbortReleasesTheRanksWaitingInAnAllGather) {
-  within_seconds(20, [] {
-    auto comms = make_in_process_communicators(3);
-    Status s[2];
-    std::vector<std::thread> waiting;
-    for (int r = 0; r < 2; ++r)
-      waiting.emplace_back([&, r] {
+  expect_abort_releases_waiting_ranks(
+      [](Communicator& c) {
         Tensor x = Tensor::empty_cpu(DType::kF32, {2, 3});
         Tensor out = Tensor::empty_cpu(DType::kF32, {2, 9});
-        s[r] = comms[r]->all_gather(x, out);
-      });
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // most likely waiting by now
-    comms[2]->abort();
-    for (std::thread& t : waiting) t.join();
-    for (int r = 0; r < 2; ++r) {
-      EXPECT_EQ(s[r].code(), StatusCode::kInternal) << s[r].to_string();
-      EXPECT_NE(s[r].message().find("all_gather on rank " + std::to_string(r) + ": the communicator was aborted"),
-                std::string::npos)
-          << s[r].message();
-    }
-    Tensor x = Tensor::empty_cpu(DType::kF32, {2, 3});
-    Tensor out = Tensor::empty_cpu(DType::kF32, {2, 9});
-    EXPECT_FALSE(comms[2]->all_gather(x, out).ok());
-  });
+        return c.all_gather(x, out);
+      },
+      [](int r) { return "all_gather on rank " + std::to_string(r) + ": the communicator was aborted"; });
 }
 
 // An exception on any rank, rank 0 (the caller's thread) or a worker, while the others wait for
