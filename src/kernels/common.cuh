@@ -58,7 +58,7 @@ Status dispatch_half(DType dtype, const char* op, F&& f) {
 __device__ __forceinline__ void pdl_wait() { asm volatile("griddepcontrol.wait;\n" ::: "memory"); }
 __device__ __forceinline__ void pdl_trigger() { asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory"); }
 
-bool programmatic_launch_enabled();
+bool programmatic_launch_enabled();  // false under TOKAMAK_DISABLE_PDL=1 (pdl.cpp)
 
 // ---- L2 prefetch (sm_90's bulk-copy engine) --------------------------------------------------
 //
@@ -76,7 +76,6 @@ __device__ __forceinline__ void prefetch_l2_range(const void* base, int64_t byte
   for (int64_t off = worker * kPiece; off < bytes; off += workers * kPiece)
     prefetch_l2(b + off, static_cast<uint32_t>(bytes - off < kPiece ? bytes - off : kPiece));
 }
-  // false under TOKAMAK_DISABLE_PDL=1 (pdl.cpp)
 
 // kernel<<<grid, block, smem, stream>>>(args...) as a programmatic dependent of the kernel before
 // it on the stream (a programmatic edge when captured into a graph); with cluster_x > 1 in

@@ -3,8 +3,8 @@
 // token count fills the GPU. With an FP8 output (the per-token input quantization of the down
 // projection, fused) a row needs its amax first: one block per row then (a cluster of 8 for a
 // step of at most 64 tokens), the row's products held in registers between the reduction and the
-// fp8 stores (quantize_fp8_rows' arithmetic,
-// fp8_common.cuh: the same bytes and scales as silu_mul + quantize_fp8_rows). A gate_up that is an
+// fp8 stores (quantize_fp8_rows' arithmetic, fp8_common.cuh: the same bytes and scales as
+// silu_mul + quantize_fp8_rows). A gate_up that is an
 // FP8 GEMM's raw product is scaled first as scale_fp8_product would have (and rounded).
 #include <cooperative_groups.h>
 
@@ -110,9 +110,9 @@ __global__ void __launch_bounds__(512) silu_mul_fp8_kernel(const T* __restrict__
 // The same for rows of few tokens (decode), where one block per row leaves the row's loads to one
 // SM: Llama-3-8B's row (57 KB of gate_up, 115 KB of scales when it is a raw FP8 product) took
 // 9.4 us at batch 1 on the H200 that way, 4.8 us so (docs/BENCHMARKS.md). Here a cluster of
-// kRowBlocks blocks shares each row,
-// each block 1/kRowBlocks of its vectors, and the blocks exchange their amax through
-// distributed shared memory; max is exact in any order, so the bytes are the one-block kernel's.
+// kRowBlocks blocks shares each row, each block 1/kRowBlocks of its vectors, and the blocks
+// exchange their amax through distributed shared memory; max is exact in any order, so the bytes
+// are the one-block kernel's.
 constexpr int kRowBlocks = 8, kClusterMaxThreads = 256, kClusterMaxTokens = 64;
 template <typename T, int kVecs>
 __global__ void __launch_bounds__(kClusterMaxThreads)
