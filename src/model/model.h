@@ -250,7 +250,7 @@ struct Activations {
 // How much of each product's weight a decode step (at most kPrefetchMaxTokens tokens) asks the
 // L2 for ahead of that product, while the small ops before it run (Backend::prefetch_weight), in
 // bytes; 0: none. TOKAMAK_L2_PREFETCH="o_proj:32,gate_up:8" (MB per product; names qkv, o_proj,
-// gate_up, down, lm_head) overrides the defaults.
+// gate_up, down, lm_head) asks for some; by default none (every setting measured slower).
 struct WeightPrefetch {
   int64_t qkv = 0, o_proj = 0, gate_up = 0, down = 0, lm_head = 0;
   static constexpr int64_t kPrefetchMaxTokens = 16;
@@ -315,8 +315,9 @@ class Model {
   void linear(const Tensor& x, Fp8Producer producer, const Linear& w, Tensor& out, Fp8DeferredScales* deferred);
   // SiLU·up, likewise (gate_up may be a raw FP8 product).
   void activation(const Tensor& gate_up, const Fp8DeferredScales& gate_up_scales, const Linear& consumer, Tensor& out);
-  // Sums a row-parallel linear's partial output over the ranks (tensor parallelism only).
+  // Asks the backend to prefetch w's first `bytes` in a decode step (prefetch_, off by default).
   void prefetch(const Linear& w, int64_t bytes, int64_t num_tokens);
+  // Sums a row-parallel linear's partial output over the ranks (tensor parallelism only).
   void all_reduce(Tensor& partial);
   // The rows' logits over the whole vocabulary from every rank's slice (tensor parallelism only).
   void all_gather_logits(const Tensor& shard, Tensor& logits);
