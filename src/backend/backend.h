@@ -360,10 +360,6 @@ class Backend {
                          int layer, const AttentionShape& shape, Tensor& out /*[T, Hq * head_dim]*/) = 0;
   // out = silu(gate) * up, gate = gate_up[:, :I], up = gate_up[:, I:]
   virtual void silu_mul(const Tensor& gate_up /*[T, 2I]*/, Tensor& out /*[T, I]*/) = 0;
-  // A hint that w's first max_bytes are read soon (by the product after the small ops that come
-  // next): the CUDA backend asks the L2 for them while those ops run (kernels::l2_prefetch).
-  // Nothing is written; a backend with nothing to prefetch into ignores it.
-  virtual void prefetch_weight(const Linear& w, int64_t max_bytes) { (void)w, (void)max_bytes; }
   // out[r] = x[logit_rows[r]]
   virtual void gather_logit_rows(const StepPlan& plan, const Tensor& x /*[T, hidden]*/, Tensor& out /*[R, hidden]*/) = 0;
 

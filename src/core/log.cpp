@@ -47,7 +47,6 @@ const EnvFlags& env_flags() {
       if (*v != '\0' && *end == '\0' && errno == 0 && n >= 0 && n <= (1ll << 30)) f.gemv_max_mb = n;
     }
     if (const char* v = std::getenv("TOKAMAK_DISABLE_PDL")) f.disable_pdl = std::string(v) == "1";
-    if (const char* v = std::getenv("TOKAMAK_L2_PREFETCH")) f.l2_prefetch = v;
     if (const char* v = std::getenv("TOKAMAK_API_KEY"); v && *v) f.api_key = v;
     return f;
   }();

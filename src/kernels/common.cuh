@@ -60,23 +60,6 @@ __device__ __forceinline__ void pdl_trigger() { asm volatile("griddepcontrol.lau
 
 bool programmatic_launch_enabled();  // false under TOKAMAK_DISABLE_PDL=1 (pdl.cpp)
 
-// ---- L2 prefetch (sm_90's bulk-copy engine) --------------------------------------------------
-//
-// Asks the L2 to pull [p, p + bytes) from memory: no registers, no shared memory, nothing to wait
-// for, so a kernel can start the read of data it (or a later kernel) reads only later, while the
-// memory would otherwise idle. A hint: a line may be evicted before it is read. p 16-byte aligned,
-// bytes a multiple of 16.
-__device__ __forceinline__ void prefetch_l2(const void* p, uint32_t bytes) {
-  asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;\n" ::"l"(__cvta_generic_to_global(p)), "r"(bytes) : "memory");
-}
-// [base, base + bytes) in 16 KB pieces, piece i issued by worker i % workers.
-__device__ __forceinline__ void prefetch_l2_range(const void* base, int64_t bytes, int64_t worker, int64_t workers) {
-  constexpr int64_t kPiece = 16 << 10;
-  const char* b = static_cast<const char*>(base);
-  for (int64_t off = worker * kPiece; off < bytes; off += workers * kPiece)
-    prefetch_l2(b + off, static_cast<uint32_t>(bytes - off < kPiece ? bytes - off : kPiece));
-}
-
 // kernel<<<grid, block, smem, stream>>>(args...) as a programmatic dependent of the kernel before
 // it on the stream (a programmatic edge when captured into a graph); with cluster_x > 1 in
 // clusters of cluster_x blocks along x (grid.x a multiple of it), for blocks that share a row and

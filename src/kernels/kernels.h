@@ -147,16 +147,6 @@ struct GemvParams {
 };
 Status gemv(const GemvParams& p, cudaStream_t stream);
 
-// Asks the L2 for the first `bytes` of a weight a later kernel reads (l2_prefetch.cu): a
-// programmatic dependent that waits for the kernel before it, issues the bulk prefetches and
-// exits, so the memory streams the weight while the small kernels between run. A hint with no
-// output; no CPU twin (nothing to compare), timed in bench latency.
-struct L2PrefetchParams {
-  const void* p = nullptr;  // 16-byte aligned
-  int64_t bytes = 0;        // rounded down to a multiple of 16
-};
-Status l2_prefetch(const L2PrefetchParams& p, cudaStream_t stream);
-
 // out[r] = x[rows[r]]
 struct GatherRowsParams {
   const void* x = nullptr;        // [num_tokens, hidden]

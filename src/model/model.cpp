@@ -3,8 +3,6 @@
 // the next norm); final norm; logits for the rows the engine asked for.
 #include <algorithm>
 #include <cmath>
-#include <cstdlib>
-#include <sstream>
 #include <utility>
 
 #include "model/model.h"
@@ -33,30 +31,6 @@ Model::Model(ModelConfig config, ModelWeights weights, Backend& backend, TensorP
     : config_(std::move(config)), weights_(std::move(weights)), backend_(backend), tp_(tp),
       shard_(shard_sizes(config_, tp)) {}
 
-WeightPrefetch weight_prefetch_from_env() {
-  const std::optional<std::string>& text = env_flags().l2_prefetch;
-  return text ? parse_weight_prefetch(*text) : WeightPrefetch{};
-}
-
-WeightPrefetch parse_weight_prefetch(const std::string& text) {
-  WeightPrefetch p;
-  std::stringstream items(text);
-  for (std::string item; std::getline(items, item, ',');) {
-    const size_t colon = item.find(':');
-    char* end = nullptr;
-    const long long mb = colon == std::string::npos ? -1 : std::strtoll(item.c_str() + colon + 1, &end, 10);
-    const std::string name = item.substr(0, colon);
-    int64_t* slot = name == "qkv" ? &p.qkv : name == "o_proj" ? &p.o_proj : name == "gate_up" ? &p.gate_up
-                  : name == "down" ? &p.down : name == "lm_head" ? &p.lm_head : nullptr;
-    const bool digits = end != nullptr && end != item.c_str() + colon + 1 && *end == '\0';
-    if (slot == nullptr || !digits || mb < 0 || mb > (1 << 20)) {
-      TK_LOG_WARN("TOKAMAK_L2_PREFETCH: ignoring '" + item + "' (want name:MB, names qkv, o_proj, gate_up, down, lm_head)");
-      continue;
-    }
-    *slot = static_cast<int64_t>(mb) << 20;
-  }
-  return p;
-}
 
 AttentionShape Model::attention_shape() const {
   AttentionShape s;
@@ -215,7 +189,6 @@ void Model::attention_block(const StepPlan& plan, int layer, int64_t t, KvCacheT
   Tensor delta = act_.delta.slice_rows(0, t);
   linear(normed, Fp8Producer::kNorm, w.qkv, qkv, nullptr);
   if (config_.qk_norm) backend_.qk_norm(qkv, w.q_norm, w.k_norm, static_cast<float>(config_.rms_norm_eps), s);
-  prefetch(w.o_proj, prefetch_.o_proj, t);  // streams while RoPE and attention run
   backend_.rope_kv_store(plan, qkv, weights_.inv_freq, cache, layer, s);
   backend_.attention(plan, qkv, cache, layer, s, attn);
   delta_scales = Fp8DeferredScales{};
@@ -231,16 +204,10 @@ void Model::mlp_block(int layer, int64_t t, Fp8DeferredScales& delta_scales) {
   Tensor delta = act_.delta.slice_rows(0, t);
   Fp8DeferredScales gate_up_scales;
   linear(normed, Fp8Producer::kNorm, w.gate_up, gate_up, defers_scales(w.gate_up, &w.down) ? &gate_up_scales : nullptr);
-  prefetch(w.down, prefetch_.down, t);  // streams while SiLU·up runs
   activation(gate_up, gate_up_scales, w.down, mlp);
   delta_scales = Fp8DeferredScales{};
   linear(mlp, Fp8Producer::kSiluMul, w.down, delta, defers_scales(w.down, next_qkv(layer)) ? &delta_scales : nullptr);
   if (comm_) all_reduce(delta);  // the rank's rows' share of the MLP output
-}
-
-// Decode steps only: a prefill's products are bound by their FLOPs, not by the weight's read.
-void Model::prefetch(const Linear& w, int64_t bytes, int64_t t) {
-  if (bytes > 0 && t <= WeightPrefetch::kPrefetchMaxTokens) backend_.prefetch_weight(w, bytes);
 }
 
 // NOTE: every rank calls it at the same points of the same step: a failure is kept for forward()
@@ -279,15 +246,12 @@ Status Model::forward(const StepPlan& plan, KvCacheTensors& cache) {
   Fp8DeferredScales delta_scales;  // delta's, where its FP8 linear left them to the next norm
   for (int l = 0; l < static_cast<int>(config_.num_layers); ++l) {
     const LayerWeights& w = weights_.layers[l];
-    prefetch(w.qkv, prefetch_.qkv, t);
     pre_norm(residual, l == 0 ? nullptr : &delta, delta_scales, w.input_norm, w.qkv, t);  // adds the MLP output
     attention_block(plan, l, t, cache, delta_scales);
-    prefetch(w.gate_up, prefetch_.gate_up, t);
     pre_norm(residual, &delta, delta_scales, w.post_attn_norm, w.gate_up, t);  // adds the attention output
     mlp_block(l, t, delta_scales);
   }
   TK_CHECK(!delta_scales.pending());
-  if (r > 0) prefetch(weights_.lm_head, prefetch_.lm_head, t);
   backend_.add_rmsnorm(residual, delta, weights_.final_norm, eps, normed);  // adds the last MLP output
   if (r > 0) {
     Tensor last = act_.last.slice_rows(0, r);

@@ -247,19 +247,6 @@ struct Activations {
   Tensor fp8_scales;  // [2 * max_tokens] fp32: the norms' rows, then SiLU·up's
 };
 
-// How much of each product's weight a decode step (at most kPrefetchMaxTokens tokens) asks the
-// L2 for ahead of that product, while the small ops before it run (Backend::prefetch_weight), in
-// bytes; 0: none. TOKAMAK_L2_PREFETCH="o_proj:32,gate_up:8" (MB per product; names qkv, o_proj,
-// gate_up, down, lm_head) asks for some; by default none (every setting measured slower).
-struct WeightPrefetch {
-  int64_t qkv = 0, o_proj = 0, gate_up = 0, down = 0, lm_head = 0;
-  static constexpr int64_t kPrefetchMaxTokens = 16;
-};
-// "o_proj:32,gate_up:8" -> bytes per product; an item that is not name:MB is skipped with a
-// warning. weight_prefetch_from_env() parses TOKAMAK_L2_PREFETCH (none when it is unset).
-WeightPrefetch parse_weight_prefetch(const std::string& text);
-WeightPrefetch weight_prefetch_from_env();
-
 class Model {
  public:
   // Loads config, checkpoint and weights from a Hugging Face model directory.
@@ -315,8 +302,6 @@ class Model {
   void linear(const Tensor& x, Fp8Producer producer, const Linear& w, Tensor& out, Fp8DeferredScales* deferred);
   // SiLU·up, likewise (gate_up may be a raw FP8 product).
   void activation(const Tensor& gate_up, const Fp8DeferredScales& gate_up_scales, const Linear& consumer, Tensor& out);
-  // Asks the backend to prefetch w's first `bytes` in a decode step (prefetch_, off by default).
-  void prefetch(const Linear& w, int64_t bytes, int64_t num_tokens);
   // Sums a row-parallel linear's partial output over the ranks (tensor parallelism only).
   void all_reduce(Tensor& partial);
   // The rows' logits over the whole vocabulary from every rank's slice (tensor parallelism only).
@@ -336,7 +321,6 @@ class Model {
   Status comm_error_;             // the step's first all-reduce failure, returned by forward()
   Activations act_;
   int64_t reserved_logits_ = 0;
-  WeightPrefetch prefetch_ = weight_prefetch_from_env();
 };
 
 }  // namespace tk

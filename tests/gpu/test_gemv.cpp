@@ -424,32 +424,6 @@ TEST(Gemv, MatchesCublasLtOnDecodeShapes) {
   (*gemm)->set_gemv(GemvUse::kAuto);
 }
 
-// The L2 prefetch writes nothing: it must run (in a graph too, as a programmatic dependent) on
-// sizes that are not a multiple of its pieces, leave a product after it unchanged, and refuse a
-// misaligned address.
-TEST(L2Prefetch, RunsInAGraphAndRefusesMisalignedAddresses) {
-  DeviceArray buf = DeviceArray::from(random_floats(1000003, 8300), DType::kBF16);  // 2,000,006 bytes
-  const std::vector<float> before = buf.download();
-  cudaStream_t stream;
-  CUDA_CHECK(cudaStreamCreate(&stream));
-  cudaGraph_t graph;
-  CUDA_CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
-  for (int64_t bytes : {int64_t{0}, int64_t{15}, int64_t{16 << 10}, int64_t{2000006}})
-    EXPECT_TRUE(kernels::l2_prefetch({buf.data(), bytes}, stream).ok()) << bytes;
-  CUDA_CHECK(cudaStreamEndCapture(stream, &graph));
-  cudaGraphExec_t exec;
-  CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0));
-  for (int i = 0; i < 3; ++i) CUDA_CHECK(cudaGraphLaunch(exec, stream));
-  CUDA_CHECK(cudaStreamSynchronize(stream));
-  EXPECT_EQ(buf.download(), before);
-  CUDA_CHECK(cudaGraphExecDestroy(exec));
-  CUDA_CHECK(cudaGraphDestroy(graph));
-  CUDA_CHECK(cudaStreamDestroy(stream));
-  const Status misaligned = kernels::l2_prefetch({static_cast<const char*>(buf.data()) + 8, 1024}, nullptr);
-  EXPECT_EQ(misaligned.code(), StatusCode::kUnsupported) << misaligned.to_string();
-  EXPECT_EQ(kernels::l2_prefetch({nullptr, 16}, nullptr).code(), StatusCode::kInvalidArgument);
-}
-
 TEST(Gemv, RefusesWhatItCannotRun) {
   DeviceArray a(1024, DType::kF32);
   kernels::GemvParams p;

@@ -224,12 +224,6 @@ void CudaBackend::silu_mul(const Tensor& gate_up, Tensor& out) {
   record(kernels::silu_mul(p, stream_));
 }
 
-void CudaBackend::prefetch_weight(const Linear& w, int64_t max_bytes) {
-  kernels::L2PrefetchParams p;
-  p.p = w.weight.data(), p.bytes = std::min(max_bytes, static_cast<int64_t>(w.weight.nbytes()));
-  record(kernels::l2_prefetch(p, stream_));
-}
-
 void CudaBackend::gather_logit_rows(const StepPlan& plan, const Tensor& x, Tensor& out) {
   kernels::GatherRowsParams p;
   p.x = x.data(), p.rows = cuda_plan(plan).logit_rows, p.out = out.data(), p.num_rows = out.dim(0), p.hidden = x.dim(1);

@@ -72,7 +72,6 @@ class CudaBackend final : public Backend {
   void attention(const StepPlan& plan, const Tensor& qkv, const KvCacheTensors& cache, int layer,
                  const AttentionShape& shape, Tensor& out) override;
   void silu_mul(const Tensor& gate_up, Tensor& out) override;
-  void prefetch_weight(const Linear& w, int64_t max_bytes) override;
   void gather_logit_rows(const StepPlan& plan, const Tensor& x, Tensor& out) override;
   void write_history(const StepPlan& plan, Tensor& history) override;
   Status sample(const Tensor& logits, const std::vector<SamplingSpec>& specs, const Tensor& history,
