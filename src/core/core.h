@@ -327,6 +327,7 @@ struct EnvFlags {
   std::optional<bool> gemv;              // TOKAMAK_GEMV=1|0: bf16/fp16 products of few rows by kernels::gemv or cuBLASLt (gemm.h)
   std::optional<int64_t> gemv_max_mb;    // TOKAMAK_GEMV_MAX_MB: the largest 16-bit weight kernels::gemv takes in kAuto (gemm.h)
   bool disable_pdl = false;              // TOKAMAK_DISABLE_PDL=1: kernels launched without programmatic dependent launch
+  std::optional<bool> decode_cluster_merge;  // TOKAMAK_DECODE_CLUSTER_MERGE=0|1: split-KV decode merges 2-8 splits in a cluster (kernels.h)
   std::optional<std::string> api_key;    // TOKAMAK_API_KEY: the server's key when --api-key is not given
 };
 const EnvFlags& env_flags();

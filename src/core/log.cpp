@@ -47,6 +47,8 @@ const EnvFlags& env_flags() {
       if (*v != '\0' && *end == '\0' && errno == 0 && n >= 0 && n <= (1ll << 30)) f.gemv_max_mb = n;
     }
     if (const char* v = std::getenv("TOKAMAK_DISABLE_PDL")) f.disable_pdl = std::string(v) == "1";
+    if (const char* v = std::getenv("TOKAMAK_DECODE_CLUSTER_MERGE"); v && (std::string(v) == "0" || std::string(v) == "1"))
+      f.decode_cluster_merge = std::string(v) == "1";
     if (const char* v = std::getenv("TOKAMAK_API_KEY"); v && *v) f.api_key = v;
     return f;
   }();

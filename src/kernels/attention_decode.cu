@@ -2,13 +2,18 @@
 // block owns (sequence, kv head, split) and streams that split's pages through a cp.async
 // pipeline ONCE for every query row of the KV group (group q heads x up to kMaxDecodeQueryLen new
 // tokens). Scores and P V run on tensor cores (mma m16n8k16; the rows padded to 16 cost nothing
-// next to the memory time), the softmax online in fp32. Each split leaves (out, lse) in the fp32
-// workspace and a merge kernel, launched as a programmatic dependent of the first so its launch
-// hides behind it, combines the splits by log-sum-exp. A sequence that fits one split is written
-// directly. Paged staging and the tensor-core step are in attention_common.cuh; the host planner,
+// next to the memory time), the softmax online in fp32. The splits are combined by log-sum-exp:
+// up to kMaxClusterSplits splits run as one thread-block cluster, each split leaving its rows
+// (out, lse) in its own shared memory and the cluster merging them through distributed shared
+// memory (no workspace round trip, no second kernel: decode at batch 1 splits 2-3 ways and paid
+// a merge launch per layer); more splits leave (out, lse) in the fp32 workspace for a merge
+// kernel, launched as a programmatic dependent of the first. A sequence that fits one split is
+// written directly. Paged staging and the tensor-core step are in attention_common.cuh; the host planner,
 // plan_decode, in decode_plan.cpp. An FP8 KV cache (kFp8) streams the raw e4m3 tiles (half the
 // bytes, twice the stages), converts them in registers and runs the MMAs in fp16; k_scale is
 // folded into the softmax scale and v_scale into the written output (the merge is linear).
+#include <cooperative_groups.h>
+
 #include <algorithm>
 #include <atomic>
 #include <cmath>
@@ -24,11 +29,13 @@ namespace tk::kernels {
 namespace {
 
 using namespace attn;
+namespace cg = cooperative_groups;
 
 constexpr int kWarps = 4;
 constexpr int kThreads = kWarps * 32;
 constexpr int kRowsPerBlock = 64;  // query rows (group x query tokens) one block serves
 constexpr float kLog2e = 1.4426950408889634f;
+constexpr int kMaxClusterSplits = 8;  // the portable cluster size; more splits go through the workspace
 static_assert(kThreads == kStageThreads);
 
 template <int D, bool kFp8 = false>
@@ -50,6 +57,10 @@ struct Cfg {
   static constexpr int kPipeBytes = kStages * 2 * kTileBytes;
   static constexpr int kRedBytes = (kWarps * 16 * kRedStride + 2 * kWarps * 16) * 4;
   static constexpr int kSmemBytes = kPipeBytes > kRedBytes ? kPipeBytes : kRedBytes;
+  // A clustered split's finished rows, behind the reduction area: [kRowsPerBlock][D] normalised
+  // out, then [kRowsPerBlock] log2-sum-exp2.
+  static constexpr int kClusterOffset = kRedBytes;
+  static_assert(kClusterOffset + (kRowsPerBlock * D + kRowsPerBlock) * 4 <= kSmemBytes, "cluster rows fit");
   static constexpr int kMinBlocks = D <= 64 ? 3 : (D <= 128 ? 2 : 1);  // resident blocks per SM (smem)
 };
 
@@ -69,6 +80,7 @@ struct Args {
   int row_chunks;  // ceil(rows / kRowsPerBlock) blocks per (sequence, kv head, split)
   int mtiles;      // 16-row MMA tiles per block (1, 2 or 4); warp w serves tile w % mtiles
   int num_splits, split_tokens;
+  bool cluster_merge;  // the num_splits blocks of a (sequence, kv head, row chunk) are one cluster
   float scale_log2;  // scale * log2(e) (* k_scale for fp8): scores live in the exp2 domain
   float v_scale;     // fp8: the factor of every output (1 otherwise, unused)
 };
@@ -79,7 +91,8 @@ struct Block {
   int seq, kvh, chunk, split;
   int q_begin, q_len, ctx;
   int split_begin, split_end;
-  bool direct;  // the sequence has one active split: write out, skip the merge
+  int active_splits;  // splits holding positions of this sequence's context
+  bool direct;        // the sequence has one active split: write out, skip the merge
   SeqKv kv;
 };
 
@@ -206,26 +219,70 @@ __device__ __forceinline__ void finish_block(const Args& a, const Block& b, cons
     float inv = l > 0.f ? 1.f / l : 0.f;  // l == 0: the row sees nothing of this split
     if constexpr (kFp8) inv *= a.v_scale;
     const int64_t token = b.q_begin + qi;
+    const float lse = l > 0.f ? m + __log2f(l) : -INFINITY;
     if (b.direct) {
       store4<T>(static_cast<T*>(a.out) + (token * a.num_q_heads + head) * D + d, o.x * inv, o.y * inv, o.z * inv,
                 o.w * inv);
+    } else if (a.cluster_merge) {
+      float* rows_o = red + C::kClusterOffset / 4;  // this block's [kRowsPerBlock][D], then [kRowsPerBlock]
+      *reinterpret_cast<float4*>(rows_o + rr * D + d) = make_float4(o.x * inv, o.y * inv, o.z * inv, o.w * inv);
+      if (d == 0) rows_o[kRowsPerBlock * D + rr] = lse;
     } else {
       const int64_t prow = (static_cast<int64_t>(b.split) * a.num_tokens + token) * a.num_q_heads + head;
       *reinterpret_cast<float4*>(a.part_o + prow * D + d) = make_float4(o.x * inv, o.y * inv, o.z * inv, o.w * inv);
-      if (d == 0) a.part_lse[prow] = l > 0.f ? m + __log2f(l) : -INFINITY;
+      if (d == 0) a.part_lse[prow] = lse;
     }
   }
 }
 
-// grid: x = row chunk + row_chunks * (kv head + num_kv_heads * split), y = sequence.
+// The cluster's merge: its blocks (one per split) left their rows in shared memory
+// (finish_block); each block now combines a share of the rows' 4-dim pieces over the active
+// splits by log2-sum-exp2, reading the others' shared memory, in split order (deterministic).
+// Every block of the cluster calls this, the empty splits too (they hold no rows but take a share).
+template <typename T, int D, bool kFp8>
+__device__ __forceinline__ void cluster_merge(const Args& a, const Block& b, float* red) {
+  using C = Cfg<D, kFp8>;
+  cg::cluster_group cluster = cg::this_cluster();
+  cluster.sync();  // every split's rows are in its shared memory
+  float* rows_o = red + C::kClusterOffset / 4;
+  const int rows_here = min(kRowsPerBlock, a.rows - b.chunk * kRowsPerBlock), n = b.active_splits;
+  const int rank = static_cast<int>(cluster.block_rank());
+  for (int i = rank * kThreads + threadIdx.x; i < rows_here * (D / 4); i += a.num_splits * kThreads) {
+    const int rr = i / (D / 4), d = (i % (D / 4)) * 4, row = b.chunk * kRowsPerBlock + rr;
+    const int qi = row / a.group, head = b.kvh * a.group + row % a.group;
+    if (qi >= b.q_len) continue;
+    float lse[kMaxClusterSplits], m = -INFINITY;
+#pragma unroll
+    for (int s = 0; s < kMaxClusterSplits; ++s) {
+      lse[s] = s < n ? cluster.map_shared_rank(rows_o, s)[kRowsPerBlock * D + rr] : -INFINITY;
+      m = fmaxf(m, lse[s]);  // finite: split 0 sees position 0
+    }
+    float l = 0.f;
+    float4 o = make_float4(0.f, 0.f, 0.f, 0.f);
+#pragma unroll
+    for (int s = 0; s < kMaxClusterSplits; ++s) {
+      if (s >= n) break;
+      const float f = fast_exp2(lse[s] - m);  // 0 for a split past this query's causal limit (-inf)
+      const float4 x = *reinterpret_cast<const float4*>(cluster.map_shared_rank(rows_o, s) + rr * D + d);
+      l += f, o.x += x.x * f, o.y += x.y * f, o.z += x.z * f, o.w += x.w * f;
+    }
+    const float inv = 1.f / l;
+    store4<T>(static_cast<T*>(a.out) + ((b.q_begin + qi) * static_cast<int64_t>(a.num_q_heads) + head) * D + d,
+              o.x * inv, o.y * inv, o.z * inv, o.w * inv);
+  }
+  cluster.sync();  // no block exits while another still reads its shared memory
+}
+
+// grid: x = split + num_splits * (row chunk + row_chunks * kv head), y = sequence; with
+// cluster_merge a cluster is the num_splits consecutive blocks of one (kv head, row chunk).
 template <typename T, int D, bool kFp8>
 __global__ void __launch_bounds__(kThreads, Cfg<D, kFp8>::kMinBlocks) decode_split_kernel(const Args a) {
   extern __shared__ __align__(128) uint8_t smem[];
   Block b;
   b.seq = blockIdx.y;
-  b.chunk = blockIdx.x % a.row_chunks;
-  b.kvh = (blockIdx.x / a.row_chunks) % a.num_kv_heads;
-  b.split = blockIdx.x / (a.row_chunks * a.num_kv_heads);
+  b.split = blockIdx.x % a.num_splits;
+  b.chunk = (blockIdx.x / a.num_splits) % a.row_chunks;
+  b.kvh = blockIdx.x / (a.num_splits * a.row_chunks);
   b.split_begin = b.split * a.split_tokens;
   b.kv = {a.k_cache,
           a.v_cache,
@@ -244,11 +301,20 @@ __global__ void __launch_bounds__(kThreads, Cfg<D, kFp8>::kMinBlocks) decode_spl
   // grid (or the next layer's kernel) may be scheduled now; it waits for this grid itself.
   detail::pdl_wait();
   detail::pdl_trigger();
-  // An empty split writes nothing (the merge skips it); nor does a row chunk past this sequence's queries.
-  if (b.q_len <= 0 || b.split_begin >= b.ctx || b.chunk * kRowsPerBlock / a.group >= b.q_len) return;
+  // A row chunk past this sequence's queries writes nothing (a whole cluster: its blocks share
+  // the sequence and chunk). An empty split writes nothing either (the merges skip it), but in a
+  // merging cluster it stays for the cluster's barriers.
+  if (b.q_len <= 0 || b.chunk * kRowsPerBlock / a.group >= b.q_len) return;
+  b.active_splits = min(a.num_splits, ceil_div_dev(b.ctx, a.split_tokens));
+  b.direct = b.active_splits == 1;
+  const bool merging_cluster = a.cluster_merge && !b.direct;
+  if (b.split >= b.active_splits && !merging_cluster) return;
+  if (b.split >= b.active_splits) {
+    cluster_merge<T, D, kFp8>(a, b, reinterpret_cast<float*>(smem));
+    return;
+  }
   const bool last = b.split == a.num_splits - 1;
   b.split_end = last ? b.ctx : min(b.ctx, b.split_begin + a.split_tokens);
-  b.direct = min(a.num_splits, ceil_div_dev(b.ctx, a.split_tokens)) == 1;
   Warp w;
   w.lane = threadIdx.x % 32;
   w.mtile = (threadIdx.x / 32) % a.mtiles;
@@ -260,6 +326,7 @@ __global__ void __launch_bounds__(kThreads, Cfg<D, kFp8>::kMinBlocks) decode_spl
   acc.l[0] = acc.l[1] = 0.f;
   stream_split<T, D, kFp8>(a, b, w, smem_u32(smem), pg, acc);
   finish_block<T, D, kFp8>(a, b, w, reinterpret_cast<float*>(smem), acc);
+  if (merging_cluster) cluster_merge<T, D, kFp8>(a, b, reinterpret_cast<float*>(smem));
 }
 
 // One block per (query token, q head) row: each warp folds every 4th split's partial output by its
@@ -357,9 +424,10 @@ void launch(const Args& a, int num_seqs, int max_query_len, cudaStream_t stream)
     configured.fetch_or(bit, std::memory_order_relaxed);
   }
   const dim3 grid(a.row_chunks * a.num_kv_heads * a.num_splits, num_seqs);
-  detail::launch_kernel(split_kernel, grid, dim3(kThreads), C::kSmemBytes, stream, a);
+  detail::launch_kernel_clustered(split_kernel, grid, dim3(kThreads), C::kSmemBytes, stream,
+                                  a.cluster_merge ? static_cast<unsigned>(a.num_splits) : 1u, a);
   CUDA_CHECK_LAUNCH();
-  if (a.num_splits == 1) return;
+  if (a.num_splits == 1 || a.cluster_merge) return;
   detail::launch_kernel(decode_merge_kernel<T, D>, dim3(max_query_len * a.num_q_heads, num_seqs), dim3(kThreads), 0,
                         stream, a);
   CUDA_CHECK_LAUNCH();
@@ -373,6 +441,12 @@ void launch_head_dim(const Args& a, int head_dim, bool fp8, int num_seqs, int ma
     else
       launch<T, decltype(d)::value, false>(a, num_seqs, max_query_len, stream);
   });
+}
+
+// TOKAMAK_DECODE_CLUSTER_MERGE=0 sends every split through the workspace and the merge kernel (for comparison).
+bool cluster_merge_enabled() {
+  static const bool enabled = env_flags().decode_cluster_merge.value_or(true);
+  return enabled;
 }
 
 bool aligned(const void* ptr, size_t n) { return reinterpret_cast<uintptr_t>(ptr) % n == 0; }
@@ -442,6 +516,7 @@ Status decode_attention(const PagedAttentionParams& p, const DecodePlan& plan, v
   const int tiles = (std::min(a.rows, kRowsPerBlock) + 15) / 16;
   a.mtiles = tiles <= 1 ? 1 : (tiles <= 2 ? 2 : 4);
   a.num_splits = plan.num_splits, a.split_tokens = plan.split_tokens;
+  a.cluster_merge = plan.num_splits >= 2 && plan.num_splits <= kMaxClusterSplits && cluster_merge_enabled();
   a.scale_log2 = p.scale * kLog2e;
   a.v_scale = 1.f;
   if (p.kv_quant.fp8) a.scale_log2 *= p.kv_quant.k_scale, a.v_scale = p.kv_quant.v_scale;

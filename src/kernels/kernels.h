@@ -237,13 +237,15 @@ struct PagedAttentionParams {
 // Flash decoding (attention_decode.cu): each sequence's context is split into `num_splits`
 // chunks of `split_tokens` processed by separate blocks; each block loads a K/V page once for
 // all query heads of its KV group (and all of the sequence's query tokens, up to
-// kMaxDecodeQueryLen); partial outputs are merged by log-sum-exp in a second kernel.
+// kMaxDecodeQueryLen); partial outputs are merged by log-sum-exp: within a thread-block cluster
+// of the splits (2-8 splits, through distributed shared memory) or, past 8, through the
+// workspace in a second kernel.
 constexpr int kMaxDecodeQueryLen = 8;
 
 struct DecodePlan {
   int num_splits = 1;        // splits per sequence (the same for every sequence of the batch)
   int split_tokens = 0;      // tokens per split, a multiple of page_size
-  size_t workspace_bytes = 0;  // partial outputs and log-sum-exps, fp32
+  size_t workspace_bytes = 0;  // partial outputs and log-sum-exps, fp32 (used past 8 splits)
 };
 // Chosen on the host from the SM count and the real lengths: enough blocks to fill the GPU,
 // no split shorter than a few pages, one split when the batch alone fills the GPU.

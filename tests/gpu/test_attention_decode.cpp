@@ -82,9 +82,10 @@ std::vector<PagedSeq> contexts(std::initializer_list<int> lens, int new_tokens =
   return seqs;
 }
 
+// Splits 2-8 merge inside a cluster (8: the largest), 12 through the workspace and the merge kernel.
 TEST(DecodeAttention, OddContextLengths) {
   for (int len : {1, 7, 19, 99, 989, 4097})
-    for (int splits : {0, 1, 2, 7}) {
+    for (int splits : {0, 1, 2, 7, 8, 12}) {
       Case c;
       c.seqs = contexts({len});
       c.splits = splits;
@@ -95,7 +96,7 @@ TEST(DecodeAttention, OddContextLengths) {
 
 // Lengths at and around page (16), tile (64), split and planner boundaries, in one batch.
 TEST(DecodeAttention, MixedBatchAcrossBoundaries) {
-  for (int splits : {0, 1, 2, 7}) {
+  for (int splits : {0, 1, 2, 7, 12}) {
     Case c;
     c.seqs = contexts({1, 7, 19, 99, 989, 4097, 15, 16, 17, 63, 64, 65, 128, 255, 256, 257, 1024, 2000, 3000, 4096});
     c.splits = splits;
