@@ -18,6 +18,7 @@
 
 #include "../../src/kernels/mma.cuh"  // ld_stream, mma_e4m3: the kept kernel's own
 #include "dev_check.h"
+#include "dev_mbarrier.cuh"
 
 using tk::kernels::tile::ld_stream;
 using tk::kernels::tile::mma_e4m3;
@@ -89,22 +90,9 @@ __global__ void __launch_bounds__(kW * 32, kMinBlocks) gemv(const uint8_t* __res
 // 32 distinct banks. Rows past n and tokens past m are not copied (their garbage reaches only
 // outputs that are not stored); a k tail copies fewer bytes and the lanes past k use zeros.
 __device__ __forceinline__ uint32_t smem_u32(const void* p) { return static_cast<uint32_t>(__cvta_generic_to_shared(p)); }
-__device__ __forceinline__ void mbar_init(uint64_t* bar, uint32_t count) {
-  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(smem_u32(bar)), "r"(count) : "memory");
-}
-__device__ __forceinline__ void mbar_expect_tx(uint64_t* bar, uint32_t bytes) {
-  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(smem_u32(bar)), "r"(bytes) : "memory");
-}
-__device__ __forceinline__ void mbar_wait(uint64_t* bar, uint32_t parity) {
-  uint32_t done = 0;
-  do {
-    asm volatile(
-        "{\n .reg .pred p;\n mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n selp.u32 %0, 1, 0, p;\n}\n"
-        : "=r"(done)
-        : "r"(smem_u32(bar)), "r"(parity)
-        : "memory");
-  } while (!done);
-}
+using dev::mbar_expect_tx;
+using dev::mbar_init;
+using dev::mbar_wait;
 __device__ __forceinline__ void bulk_copy(void* dst, const void* src, uint32_t bytes, uint64_t* bar) {
   asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];\n" ::"r"(
                    smem_u32(dst)),

@@ -39,6 +39,7 @@
 
 #include "../../src/kernels/mma.cuh"  // ld_stream, ld_l2, mma_16816: the kept kernel's own
 #include "dev_check.h"
+#include "dev_mbarrier.cuh"
 
 using bf16 = __nv_bfloat16;
 using tk::kernels::tile::ld_l2;
@@ -116,25 +117,10 @@ __global__ void __launch_bounds__(kRegWarps * 32, 4)
 }
 
 // ---- the TMA-fed GEMV ----------------------------------------------------------------------
-__device__ __forceinline__ void mbar_init(uint64_t* bar, uint32_t count) {
-  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(smem_u32(bar)), "r"(count) : "memory");
-}
-__device__ __forceinline__ void mbar_expect_tx(uint64_t* bar, uint32_t bytes) {
-  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(smem_u32(bar)), "r"(bytes) : "memory");
-}
-__device__ __forceinline__ void mbar_arrive(uint64_t* bar) {
-  asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(smem_u32(bar)) : "memory");
-}
-__device__ __forceinline__ void mbar_wait(uint64_t* bar, uint32_t parity) {
-  uint32_t done = 0;
-  do {
-    asm volatile(
-        "{\n .reg .pred p;\n mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n selp.u32 %0, 1, 0, p;\n}\n"
-        : "=r"(done)
-        : "r"(smem_u32(bar)), "r"(parity)
-        : "memory");
-  } while (!done);
-}
+using dev::mbar_expect_tx;
+using dev::mbar_init;
+using dev::mbar_wait;
+using dev::mbar_arrive;
 // The box of `map` at element coordinates (c0 along k, c1 along rows) into dst; bytes to `bar`.
 __device__ __forceinline__ void tma_2d(void* dst, const CUtensorMap* map, int c0, int c1, uint64_t* bar) {
   asm volatile(
