@@ -61,7 +61,8 @@ __device__ __forceinline__ void mma2(float (&acc)[4], const uint4& a, const uint
 // ---- the register GEMV (gemv.cu at 8 warps, 2 chunks a step, 4 blocks an SM, one token tile) ----
 constexpr int kRegWarps = 8, kRegUnroll = 2, kRegStep = kRegWarps * kRegUnroll * 64;
 __global__ void __launch_bounds__(kRegWarps * 32, 4)
-    gemv_reg(const uint8_t* __restrict__ x, const uint8_t* __restrict__ w, float* __restrict__ out, int m, int n, int k) {
+    gemv_reg(const uint8_t* __restrict__ x, const uint8_t* __restrict__ w, float* __restrict__ out, int m, int n,
+             int k) {
   __shared__ float partial[kRegWarps][4][32];
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, g = lane / 4, q = lane % 4;
   const int64_t row0 = static_cast<int64_t>(blockIdx.x) * 16, kb = 2ll * k;
@@ -124,8 +125,8 @@ using dev::mbar_arrive;
 // The box of `map` at element coordinates (c0 along k, c1 along rows) into dst; bytes to `bar`.
 __device__ __forceinline__ void tma_2d(void* dst, const CUtensorMap* map, int c0, int c1, uint64_t* bar) {
   asm volatile(
-      "cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3}], [%4];\n" ::
-          "r"(smem_u32(dst)),
+      "cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes"
+      " [%0], [%1, {%2, %3}], [%4];\n" ::"r"(smem_u32(dst)),
       "l"(reinterpret_cast<uint64_t>(map)), "r"(c0), "r"(c1), "r"(smem_u32(bar))
       : "memory");
 }

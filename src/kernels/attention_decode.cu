@@ -8,8 +8,8 @@
 // memory (no workspace round trip, no second kernel: decode at batch 1 splits 2-3 ways and paid
 // a merge launch per layer); more splits leave (out, lse) in the fp32 workspace for a merge
 // kernel, launched as a programmatic dependent of the first. A sequence that fits one split is
-// written directly. Paged staging and the tensor-core step are in attention_common.cuh; the host planner,
-// plan_decode, in decode_plan.cpp. An FP8 KV cache (kFp8) streams the raw e4m3 tiles (half the
+// written directly. Paged staging and the tensor-core step are in attention_common.cuh; the host
+// planner, plan_decode, in decode_plan.cpp. An FP8 KV cache (kFp8) streams the raw e4m3 tiles (half the
 // bytes, twice the stages), converts them in registers and runs the MMAs in fp16; k_scale is
 // folded into the softmax scale and v_scale into the written output (the merge is linear).
 #include <cooperative_groups.h>
@@ -308,9 +308,8 @@ __global__ void __launch_bounds__(kThreads, Cfg<D, kFp8>::kMinBlocks) decode_spl
   b.active_splits = min(a.num_splits, ceil_div_dev(b.ctx, a.split_tokens));
   b.direct = b.active_splits == 1;
   const bool merging_cluster = a.cluster_merge && !b.direct;
-  if (b.split >= b.active_splits && !merging_cluster) return;
   if (b.split >= b.active_splits) {
-    cluster_merge<T, D, kFp8>(a, b, reinterpret_cast<float*>(smem));
+    if (merging_cluster) cluster_merge<T, D, kFp8>(a, b, reinterpret_cast<float*>(smem));
     return;
   }
   const bool last = b.split == a.num_splits - 1;
