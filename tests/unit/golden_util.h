@@ -108,6 +108,27 @@ inline std::vector<float> score_window(Engine& engine, const std::vector<int32_t
   return lp;
 }
 
+// A new sequence of `tokens` in `seqs`, its pages all taken from `pool`.
+inline Sequence* add_forced_sequence(std::vector<std::unique_ptr<Sequence>>& seqs, PagePool& pool, int page_size,
+                                     const std::vector<int32_t>& tokens) {
+  seqs.push_back(std::move(make_sequences(static_cast<int64_t>(seqs.size()), tokens, {}, 0, page_size)[0]));
+  EXPECT_TRUE(seqs.back()->pages.grow(pool, static_cast<int>(tokens.size())));
+  return seqs.back().get();
+}
+
+// Runs `step` through `runner` and returns `model`'s logits of the token rows `rows`: [rows, vocab]
+// on the host.
+inline std::vector<float> run_forced_step(ModelRunner& runner, Model& model, const ScheduledStep& step,
+                                          std::vector<int32_t> rows) {
+  StepBatch batch = ModelRunner::build_batch(step);
+  batch.logit_rows = std::move(rows);
+  EXPECT_TRUE(runner.forward(batch).ok());
+  Tensor logits = model.logits(batch.num_logits());
+  std::vector<float> host(logits.numel());
+  EXPECT_TRUE(model.backend().download(logits, host.data()).ok());
+  return host;
+}
+
 // A model, its KV cache and a runner, driven step by step with chosen chunks and logit rows
 // (teacher forcing against the goldens).
 struct TeacherForcing {
@@ -132,19 +153,11 @@ struct TeacherForcing {
   }
   // A sequence holding `tokens`, its pages all taken.
   Sequence* add(const std::vector<int32_t>& tokens) {
-    seqs.push_back(std::move(make_sequences(static_cast<int64_t>(seqs.size()), tokens, {}, 0, cache.page_size())[0]));
-    EXPECT_TRUE(seqs.back()->pages.grow(pool, static_cast<int>(tokens.size())));
-    return seqs.back().get();
+    return add_forced_sequence(seqs, pool, cache.page_size(), tokens);
   }
   // Runs the chunks and returns the logits of the token rows `rows`: [rows, vocab] on the host.
   std::vector<float> run(const ScheduledStep& step, std::vector<int32_t> rows) {
-    StepBatch batch = ModelRunner::build_batch(step);
-    batch.logit_rows = std::move(rows);
-    EXPECT_TRUE(runner->forward(batch).ok());
-    Tensor logits = model->logits(batch.num_logits());
-    std::vector<float> host(logits.numel());
-    EXPECT_TRUE(model->backend().download(logits, host.data()).ok());
-    return host;
+    return run_forced_step(*runner, *model, step, std::move(rows));
   }
   std::vector<float> prefill_then_decode(const std::vector<int32_t>& tokens);
   PagePool pool;

@@ -53,18 +53,10 @@ struct ShardedTeacherForcing {
     if (runner_or.ok()) runner = std::move(*runner_or);
   }
   Sequence* add(const std::vector<int32_t>& tokens) {
-    seqs.push_back(std::move(make_sequences(static_cast<int64_t>(seqs.size()), tokens, {}, 0, caches[0].page_size())[0]));
-    EXPECT_TRUE(seqs.back()->pages.grow(pool, static_cast<int>(tokens.size())));
-    return seqs.back().get();
+    return add_forced_sequence(seqs, pool, caches[0].page_size(), tokens);
   }
   std::vector<float> run(const ScheduledStep& step, std::vector<int32_t> rows) {
-    StepBatch batch = ModelRunner::build_batch(step);
-    batch.logit_rows = std::move(rows);
-    EXPECT_TRUE(runner->forward(batch).ok());
-    Tensor logits = models[0]->logits(batch.num_logits());
-    std::vector<float> host(logits.numel());
-    EXPECT_TRUE(backends[0]->download(logits, host.data()).ok());
-    return host;
+    return run_forced_step(*runner, *models[0], step, std::move(rows));
   }
   // Declared first, destroyed last: the models refer to them.
   std::vector<std::unique_ptr<Communicator>> comms;
