@@ -27,4 +27,11 @@ struct CudaBackendOptions {
 
 Result<std::unique_ptr<Backend>> make_cuda_backend(const CudaBackendOptions& options = {});
 
+// Tensor parallelism over NCCL (nccl_communicator.cpp): one communicator per backend, rank r on
+// backends[r] (CUDA backends on distinct devices), created together by ncclCommInitAll; every
+// collective enqueues on its backend's compute stream (capturable). Unsupported when the build
+// has no NCCL (nccl_available() false). NVLink multicast is forced off (NCCL_NVLS_ENABLE=0).
+bool nccl_available();
+Result<std::vector<std::unique_ptr<Communicator>>> make_nccl_communicators(const std::vector<Backend*>& backends);
+
 }  // namespace tk

@@ -104,6 +104,7 @@ class CudaBackend final : public Backend {
                                  Fp8DeferredScales& scales) override;
 
   cudaStream_t stream() const { return stream_; }
+  int device_index() const { return device_; }
 
  protected:
   bool serves_fused_fp8_input(const Linear& w) const override;  // cuda_fp8.cpp
