@@ -2,7 +2,8 @@
 // tensor-parallel runner calls it: all-reduce of bf16 activations (small integers, so the sum is
 // exact whatever NCCL's order), all-gather of fp32 logit slices with the padded columns clipped
 // and the one-row direct path, and abort failing later calls. On a one-GPU host this is N = 1:
-// the plumbing (streams, dtypes, copies), not the transport.
+// the plumbing (streams, dtypes, copies), not the transport. A rank that fails aborts every
+// communicator, so the others are released rather than left waiting for it.
 #include <gtest/gtest.h>
 
 #include <thread>
@@ -68,14 +69,20 @@ TEST(NcclCommunicator, AllReduceAllGatherAndAbort) {
   on_every_rank(r, [&](int rank) {
     Backend& b = *r.backends[rank];
     Communicator& c = *r.comms[rank];
+    auto ok = [&](bool cond, const char* what) {
+      if (!cond) {
+        ADD_FAILURE() << "rank " << rank << ": " << what;
+        for (auto& other : r.comms) other->abort();
+      }
+      return cond;
+    };
     EXPECT_EQ(c.rank(), rank);
     EXPECT_EQ(c.size(), n);
     Tensor host = Tensor::empty_cpu(DType::kF32, {kRows, kCols});
     for (int64_t i = 0; i < host.numel(); ++i) host.data_as<float>()[i] = static_cast<float>((i % 7) - 3 + rank * 2);
     auto x = b.upload(host);  // bf16 on the device
-    ASSERT_TRUE(x.ok());
-    ASSERT_TRUE(c.all_reduce_sum(*x).ok());
-    ASSERT_TRUE(b.synchronize().ok());
+    if (!ok(x.ok(), "upload") || !ok(c.all_reduce_sum(*x).ok(), "all_reduce_sum") || !ok(b.synchronize().ok(), "sync"))
+      return;
     reduced[rank] = download_f32(b, *x);
 
     // Logit slices [2, 5] per rank, gathered into [2, 5n - 2]: the last rank's padding clipped.
@@ -84,18 +91,17 @@ TEST(NcclCommunicator, AllReduceAllGatherAndAbort) {
     for (int64_t i = 0; i < rows * cols; ++i) slice_host.data_as<float>()[i] = static_cast<float>(rank * 100 + i);
     auto slice = b.alloc(DType::kF32, {rows, cols});
     auto out = b.alloc(DType::kF32, {rows, out_cols});
-    ASSERT_TRUE(slice.ok() && out.ok());
-    ASSERT_TRUE(b.copy_from_host(slice_host.data(), *slice).ok());
-    ASSERT_TRUE(c.all_gather(*slice, *out).ok());
-    ASSERT_TRUE(b.synchronize().ok());
+    if (!ok(slice.ok() && out.ok(), "alloc") || !ok(b.copy_from_host(slice_host.data(), *slice).ok(), "copy") ||
+        !ok(c.all_gather(*slice, *out).ok(), "all_gather") || !ok(b.synchronize().ok(), "sync"))
+      return;
     gathered[rank] = download_f32(b, *out);
 
     // One row, nothing clipped: gathered straight into out.
     Tensor one = slice->slice_rows(0, 1);
     auto out1 = b.alloc(DType::kF32, {1, cols * n});
-    ASSERT_TRUE(out1.ok());
-    ASSERT_TRUE(c.all_gather(one, *out1).ok());
-    ASSERT_TRUE(b.synchronize().ok());
+    if (!ok(out1.ok(), "alloc") || !ok(c.all_gather(one, *out1).ok(), "all_gather of one row") ||
+        !ok(b.synchronize().ok(), "sync"))
+      return;
     one_row[rank] = download_f32(b, *out1);
   });
   const int64_t cols = 5, out_cols = std::max<int64_t>(1, cols * n - 2);
@@ -117,6 +123,7 @@ TEST(NcclCommunicator, AllReduceAllGatherAndAbort) {
   }
   // Aborted: every later collective fails at once instead of waiting.
   for (auto& c : r.comms) c->abort();
+  r.backends[0]->bind_to_current_thread();
   auto x = r.backends[0]->alloc(r.backends[0]->compute_dtype(), {1, 8});
   ASSERT_TRUE(x.ok());
   EXPECT_FALSE(r.comms[0]->all_reduce_sum(*x).ok());

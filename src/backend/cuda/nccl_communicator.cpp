@@ -4,11 +4,16 @@
 // The sum's order is NCCL's (ring or tree over the ranks), fixed for a fixed configuration, so a
 // result repeats run to run but is not the in-process communicator's rank-order sum bit for bit.
 // NVLink multicast (NVLS) is forced off before the first communicator: on shared hosts it can
-// take the GPUs out of service.
+// take the GPUs out of service. Each rank checks only its own shapes: ranks that disagree hang or
+// corrupt memory in NCCL instead of failing as the in-process communicator does (the model calls
+// every rank alike).
 // Without NCCL at build time (TOKAMAK_HAVE_NCCL unset) make_nccl_communicators says so.
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
+#include <mutex>
 #include <string>
+#include <vector>
 
 #include "cuda_backend_impl.h"
 
@@ -40,7 +45,8 @@ class NcclCommunicator final : public Communicator {
   NcclCommunicator(ncclComm_t comm, int rank, int size, int device, cudaStream_t stream)
       : comm_(comm), rank_(rank), size_(size), device_(device), stream_(stream) {}
   ~NcclCommunicator() override {
-    if (scratch_) cudaFree(scratch_);
+    cudaSetDevice(device_);  // the destroying thread may be bound to another rank's device
+    for (void* p : scratch_) cudaFree(p);
     if (!aborted_) ncclCommDestroy(comm_);
   }
   int rank() const override { return rank_; }
@@ -49,14 +55,19 @@ class NcclCommunicator final : public Communicator {
   Status all_reduce_sum(Tensor& x) override {
     TK_RETURN_IF_ERROR(check_usable(x, "all_reduce_sum"));
     TK_ASSIGN_OR_RETURN(ncclDataType_t type, nccl_type(x.dtype()));
+    std::lock_guard<std::mutex> lock(mu_);
+    if (aborted_) return internal_error("all_reduce_sum: the communicator was aborted");
     return nccl_status(ncclAllReduce(x.data(), x.data(), static_cast<size_t>(x.numel()), type, ncclSum, comm_, stream_),
                        "ncclAllReduce");
   }
 
-  // NOTE: the scratch grows on first use of a size; a captured step must have run once eagerly at
-  // its size first (the engine's warm-up does), since allocation is not capturable.
+  // NOTE: the gather's scratch grows outside captures only (allocation is not capturable: a
+  // capture that needs more than an eager call has sized fails with an error), and a grown-out
+  // buffer is kept until the communicator goes, because graphs captured earlier still write it.
   Status all_gather(const Tensor& x, Tensor& out) override {
     TK_RETURN_IF_ERROR(check_usable(x, "all_gather"));
+    if (!out.is_contiguous() || out.device() != Device::kCuda)
+      return invalid_argument("all_gather: out must be a contiguous CUDA tensor");
     if (x.dtype() != DType::kF32 || out.dtype() != DType::kF32 || x.rank() != 2 || out.rank() != 2 ||
         out.dim(0) != x.dim(0) || out.dim(1) <= 0 || out.dim(1) > size_ * x.dim(1))
       return invalid_argument("all_gather: x [rows, cols] and out [rows, 0 < out_cols <= size * cols], fp32");
@@ -65,17 +76,15 @@ class NcclCommunicator final : public Communicator {
     float* gathered = static_cast<float*>(out.data());
     const bool direct = rows == 1 && out_cols == size_ * cols;  // rank-major [size, 1, cols] is out's row
     if (!direct) {
-      if (scratch_bytes_ < bytes) {
-        if (scratch_) cudaFree(scratch_);
-        scratch_ = nullptr, scratch_bytes_ = 0;
-        if (cudaMalloc(&scratch_, bytes) != cudaSuccess) return out_of_memory("all_gather: scratch");
-        scratch_bytes_ = bytes;
-      }
-      gathered = static_cast<float*>(scratch_);
+      TK_ASSIGN_OR_RETURN(gathered, scratch(bytes));
     }
-    TK_RETURN_IF_ERROR(nccl_status(
-        ncclAllGather(x.data(), gathered, static_cast<size_t>(rows * cols), ncclFloat32, comm_, stream_),
-        "ncclAllGather"));
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (aborted_) return internal_error("all_gather: the communicator was aborted");
+      TK_RETURN_IF_ERROR(nccl_status(
+          ncclAllGather(x.data(), gathered, static_cast<size_t>(rows * cols), ncclFloat32, comm_, stream_),
+          "ncclAllGather"));
+    }
     if (direct) return Status::ok_status();
     for (int r = 0; r < size_; ++r) {  // rank r's [rows, cols] into out's columns [r * cols, ...), clipped
       const int64_t width = std::min(cols, out_cols - r * cols);
@@ -88,26 +97,44 @@ class NcclCommunicator final : public Communicator {
     return Status::ok_status();
   }
 
+  // Called from whichever rank's thread failed, while the others may be mid-step: the enqueueing
+  // calls hold mu_, so none runs on a communicator ncclCommAbort has freed.
   void abort() override {
-    if (aborted_) return;
-    aborted_ = true;
-    ncclCommAbort(comm_);  // releases a rank blocked in a collective; the communicator is gone after it
+    std::lock_guard<std::mutex> lock(mu_);
+    if (aborted_.exchange(true)) return;
+    ncclCommAbort(comm_);  // also ends this communicator's collectives in flight on the stream
   }
 
  private:
   Status check_usable(const Tensor& x, const char* op) {
     if (aborted_) return internal_error(std::string(op) + ": the communicator was aborted");
-    if (x.device() != Device::kCuda) return invalid_argument(std::string(op) + ": a CUDA tensor");
+    if (x.device() != Device::kCuda || !x.is_contiguous())
+      return invalid_argument(std::string(op) + ": a contiguous CUDA tensor");
     if (cudaSetDevice(device_) != cudaSuccess) return internal_error(std::string(op) + ": cudaSetDevice");
     return Status::ok_status();
+  }
+
+  // At least `bytes` of device scratch, grown only outside a capture (see all_gather).
+  Result<float*> scratch(size_t bytes) {
+    if (scratch_bytes_ >= bytes) return static_cast<float*>(scratch_.back());
+    cudaStreamCaptureStatus capturing = cudaStreamCaptureStatusNone;
+    if (cudaStreamIsCapturing(stream_, &capturing) != cudaSuccess || capturing != cudaStreamCaptureStatusNone)
+      return unsupported("all_gather: " + std::to_string(bytes) + " bytes of scratch needed inside a capture; an eager "
+                         "step of that size must come first");
+    const size_t grown = std::max(bytes, 2 * scratch_bytes_);
+    void* p = nullptr;
+    if (cudaMalloc(&p, grown) != cudaSuccess) return out_of_memory("all_gather: scratch");
+    scratch_.push_back(p), scratch_bytes_ = grown;
+    return static_cast<float*>(p);
   }
 
   ncclComm_t comm_;
   int rank_, size_, device_;
   cudaStream_t stream_;
-  void* scratch_ = nullptr;
+  std::vector<void*> scratch_;  // the last is in use; the earlier ones may be in captured graphs
   size_t scratch_bytes_ = 0;
-  bool aborted_ = false;
+  std::mutex mu_;
+  std::atomic<bool> aborted_{false};
 };
 
 }  // namespace
