@@ -333,8 +333,8 @@ class Backend {
   virtual void embedding(const StepPlan& plan, const Tensor& table /*[vocab, hidden]*/, Tensor& out /*[T, hidden]*/) = 0;
   // Tensor parallelism's vocabulary-parallel embedding: out[t] = table[token_ids[t] - vocab_begin]
   // for the tokens this rank's rows hold, [vocab_begin, vocab_begin + rows), zeros for the others
-  // (another rank's row: the ranks' outputs are summed, exactly, by an all-reduce). The default is
-  // fatal: only the CPU backend runs tensor-parallel yet.
+  // (another rank's row: the ranks' outputs are summed, exactly, by an all-reduce). The CPU and
+  // CUDA backends have it; the default is fatal.
   virtual void embedding_shard(const StepPlan& plan, const Tensor& table /*[rows, hidden]*/, int64_t vocab_begin,
                                Tensor& out /*[T, hidden]*/);
   // out = rmsnorm(x) * weight

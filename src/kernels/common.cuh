@@ -174,20 +174,20 @@ __device__ __forceinline__ T block_reduce(T v, Op op, T* scratch) {
 
 // ---- row gather (embedding, gather_rows) ------------------------------------------------------
 
-// dst[r, :] = src[idx[r], :] in units of U (uint4 when rows are 16-byte multiples and aligned,
-// else uint16_t); an index outside [0, bound) writes zeros.
+// dst[r, :] = src[idx[r] - offset, :] in units of U (uint4 when rows are 16-byte multiples and
+// aligned, else uint16_t); an index outside [offset, offset + bound) writes zeros.
 template <typename U, typename Index>
 __global__ void gather_units_kernel(const U* __restrict__ src,     // [bound, units]
                                     const Index* __restrict__ idx,    // [num_rows]
                                     U* __restrict__ dst,              // [num_rows, units]
-                                    int64_t num_rows, int64_t units, int64_t bound) {
+                                    int64_t num_rows, int64_t units, int64_t bound, int64_t offset) {
   pdl_wait();
   pdl_trigger();
   const int64_t total = num_rows * units;
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     const int64_t r = i / units, c = i - r * units;
-    const int64_t s = __ldg(idx + r);
+    const int64_t s = static_cast<int64_t>(__ldg(idx + r)) - offset;
     U v{};
     if (s >= 0 && s < bound) v = __ldg(src + s * units + c);
     dst[i] = v;
@@ -198,7 +198,7 @@ __global__ void gather_units_kernel(const U* __restrict__ src,     // [bound, un
 // (A template so that only the files that call it instantiate the kernels.)
 template <typename Index = int32_t>
 void launch_gather_rows(const void* src, const Index* idx, void* dst, int64_t num_rows, int64_t hidden,
-                               int64_t bound, cudaStream_t stream) {
+                               int64_t bound, cudaStream_t stream, int64_t offset = 0) {
   constexpr int kThreads = 256;
   const int64_t row_bytes = hidden * 2;
   const bool vec = row_bytes % 16 == 0 && aligned16(src) && aligned16(dst);
@@ -206,10 +206,11 @@ void launch_gather_rows(const void* src, const Index* idx, void* dst, int64_t nu
   const int64_t blocks = std::min<int64_t>((num_rows * units + kThreads - 1) / kThreads, int64_t{1} << 20);
   if (vec) {
     launch_kernel(gather_units_kernel<uint4, Index>, dim3(static_cast<unsigned>(blocks)), dim3(kThreads), 0, stream,
-                  static_cast<const uint4*>(src), idx, static_cast<uint4*>(dst), num_rows, units, bound);
+                  static_cast<const uint4*>(src), idx, static_cast<uint4*>(dst), num_rows, units, bound, offset);
   } else {
     launch_kernel(gather_units_kernel<uint16_t, Index>, dim3(static_cast<unsigned>(blocks)), dim3(kThreads), 0,
-                  stream, static_cast<const uint16_t*>(src), idx, static_cast<uint16_t*>(dst), num_rows, units, bound);
+                  stream, static_cast<const uint16_t*>(src), idx, static_cast<uint16_t*>(dst), num_rows, units, bound,
+                  offset);
   }
 }
 

@@ -1,5 +1,6 @@
 // Token embedding lookup: a row gather from the table, 16-byte vectorised. Ids outside
-// [0, vocab) write zeros instead of reading out of bounds (ids are device data we cannot check).
+// [vocab_begin, vocab_begin + vocab) write zeros instead of reading out of bounds (ids are device
+// data we cannot check; under tensor parallelism they are the other ranks' rows).
 #include "common.cuh"
 #include "kernels/kernels.h"
 
@@ -14,7 +15,7 @@ Status embedding(const EmbeddingParams& p, cudaStream_t stream) {
   if (p.dtype != DType::kBF16 && p.dtype != DType::kF16)
     return unsupported(std::string("embedding: dtype ") + dtype_name(p.dtype) + " (bf16 and fp16 only)");
   // The copy is dtype-agnostic (2-byte elements); any hidden works, 16-byte vectors when aligned.
-  detail::launch_gather_rows(p.table, p.ids, p.out, p.num_tokens, p.hidden, p.vocab, stream);
+  detail::launch_gather_rows(p.table, p.ids, p.out, p.num_tokens, p.hidden, p.vocab, stream, p.vocab_begin);
   return detail::launch_status("embedding");
 }
 

@@ -25,8 +25,9 @@ struct EmbeddingParams {
   void* out = nullptr;           // [num_tokens, hidden]
   int64_t num_tokens = 0;
   int64_t hidden = 0;
-  int64_t vocab = 0;             // ids outside [0, vocab) write zeros
+  int64_t vocab = 0;             // rows of the table; ids outside [vocab_begin, vocab_begin + vocab) write zeros
   DType dtype = DType::kBF16;
+  int64_t vocab_begin = 0;       // tensor parallelism: the table is the vocabulary slice from this id
 };
 Status embedding(const EmbeddingParams& p, cudaStream_t stream);
 

@@ -84,6 +84,29 @@ TEST(Rowwise, EmbeddingOutOfRangeIdsWriteZeros) {
     }
 }
 
+// Tensor parallelism's vocabulary slice: the table holds ids [begin, begin + rows); every other id
+// (the other ranks' rows, and ids past the vocabulary) writes zeros.
+TEST(Rowwise, EmbeddingShardWritesOnlyItsRows) {
+  for (DType dt : kDtypes)
+    for (int64_t hidden : {67, 4096}) {
+      const int64_t rows = 100, begin = 250;
+      auto table = rounded(rows * hidden, 21, dt);
+      std::vector<int32_t> ids = {0, 249, 250, 251, 300, 349, 350, 400, -1, 1 << 30, 299};
+      const int64_t t = static_cast<int64_t>(ids.size());
+      DeviceArray dtable = DeviceArray::from(table, dt), dout(t * hidden, dt), dids = DeviceArray::from_ints(ids);
+      dout.poison();
+      kernels::EmbeddingParams p{dtable.data(), dids.as<int32_t>(), dout.data(), t, hidden, rows, dt, begin};
+      ASSERT_TRUE(kernels::embedding(p, nullptr).ok());
+      auto out = dout.download();
+      for (int64_t r = 0; r < t; ++r) {
+        const int64_t row = int64_t{ids[r]} - begin;
+        for (int64_t i = 0; i < hidden; ++i)
+          ASSERT_EQ(out[r * hidden + i], row >= 0 && row < rows ? table[row * hidden + i] : 0.f)
+              << dtype_name(dt) << " hidden " << hidden << " id " << ids[r];
+      }
+    }
+}
+
 TEST(Rowwise, GatherRowsMatchesHostGather) {
   uint32_t seed = 11;
   for (DType dt : kDtypes)

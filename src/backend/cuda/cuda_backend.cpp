@@ -102,6 +102,14 @@ void CudaBackend::embedding(const StepPlan& plan, const Tensor& table, Tensor& o
   record(kernels::embedding(p, stream_));
 }
 
+void CudaBackend::embedding_shard(const StepPlan& plan, const Tensor& table, int64_t vocab_begin, Tensor& out) {
+  kernels::EmbeddingParams p;
+  p.table = table.data(), p.ids = cuda_plan(plan).token_ids, p.out = out.data();
+  p.num_tokens = out.dim(0), p.hidden = table.dim(1), p.vocab = table.dim(0), p.dtype = dtype_;
+  p.vocab_begin = vocab_begin;
+  record(kernels::embedding(p, stream_));
+}
+
 void CudaBackend::rmsnorm(const Tensor& x, const Tensor& weight, float eps, Tensor& out) {
   kernels::RmsNormParams p;
   p.x = x.data(), p.weight = weight.data(), p.out = out.data();

@@ -63,6 +63,7 @@ class CudaBackend final : public Backend {
   size_t decode_workspace_bound(const StepCapacity& capacity) const;
   Status begin_step(const StepBatch& batch, StepPlan& plan) override;
   void embedding(const StepPlan& plan, const Tensor& table, Tensor& out) override;
+  void embedding_shard(const StepPlan& plan, const Tensor& table, int64_t vocab_begin, Tensor& out) override;
   void rmsnorm(const Tensor& x, const Tensor& weight, float eps, Tensor& out) override;
   void add_rmsnorm(Tensor& residual, const Tensor& delta, const Tensor& weight, float eps, Tensor& out) override;
   void matmul(const Tensor& x, const Linear& w, Tensor& out) override;
