@@ -142,7 +142,7 @@ class InProcessCommunicator final : public Communicator {
 }  // namespace
 
 void Backend::embedding_shard(const StepPlan&, const Tensor&, int64_t, Tensor&) {
-  TK_CHECK_MSG(false, name() + " has no vocabulary-parallel embedding (tensor parallelism runs on the CPU backend)");
+  TK_CHECK_MSG(false, name() + " has no vocabulary-parallel embedding (tensor parallelism)");
 }
 
 std::vector<std::unique_ptr<Communicator>> make_in_process_communicators(int size) {
