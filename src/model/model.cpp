@@ -31,7 +31,6 @@ Model::Model(ModelConfig config, ModelWeights weights, Backend& backend, TensorP
     : config_(std::move(config)), weights_(std::move(weights)), backend_(backend), tp_(tp),
       shard_(shard_sizes(config_, tp)) {}
 
-
 AttentionShape Model::attention_shape() const {
   AttentionShape s;
   s.num_q_heads = static_cast<int>(shard_.num_heads);

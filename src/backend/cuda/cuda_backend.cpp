@@ -96,10 +96,7 @@ static kernels::KvCacheQuant kv_quant(const KvCacheTensors& cache, int layer) {
 }
 
 void CudaBackend::embedding(const StepPlan& plan, const Tensor& table, Tensor& out) {
-  kernels::EmbeddingParams p;
-  p.table = table.data(), p.ids = cuda_plan(plan).token_ids, p.out = out.data();
-  p.num_tokens = out.dim(0), p.hidden = table.dim(1), p.vocab = table.dim(0), p.dtype = dtype_;
-  record(kernels::embedding(p, stream_));
+  embedding_shard(plan, table, 0, out);  // the whole vocabulary is the slice from id 0
 }
 
 void CudaBackend::embedding_shard(const StepPlan& plan, const Tensor& table, int64_t vocab_begin, Tensor& out) {
