@@ -329,6 +329,7 @@ struct EnvFlags {
   bool disable_pdl = false;              // TOKAMAK_DISABLE_PDL=1: kernels launched without programmatic dependent launch
   std::optional<bool> decode_cluster_merge;  // TOKAMAK_DECODE_CLUSTER_MERGE=0|1: split-KV decode merges 2-8 splits in a cluster (kernels.h)
   std::optional<std::string> api_key;    // TOKAMAK_API_KEY: the server's key when --api-key is not given
+  std::optional<std::string> profile;    // TOKAMAK_PROFILE=decode|prefill:MIN_TOKENS:COUNT (cuda_step.cpp)
 };
 const EnvFlags& env_flags();
 

@@ -50,6 +50,7 @@ const EnvFlags& env_flags() {
     if (const char* v = std::getenv("TOKAMAK_DECODE_CLUSTER_MERGE"); v && (std::string(v) == "0" || std::string(v) == "1"))
       f.decode_cluster_merge = std::string(v) == "1";
     if (const char* v = std::getenv("TOKAMAK_API_KEY"); v && *v) f.api_key = v;
+    if (const char* v = std::getenv("TOKAMAK_PROFILE"); v && *v) f.profile = v;
     return f;
   }();
   return flags;

@@ -174,6 +174,9 @@ class CudaBackend final : public Backend {
   int next_stage_ = 0;
   cudaEvent_t step_started_[2] = {nullptr, nullptr};  // begin_step's, alternating
   int next_start_ = 0, last_start_ = -1;
+  bool profiling_ = false;  // TOKAMAK_PROFILE's window is open (cuda_step.cpp)
+  int profiled_steps_ = 0;
+  void profile_step(const StepBatch& b);
   void free_sampling_host();
 };
 

@@ -1,7 +1,10 @@
 // The CUDA backend's step machinery: the StepBatch uploaded once into a plan's fixed-address
 // buffers, the attention kernel and split plan chosen on the host, sampling with only ids and
 // logprobs coming back, and steps captured into CUDA graphs.
+#include <cuda_profiler_api.h>
+
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 
 #include "cuda_backend_impl.h"
@@ -48,7 +51,45 @@ void split_decode_and_prefill(const StepBatch& b, CudaStepPlan& m) {
   }
 }
 
+// TOKAMAK_PROFILE=decode|prefill:MIN_TOKENS:COUNT, for `ncu --profile-from-start off`: the
+// profiler is on from the begin_step of each of the first COUNT steps of that kind with at least
+// MIN_TOKENS new tokens to the next begin_step, so one step of a real run can be profiled among
+// thousands. decode: every sequence has one new token; prefill: any sequence has more.
+struct ProfileWindow {
+  bool prefill = false;
+  int min_tokens = 0, count = 0;
+};
+
+std::optional<ProfileWindow> profile_window() {
+  static const std::optional<ProfileWindow> window = []() -> std::optional<ProfileWindow> {
+    const auto& text = env_flags().profile;
+    if (!text) return std::nullopt;
+    char kind[16] = {};
+    ProfileWindow w;
+    if (std::sscanf(text->c_str(), "%15[a-z]:%d:%d", kind, &w.min_tokens, &w.count) != 3 || w.count <= 0 ||
+        (std::strcmp(kind, "decode") != 0 && std::strcmp(kind, "prefill") != 0)) {
+      TK_LOG_WARN("TOKAMAK_PROFILE=" + *text + " ignored: want decode|prefill:MIN_TOKENS:COUNT");
+      return std::nullopt;
+    }
+    w.prefill = std::strcmp(kind, "prefill") == 0;
+    return w;
+  }();
+  return window;
+}
+
 }  // namespace
+
+void CudaBackend::profile_step(const StepBatch& b) {
+  const std::optional<ProfileWindow> w = profile_window();
+  if (!w) return;
+  if (profiling_) cudaProfilerStop(), profiling_ = false;
+  const bool prefill = b.num_tokens() > b.num_seqs();
+  if (profiled_steps_ < w->count && prefill == w->prefill && b.num_tokens() >= w->min_tokens) {
+    cudaProfilerStart(), profiling_ = true, ++profiled_steps_;
+    TK_LOG_INFO("profiling step: " + std::to_string(b.num_seqs()) + " sequences, " + std::to_string(b.num_tokens()) +
+             " tokens");
+  }
+}
 
 CudaStepPlan::~CudaStepPlan() {
   if (uploaded) cudaEventDestroy(uploaded);
@@ -120,6 +161,7 @@ Status CudaBackend::begin_step(const StepBatch& b, StepPlan& plan) {
       static_cast<int>(b.last_sample_to_token.size()) > std::max(cap.max_seqs, 1))
     return internal_error("begin_step: the batch exceeds the plan's capacity");
   ensure_events();
+  profile_step(b);
   CUDA_CHECK(cudaEventSynchronize(m.uploaded));  // the pinned mirror may still feed the last copy
   int32_t* base = static_cast<int32_t*>(m.device.data());
   auto put = [&](int32_t* dev, const std::vector<int32_t>& v) { std::copy(v.begin(), v.end(), m.host + (dev - base)); };
