@@ -1,7 +1,9 @@
 // Sampling on the GPU with exactly the semantics and random numbers of ref::sample_row, so a seeded
 // request picks the same token on both backends: penalties, temperature, softmax, top-k, top-p,
 // min-p, then the exponential race argmax(p_i / E_i) with E_i = -log(philox_uniform(seed, step, i)).
-// One block of 1024 threads per row. Top-k and top-p thresholds are found by radix selection on
+// One block of 1024 threads per row. A row with no penalty and no filter (plain temperature
+// sampling, what benchmarks and most requests ask for) never writes its probabilities: it reads
+// the logits three times (max, sum, race), recomputing each exp, in 16-byte loads when the row allows. Top-k and top-p thresholds are found by radix selection on
 // the bits of the probabilities (non-negative floats order like their bits): four 8-bit passes of
 // a shared-memory histogram, counting elements (top-k) or summing 2^-60 fixed-point mass (top-p,
 // exact and order-independent), never a sort. Greedy rows without penalties take one argmax pass.
@@ -74,15 +76,33 @@ __device__ __forceinline__ u64 argmax_key(float v, int i) {
 }
 __device__ __forceinline__ int key_id(u64 key) { return static_cast<int>(~static_cast<uint32_t>(key)); }
 
+// f(i, x) for every logit x = row[i]; each thread takes its own elements, four at a time in one
+// 16-byte load when the row is 16-byte aligned and a multiple of four long.
+__device__ __forceinline__ bool vectorized(const float* row, int vocab) {
+  return (vocab & 3) == 0 && (reinterpret_cast<uintptr_t>(row) & 15u) == 0;
+}
+
+template <typename F>
+__device__ __forceinline__ void for_each_logit(const float* row, int vocab, F&& f) {
+  if (vectorized(row, vocab)) {
+    const float4* v = reinterpret_cast<const float4*>(row);
+    for (int j = threadIdx.x; j < (vocab >> 2); j += kThreads) {
+      const float4 x = __ldg(v + j);
+      f(4 * j, x.x), f(4 * j + 1, x.y), f(4 * j + 2, x.z), f(4 * j + 3, x.w);
+    }
+  } else {
+#pragma unroll 4
+    for (int i = threadIdx.x; i < vocab; i += kThreads) f(i, __ldg(row + i));
+  }
+}
+
 template <bool kPenalized>
 __device__ int argmax_row(const float* logits, const int32_t* cnt, const SamplingRow& r, int vocab, Shared& sh) {
   u64 best = 0;
-#pragma unroll 4
-  for (int i = threadIdx.x; i < vocab; i += kThreads) {
-    float x = __ldg(logits + i);
+  for_each_logit(logits, vocab, [&](int i, float x) {
     if constexpr (kPenalized) x = penalize(x, cnt[i], r);
     best = max(best, argmax_key(x, i));
-  }
+  });
   return key_id(block_reduce(best, MaxOp{}, sh.as<u64>()));
 }
 
@@ -237,6 +257,56 @@ __device__ bool top_p_filter(const float* buf, const SamplingRow& r, int vocab, 
   return true;
 }
 
+// The unnormalised probability exp((x - max) / T), one expression wherever it is computed, so a
+// recomputed value is bit-identical to the one summed.
+__device__ __forceinline__ float scaled_exp(float x, float mx, float temperature) {
+  return expf((x - mx) / temperature);
+}
+
+// Element i's key in the exponential race, p_i / E_i with E_i = -log(u_i), ties to the lowest id.
+__device__ __forceinline__ u64 race_key_of(float p, int i, float u) {
+  const float score = p / fmaxf(-logf(u), 1e-30f);
+  return (static_cast<u64>(__float_as_uint(score)) << 32) | static_cast<uint32_t>(~static_cast<uint32_t>(i));
+}
+__device__ __forceinline__ u64 race_key(float p, int i, const SamplingRow& r) {
+  return race_key_of(p, i, philox_uniform(r.seed, r.step, static_cast<uint64_t>(i)));
+}
+
+// No penalty, top-k, top-p or min-p: what sample_filtered computes, from three reads of the logits
+// and no workspace (the filters' passes need the probabilities stored; this row does not).
+__device__ int sample_plain(const float* logits, const SamplingRow& r, int vocab, Shared& sh) {
+  float mx = -INFINITY;
+  for_each_logit(logits, vocab, [&](int, float x) { mx = fmaxf(mx, x); });
+  mx = block_reduce(mx, MaxOp{}, sh.as<float>());
+  double sum = 0.0;
+  for_each_logit(logits, vocab, [&](int, float x) { sum += scaled_exp(x, mx, r.temperature); });
+  const float inv = static_cast<float>(1.0 / block_reduce(sum, SumOp{}, sh.as<double>()));
+  u64 best = 0;
+  auto race = [&](int i, float x, float u) {
+    const float p = scaled_exp(x, mx, r.temperature) * inv;
+    if (p > 0.f) best = max(best, race_key_of(p, i, u));
+  };
+  if (vectorized(logits, vocab)) {  // one Philox block for the four logits of a 16-byte load
+    const float4* v = reinterpret_cast<const float4*>(logits);
+    for (int j = threadIdx.x; j < (vocab >> 2); j += kThreads) {
+      const float4 x = __ldg(v + j);
+      uint32_t bits[4];
+      philox4x32(r.seed, r.step, static_cast<uint64_t>(j), bits);
+      race(4 * j, x.x, uniform_from_bits(bits[0])), race(4 * j + 1, x.y, uniform_from_bits(bits[1]));
+      race(4 * j + 2, x.z, uniform_from_bits(bits[2])), race(4 * j + 3, x.w, uniform_from_bits(bits[3]));
+    }
+  } else {
+    for (int i = threadIdx.x; i < vocab; i += kThreads)
+      race(i, __ldg(logits + i), philox_uniform(r.seed, r.step, static_cast<uint64_t>(i)));
+  }
+  best = block_reduce(best, MaxOp{}, sh.as<u64>());
+  return best == 0 ? -1 : key_id(best);
+}
+
+__device__ __forceinline__ bool is_plain(const SamplingRow& r, bool pen, int vocab) {
+  return !pen && !(r.top_k > 0 && r.top_k < vocab) && !(r.top_p < 1.f) && !(r.min_p > 0.f);
+}
+
 // Temperature, softmax, top-k, top-p, min-p and the exponential race; -1 when nothing survives.
 __device__ int sample_filtered(const float* logits, float* buf, const int32_t* cnt, bool pen, const SamplingRow& r,
                                int vocab, Shared& sh) {
@@ -250,7 +320,7 @@ __device__ int sample_filtered(const float* logits, float* buf, const int32_t* c
   mx = block_reduce(mx, MaxOp{}, sh.as<float>());
   double sum = 0.0;
   for (int i = threadIdx.x; i < vocab; i += kThreads) {
-    const float e = expf((buf[i] - mx) / r.temperature);
+    const float e = scaled_exp(buf[i], mx, r.temperature);
     buf[i] = e;
     sum += e;
   }
@@ -266,10 +336,7 @@ __device__ int sample_filtered(const float* logits, float* buf, const int32_t* c
   u64 best = 0;
   for (int i = threadIdx.x; i < vocab; i += kThreads) {
     const float p = buf[i] * f.inv;
-    if (!kept(p, i, f)) continue;
-    const float e = -logf(philox_uniform(r.seed, r.step, static_cast<uint64_t>(i)));
-    const float score = p / fmaxf(e, 1e-30f);
-    best = max(best, (static_cast<u64>(__float_as_uint(score)) << 32) | static_cast<uint32_t>(~static_cast<uint32_t>(i)));
+    if (kept(p, i, f)) best = max(best, race_key(p, i, r));
   }
   best = block_reduce(best, MaxOp{}, sh.as<u64>());
   return best == 0 ? -1 : key_id(best);
@@ -298,7 +365,8 @@ __global__ void __launch_bounds__(kThreads) sample_kernel(SampleArgs a) {
   if (r.temperature <= 0.f || r.top_k == 1) {
     token = pen ? argmax_row<true>(logits, cnt, r, a.vocab, sh) : argmax_row<false>(logits, cnt, r, a.vocab, sh);
   } else {
-    token = sample_filtered(logits, a.buf + row * a.vocab, cnt, pen, r, a.vocab, sh);
+    token = is_plain(r, pen, a.vocab) ? sample_plain(logits, r, a.vocab, sh)
+                                      : sample_filtered(logits, a.buf + row * a.vocab, cnt, pen, r, a.vocab, sh);
     if (token < 0) token = argmax_row<false>(logits, cnt, r, a.vocab, sh);  // ref: argmax of raw logits
   }
   if (a.out_logprobs) {  // NaN where no logprob was asked for, so no stale value passes for one
