@@ -253,6 +253,9 @@ Status bench_decode_attention(const Context& ctx, std::vector<Row>& rows) {
       {1, 4096, 1, "head-size sweep (no bar)", true, 80},   {16, 4096, 1, "head-size sweep (no bar)", false, 80},
       {1, 4096, 1, "head-size sweep (no bar)", true, 96},   {16, 4096, 1, "head-size sweep (no bar)", false, 96},
       {1, 4096, 1, "head-size sweep (no bar)", true, 256},  {16, 4096, 1, "head-size sweep (no bar)", false, 256},
+      {1000, 129, 1, "serving 128/128, first step (no bar)", false},
+      {1000, 256, 1, "serving 128/128, last step (no bar)", false},
+      {256, 1152, 1, "serving 1024/128 (no bar)", false},
   };
   for (const DecodeShape& s : shapes) {
     TK_ASSIGN_OR_RETURN(DecodeInputs in, make_inputs(ctx, s));
