@@ -126,32 +126,23 @@ __device__ __forceinline__ void load_q(const Args& a, const Block& b, const Warp
 }
 
 // The stage loop: a cp.async ring of kStages tiles; each warp consumes its token slice of every
-// tile. pg holds the page ids of tile 0 on entry, then those of the next tile to stage. All
-// kStages slots are filled at the start, their page ids loaded together: a split of up to kStages
-// tiles (serving's short contexts: 1000 sequences of 129-256 tokens are 3-4 tiles each) is then
-// in flight after one round trip, not two or three.
+// tile. pg holds the page ids of the next tile to stage.
 template <typename T, int D, bool kFp8>
 __device__ __forceinline__ void stream_split(const Args& a, const Block& b, const Warp& w, uint32_t smem,
                                              int (&pg)[Cfg<D, kFp8>::Shape::kLoads], Acc<D>& acc) {
   using C = Cfg<D, kFp8>;
-  using S = typename C::Shape;
   using E = std::conditional_t<kFp8, uint8_t, uint16_t>;
   const int n_tiles = ceil_div_dev(b.split_end - b.split_begin, C::kTokens);
-  auto stage = [&](int t, const int(&ids)[S::kLoads]) {  // tile t into ring slot t % kStages
+  auto stage = [&](int t) {  // tile t into ring slot t % kStages, then the page ids of tile t + 1
     const uint32_t sk = smem + (t % C::kStages) * 2 * C::kTileBytes;
     if (t < n_tiles)
-      stage_tile<D, S, E>(b.kv, b.split_begin + t * C::kTokens, b.split_end, ids, sk, sk + C::kTileBytes);
+      stage_tile<D, typename C::Shape, E>(b.kv, b.split_begin + t * C::kTokens, b.split_end, pg, sk,
+                                          sk + C::kTileBytes);
     cp_async_commit();  // an empty group past the end keeps the wait counts uniform
+    if (t + 1 < n_tiles) load_page_ids<typename C::Shape>(b.kv, b.split_begin + (t + 1) * C::kTokens, pg);
   };
-  {
-    int first[C::kStages - 1][S::kLoads];  // page ids of tiles 1 .. kStages - 1
 #pragma unroll
-    for (int t = 1; t < C::kStages; ++t) load_page_ids<S>(b.kv, b.split_begin + t * C::kTokens, first[t - 1]);
-    stage(0, pg);
-#pragma unroll
-    for (int t = 1; t < C::kStages; ++t) stage(t, first[t - 1]);
-  }
-  if (C::kStages < n_tiles) load_page_ids<S>(b.kv, b.split_begin + C::kStages * C::kTokens, pg);
+  for (int t = 0; t < C::kStages - 1; ++t) stage(t);
   uint32_t qf[D / 16][4];
   load_q<T, D, kFp8>(a, b, w, qf);  // overlaps the first tiles' flight
   int lim[2];
@@ -163,16 +154,9 @@ __device__ __forceinline__ void stream_split(const Args& a, const Block& b, cons
   const bool active = w.mtile * 16 < min(kRowsPerBlock, a.rows - b.chunk * kRowsPerBlock);
   const int slice = 16 * C::kSub * a.mtiles;  // tokens of a tile per warp
   for (int t = 0; t < n_tiles; ++t) {
-    // Group g holds tile g. Before tile 0: kStages groups, tile 0 the oldest; before tile t > 0:
-    // kStages + t - 1 groups (one refill per earlier step), so tile t has kStages - 2 newer ones.
-    if (t == 0) cp_async_wait<C::kStages - 1>();
-    else cp_async_wait<C::kStages - 2>();
+    cp_async_wait<C::kStages - 2>();
     __syncthreads();  // tile t landed for all threads; all left tile t - 1, whose slot is refilled now
-    if (t > 0) {      // at t = 0 every slot is in flight
-      const int next = t - 1 + C::kStages;
-      stage(next, pg);
-      if (next + 1 < n_tiles) load_page_ids<S>(b.kv, b.split_begin + (next + 1) * C::kTokens, pg);
-    }
+    stage(t + C::kStages - 1);
     if (!active) continue;
     const uint32_t sk = smem + (t % C::kStages) * 2 * C::kTileBytes;
     const int tile_begin = b.split_begin + t * C::kTokens;
