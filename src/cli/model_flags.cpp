@@ -53,7 +53,7 @@ void add_engine_flags(CLI::App& app, EngineConfig& c, unsigned which) {
   // short names only, and would read it as -t p.
   add_int(app, "--tensor-parallel-size", c.tensor_parallel_size,
           "split the model's layers over N ranks (Megatron-style; -tp N); the CPU backend's ranks share "
-          "--threads; the CUDA backend takes 1 for now",
+          "--threads; on the GPU rank r runs on device r, through NCCL",
           1)
       ->default_str(std::to_string(c.tensor_parallel_size));
   add_checked(

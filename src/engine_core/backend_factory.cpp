@@ -19,7 +19,9 @@ bool cuda_available() {
 GpuCapabilities gpu_capabilities() {
   GpuCapabilities gpu;
 #ifdef TOKAMAK_WITH_CUDA
-  gpu.device_present = cuda_device_count() > 0;
+  gpu.device_count = cuda_device_count();
+  gpu.device_present = gpu.device_count > 0;
+  gpu.nccl = nccl_available();
   if (!gpu.device_present) {
     gpu.unusable = "no CUDA device is available";
     return gpu;
@@ -33,7 +35,7 @@ GpuCapabilities gpu_capabilities() {
 }
 
 Result<std::unique_ptr<Backend>> make_backend(DeviceChoice device, DTypeChoice dtype, int num_threads,
-                                              int gemm_autotune) {
+                                              int gemm_autotune, int gpu) {
   if (device == DeviceChoice::kCpu || (device == DeviceChoice::kAuto && !cuda_available()))
     return make_cpu_backend(num_threads);
 #ifdef TOKAMAK_WITH_CUDA
@@ -41,10 +43,21 @@ Result<std::unique_ptr<Backend>> make_backend(DeviceChoice device, DTypeChoice d
   CudaBackendOptions options;
   options.dtype = dtype == DTypeChoice::kFloat16 ? DType::kF16 : DType::kBF16;
   options.gemm_autotune = gemm_autotune;
+  options.device = gpu;
   return make_cuda_backend(options);
 #else
-  (void)dtype, (void)gemm_autotune;
+  (void)dtype, (void)gemm_autotune, (void)gpu;
   return unsupported("--device cuda: this build of tokamak has no CUDA backend");
+#endif
+}
+
+Result<std::vector<std::unique_ptr<Communicator>>> make_communicators(const std::vector<Backend*>& backends) {
+  if (backends.empty() || backends[0]->device() == Device::kCpu)
+    return make_in_process_communicators(static_cast<int>(backends.size()));
+#ifdef TOKAMAK_WITH_CUDA
+  return make_nccl_communicators(backends);
+#else
+  return unsupported("tensor parallelism on a GPU: this build of tokamak has no CUDA backend");
 #endif
 }
 

@@ -21,6 +21,21 @@ std::string fixed2(double v) {
   return buf;
 }
 
+// The KV cache's share of one GPU (the backend current on this thread), by vLLM's rule:
+// gpu_memory_utilization x its memory, minus what the weights, activations and workspaces took
+// since `free_before` (its free memory before loading).
+Result<size_t> gpu_kv_budget(Backend& gpu, size_t free_before, int rank, double utilization) {
+  const size_t total = gpu.total_memory(), now = gpu.free_memory();
+  const auto allowed = static_cast<size_t>(utilization * static_cast<double>(total));
+  if (free_before < allowed)
+    return out_of_memory("free memory on the device" + (rank > 0 ? " of rank " + std::to_string(rank) : std::string()) +
+                         " (" + fixed2(gib(free_before)) + "/" + fixed2(gib(total)) +
+                         " GiB) at start-up is less than --gpu-memory-utilization " + fixed2(utilization) + " of it (" +
+                         fixed2(gib(allowed)) + " GiB); lower --gpu-memory-utilization or free memory used by other processes");
+  const size_t used = free_before > now ? free_before - now : 0;
+  return allowed > used + kGraphMemoryMargin ? allowed - used - kGraphMemoryMargin : 0;
+}
+
 }  // namespace
 
 EngineCore::~EngineCore() = default;
@@ -95,16 +110,18 @@ Status EngineCore::size_kv_cache() {
     const auto budget = static_cast<int64_t>(static_cast<double>(backend().free_memory()) * kCpuKvShare);
     pages = std::min<int64_t>(seq_pages * config_.max_num_seqs, budget / static_cast<int64_t>(page_bytes));
   } else {
-    const size_t total = backend().total_memory(), before = model_.free_memory_before, now = backend().free_memory();
-    const auto allowed = static_cast<size_t>(config_.gpu_memory_utilization * static_cast<double>(total));
-    if (before < allowed)
-      return out_of_memory("free memory on the device (" + fixed2(gib(before)) + "/" + fixed2(gib(total)) +
-                           " GiB) at start-up is less than --gpu-memory-utilization " +
-                           fixed2(config_.gpu_memory_utilization) + " of it (" + fixed2(gib(allowed)) +
-                           " GiB); lower --gpu-memory-utilization or free memory used by other processes");
-    const size_t used = before > now ? before - now : 0;  // weights, activations, workspaces
-    const size_t budget = allowed > used + kGraphMemoryMargin ? allowed - used - kGraphMemoryMargin : 0;
-    pages = static_cast<int64_t>(budget / page_bytes) - 1;
+    // Each GPU holds its rank's share of a page; the device with the least room sizes them all.
+    TK_ASSIGN_OR_RETURN(size_t budget, gpu_kv_budget(backend(), model_.free_memory_before, 0, config_.gpu_memory_utilization));
+    for (size_t r = 0; r < model_.other_ranks.size(); ++r) {
+      const LoadedRank& rank = model_.other_ranks[r];
+      rank.backend->bind_to_current_thread();
+      Result<size_t> b = gpu_kv_budget(*rank.backend, rank.free_memory_before, static_cast<int>(r + 1),
+                                        config_.gpu_memory_utilization);
+      backend().bind_to_current_thread();
+      TK_RETURN_IF_ERROR(b.status());
+      budget = std::min(budget, *b);
+    }
+    pages = static_cast<int64_t>(budget / (page_bytes / static_cast<size_t>(ranks))) - 1;
   }
   if (pages < seq_pages)
     return out_of_memory("the KV cache holds " + std::to_string(pages * page) + " tokens but --max-model-len is " +
@@ -116,7 +133,11 @@ Status EngineCore::size_kv_cache() {
   };
   TK_ASSIGN_OR_RETURN(cache_, alloc_cache(backend()));
   for (size_t r = 0; r < rank_caches_.size(); ++r) {
-    TK_ASSIGN_OR_RETURN(rank_caches_[r], alloc_cache(model_.other_ranks[r].model->backend()));
+    Backend& rank = model_.other_ranks[r].model->backend();
+    rank.bind_to_current_thread();  // on its own device
+    Result<KvCacheTensors> cache = alloc_cache(rank);
+    backend().bind_to_current_thread();
+    TK_ASSIGN_OR_RETURN(rank_caches_[r], std::move(cache));
   }
   if (config_.kv_cache_fp8) set_kv_cache_scales();
   pool_ = std::make_unique<PagePool>(static_cast<int>(pages));  // the last page is the runner's scratch page

@@ -60,16 +60,20 @@ struct EngineConfig {
   // (its token there is dropped, never emitted) and its pages come back a step later.
   bool async_scheduling = true;
   // --tensor-parallel-size: the model's layers split over this many ranks (Megatron-style), one
-  // worker thread each. The CPU backend's ranks share its threads (--threads) and sum through an
-  // in-process all-reduce; they run synchronously (EngineCore::init turns async_scheduling off,
-  // with an info line). On the GPU, only 1 for now.
+  // worker thread each; they run synchronously (EngineCore::init turns async_scheduling off, with
+  // an info line). The CPU backend's ranks share its threads (--threads) and sum through an
+  // in-process all-reduce; on the GPU rank r is device r, and the ranks sum through NCCL.
   int tensor_parallel_size = 1;
   Status validate() const;
 };
 
-// Makes the backend a config names ("auto" picks CUDA when a GPU is present).
+// Makes the backend a config names ("auto" picks CUDA when a GPU is present); a CUDA backend on
+// device `gpu` (a tensor-parallel rank's), made current on the calling thread.
 Result<std::unique_ptr<Backend>> make_backend(DeviceChoice device, DTypeChoice dtype, int num_threads,
-                                              int gemm_autotune = 0);
+                                              int gemm_autotune = 0, int gpu = 0);
+// The ranks' communicators [backends.size()], rank r on backends[r]: in process on the CPU, NCCL
+// on CUDA backends (one device each).
+Result<std::vector<std::unique_ptr<Communicator>>> make_communicators(const std::vector<Backend*>& backends);
 bool cuda_available();
 
 // What the GPU path can run, as the CUDA backend reports it (backend_factory.cpp); nothing CUDA
@@ -79,6 +83,8 @@ struct GpuCapabilities {
   std::string unusable;         // why the GPU path cannot run at all (no device, no CUDA build, its
                                 // compute capability); empty when it can
   std::vector<int> head_dims;   // head sizes the GPU kernels are built for
+  int device_count = 0;         // CUDA devices visible: the most tensor-parallel ranks
+  bool nccl = false;            // the build has NCCL (tensor parallelism on the GPU)
 };
 GpuCapabilities gpu_capabilities();
 
@@ -94,13 +100,14 @@ struct DevicePick {
 Status gpu_can_run(const ModelConfig& model, const GpuCapabilities& gpu);
 Result<DevicePick> pick_device(DeviceChoice choice, const ModelConfig& model, const GpuCapabilities& gpu);
 // --tensor-parallel-size on the picked device: ok, or an error naming what cannot split (the
-// model's sizes) or run (the CUDA backend's ranks are not built yet).
-Status tensor_parallel_supported(const ModelConfig& model, int size, Device device);
+// model's sizes) or run (on the GPU: fewer devices than ranks, or a build without NCCL).
+Status tensor_parallel_supported(const ModelConfig& model, int size, Device device, const GpuCapabilities& gpu);
 
 // A rank past the first of a tensor-parallel model: its own backend and model shard.
 struct LoadedRank {
   std::unique_ptr<Backend> backend;
   std::unique_ptr<Model> model;
+  size_t free_memory_before = 0;  // its device's free memory before its weights were loaded
 };
 
 // What loading a model produces: the backend it lives on, the model, its tokenizer (absent for a

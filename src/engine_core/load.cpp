@@ -46,10 +46,13 @@ std::vector<int> rank_cpu_threads(int threads, int size) {
   return split_cpu_threads(total, size);
 }
 
-// Rank r > 0 of a tensor-parallel model, on its own CPU backend with its share of the threads.
-Result<LoadedRank> make_rank(const EngineConfig& c, int threads, TensorParallel tp) {
+// Rank r > 0 of a tensor-parallel model, on its own backend: a CPU backend with its share of the
+// threads, or a CUDA backend on device r (current on this thread, which loads its weights).
+Result<LoadedRank> make_rank(const EngineConfig& c, Device device, int threads, TensorParallel tp) {
   LoadedRank rank;
-  TK_ASSIGN_OR_RETURN(rank.backend, make_backend(DeviceChoice::kCpu, c.dtype, threads, c.gemm_autotune));
+  const DeviceChoice choice = device == Device::kCpu ? DeviceChoice::kCpu : DeviceChoice::kCuda;
+  TK_ASSIGN_OR_RETURN(rank.backend, make_backend(choice, c.dtype, threads, c.gemm_autotune, tp.rank));
+  rank.free_memory_before = rank.backend->free_memory();
   TK_ASSIGN_OR_RETURN(rank.model, make_model(c, *rank.backend, nullptr, tp));
   return rank;
 }
@@ -65,7 +68,7 @@ Status make_ranks(const EngineConfig& c, const std::vector<int>& threads, Loaded
   for (int r = 1; r < n; ++r)
     readers.emplace_back([&, r] {
       try {
-        others[r - 1].emplace(make_rank(c, threads[r], {r, n}));
+        others[r - 1].emplace(make_rank(c, m.backend->device(), threads[r], {r, n}));
       } catch (const std::exception& e) {  // e.g. bad_alloc: an error of this rank, not a terminate
         others[r - 1].emplace(internal_error("tensor-parallel rank " + std::to_string(r) + ": " + e.what()));
       }
@@ -84,9 +87,14 @@ Status make_ranks(const EngineConfig& c, const std::vector<int>& threads, Loaded
   }
   TK_RETURN_IF_ERROR(first);
   if (n == 1) return Status::ok_status();
-  TK_LOG_INFO("tensor parallel: " + std::to_string(n) + " ranks on the CPU, " + split + " threads, KV heads " +
-              (m.model->config().num_kv_heads >= n ? "split" : "replicated"));
-  m.communicators = make_in_process_communicators(n);
+  const bool cpu = m.backend->device() == Device::kCpu;
+  TK_LOG_INFO("tensor parallel: " + std::to_string(n) + " ranks " +
+              (cpu ? "on the CPU, " + split + " threads" : "on GPUs 0-" + std::to_string(n - 1) + " (NCCL)") +
+              ", KV heads " + (m.model->config().num_kv_heads >= n ? "split" : "replicated"));
+  std::vector<Backend*> backends = {m.backend.get()};
+  for (LoadedRank& rank : m.other_ranks) backends.push_back(rank.backend.get());
+  TK_ASSIGN_OR_RETURN(m.communicators, make_communicators(backends));
+  m.backend->bind_to_current_thread();  // NCCL's set-up may leave another device current
   m.model->set_communicator(m.communicators[0].get());
   for (int r = 1; r < n; ++r) m.other_ranks[r - 1].model->set_communicator(m.communicators[r].get());
   return Status::ok_status();
@@ -94,12 +102,15 @@ Status make_ranks(const EngineConfig& c, const std::vector<int>& threads, Loaded
 
 }  // namespace
 
-Status tensor_parallel_supported(const ModelConfig& model, int size, Device device) {
+Status tensor_parallel_supported(const ModelConfig& model, int size, Device device, const GpuCapabilities& gpu) {
   if (size == 1) return Status::ok_status();
-  if (device != Device::kCpu)
-    return unsupported("--tensor-parallel-size " + std::to_string(size) +
-                       " on the CUDA backend is not built yet (its NCCL communicator is to come); use "
-                       "--tensor-parallel-size 1, or --device cpu");
+  const std::string flag = "--tensor-parallel-size " + std::to_string(size);
+  if (device != Device::kCpu && !gpu.nccl)
+    return unsupported(flag + " on the GPU: this build of tokamak has no NCCL (CMake looks for it in the CUDA toolkit); "
+                              "use --tensor-parallel-size 1, or --device cpu");
+  if (device != Device::kCpu && gpu.device_count < size)
+    return invalid_argument(flag + ": one GPU per rank, and " + std::to_string(gpu.device_count) + " " +
+                            (gpu.device_count == 1 ? "is" : "are") + " visible");
   return check_tensor_parallel(model, size);
 }
 
@@ -128,7 +139,7 @@ Result<LoadedModel> load_model(const EngineConfig& c, const LoadProgress& progre
   if (!pick.ok()) return Status(pick.status().code(), source + ": " + pick.status().message());
   if (!pick->warning.empty()) TK_LOG_WARN(source + ": " + pick->warning);
   const bool cpu = pick->device == Device::kCpu;
-  if (Status s = tensor_parallel_supported(shape, c.tensor_parallel_size, pick->device); !s.ok())
+  if (Status s = tensor_parallel_supported(shape, c.tensor_parallel_size, pick->device, gpu); !s.ok())
     return Status(s.code(), source + ": " + s.message());
   TK_ASSIGN_OR_RETURN(const int threads, resolve_cpu_threads(c, /*pick_default=*/cpu));
   const std::vector<int> rank_threads = rank_cpu_threads(threads, c.tensor_parallel_size);  // CPU only at size > 1
@@ -162,7 +173,12 @@ Result<LoadedModel> load_model(const EngineConfig& c, const LoadProgress& progre
                 seconds > 0 ? gb / seconds : 0.0);
   TK_LOG_INFO(line);
   TK_RETURN_IF_ERROR(m.backend->configure(m.model->attention_shape(), c.page_size));
-  for (LoadedRank& rank : m.other_ranks) TK_RETURN_IF_ERROR(rank.backend->configure(rank.model->attention_shape(), c.page_size));
+  for (LoadedRank& rank : m.other_ranks) {
+    rank.backend->bind_to_current_thread();  // its device's allocations
+    Status s = rank.backend->configure(rank.model->attention_shape(), c.page_size);
+    m.backend->bind_to_current_thread();
+    TK_RETURN_IF_ERROR(s);
+  }
   m.eos_token_ids = collect_eos_ids(m.generation, m.model->config(), m.tokenizer.get());
   return m;
 }

@@ -199,32 +199,38 @@ std::vector<Need> memory_needs(const EngineConfig& c, const ModelConfig& m, cons
   const int64_t seqs = padded_batch(c.max_num_seqs);
   const int64_t max_tokens = std::max<int64_t>(c.max_num_batched_tokens, seqs);
   const int64_t page = c.page_size, seq_pages = (max_len + page - 1) / page;
-  // Tensor parallelism (the CPU's ranks, all on this host): every rank's share (its slice of the
+  // Tensor parallelism. The CPU's ranks are all on this host: every rank's share (its slice of the
   // embedding and lm_head among them), the replicated weights and KV heads once per rank, and the
   // logit rows once per rank (each gathers the whole vocabulary) plus each rank's slice of them.
+  // A GPU holds one rank: the largest rank's weights, and one rank's activations, rows and cache.
   const int ranks = check_tensor_parallel(m, c.tensor_parallel_size).ok() ? c.tensor_parallel_size : 1;
+  const int shares = cpu ? ranks : 1;  // ranks in the memory checked
   const ShardSizes rank = shard_sizes(m, {0, ranks});
-  double params = 0;
-  for (int r = 0; r < ranks; ++r) params += static_cast<double>(num_parameters(m, {r, ranks}));
+  // An FP8 checkpoint's weights stay FP8 on the GPU (one byte each); the CPU holds them
+  // dequantized, and --quantization fp8 loads the float weights first (its peak).
+  double params = 0, fp8 = 0;
+  for (int r = 0; r < ranks; ++r) {
+    const auto p = static_cast<double>(num_parameters(m, {r, ranks}));
+    const double f = cpu ? 0.0 : static_cast<double>(num_fp8_parameters(m, {r, ranks}));
+    if (cpu) params += p;
+    else if ((p - f) * dt + f > (params - fp8) * dt + fp8) params = p, fp8 = f;
+  }
   const double h = static_cast<double>(m.hidden_size), v = static_cast<double>(m.vocab_size);
   const double qkv = static_cast<double>((rank.num_heads + 2 * rank.num_kv_heads) * m.head_dim);
-  const double per_token = ranks * dt * (3 * h + qkv + static_cast<double>(rank.num_heads * m.head_dim) +
-                                         3 * static_cast<double>(rank.intermediate_size));
+  const double per_token = shares * dt * (3 * h + qkv + static_cast<double>(rank.num_heads * m.head_dim) +
+                                          3 * static_cast<double>(rank.intermediate_size));
   const double logit_rows = static_cast<double>(seqs + RunnerConfig{}.max_prompt_logprob_rows);
   const double kv_dt = c.kv_cache_fp8 ? 1.0 : dt;
-  const double kv_token = 2 * kv_dt * static_cast<double>(m.num_layers * rank.num_kv_heads * ranks * m.head_dim);
+  const double kv_token = 2 * kv_dt * static_cast<double>(m.num_layers * rank.num_kv_heads * shares * m.head_dim);
   const int64_t kv_pages = c.kv_cache_tokens > 0 ? (c.kv_cache_tokens + page - 1) / page : seq_pages;
 
   const std::string len_flag = c.max_model_len > 0 ? "--max-model-len " + std::to_string(c.max_model_len)
                                                    : "--max-model-len (the model's " + std::to_string(max_len) + ")";
   std::vector<Need> needs;
-  // An FP8 checkpoint's weights stay FP8 on the GPU (one byte each); the CPU holds them
-  // dequantized, and --quantization fp8 loads the float weights first (its peak).
-  double fp8 = 0;
-  for (int r = 0; !cpu && r < ranks; ++r) fp8 += static_cast<double>(num_fp8_parameters(m, {r, ranks}));
   const std::string weight_dtypes = fp8 > 0 ? ", " + format_count(fp8) + " in fp8, the rest in " + dtype_name(dev.dtype) + ","
                                             : std::string(" in ") + dtype_name(dev.dtype);
-  needs.push_back({model_source, "its weights (" + format_count(params) + " parameters" + weight_dtypes +
+  needs.push_back({model_source, std::string(shares < ranks ? "a rank's share of its weights (" : "its weights (") +
+                                     format_count(params) + " parameters" + weight_dtypes +
                                      (cpu ? " on the CPU)" : " on the GPU)"),
                    (params - fp8) * dt + fp8});
   const bool by_seqs = seqs > c.max_num_batched_tokens;
@@ -232,7 +238,7 @@ std::vector<Need> memory_needs(const EngineConfig& c, const ModelConfig& m, cons
                            : "--max-num-batched-tokens " + std::to_string(c.max_num_batched_tokens),
                    "activations for " + std::to_string(max_tokens) + " tokens per step", static_cast<double>(max_tokens) * per_token});
   const double shard_logits = ranks > 1 ? static_cast<double>(rank.vocab_size) * 4 : 0.0;  // fp32, a rank's slice
-  double seq_bytes = ranks * logit_rows * (h * dt + v * 4 + shard_logits)      // hidden and fp32 logit rows
+  double seq_bytes = shares * logit_rows * (h * dt + v * 4 + shard_logits)     // hidden and fp32 logit rows
                      + static_cast<double>(c.max_num_seqs) * static_cast<double>(max_len) * 4  // penalty history
                      + static_cast<double>(seqs) * static_cast<double>(seq_pages) * 8;         // page tables
   if (!cpu) seq_bytes += static_cast<double>(c.max_num_seqs) * v * 8;             // the sampler's workspace

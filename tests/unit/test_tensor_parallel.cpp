@@ -531,14 +531,26 @@ TEST(TensorParallelShards, TheEngineRefusesACheckpointThatDoesNotSplit) {
   EXPECT_FALSE(Engine::create(config).ok());
 }
 
-TEST(TensorParallelShards, TheCudaBackendSaysNotBuiltYet) {
+TEST(TensorParallelShards, TheGpuNeedsOneDevicePerRankAndNccl) {
   const ModelConfig c = shape(8, 2, 64);
-  const Status gpu = tensor_parallel_supported(c, 2, Device::kCuda);
-  EXPECT_EQ(gpu.code(), StatusCode::kUnsupported);
-  EXPECT_NE(gpu.message().find("not built yet"), std::string::npos) << gpu.message();
-  EXPECT_TRUE(tensor_parallel_supported(c, 1, Device::kCuda).ok());
-  EXPECT_TRUE(tensor_parallel_supported(c, 2, Device::kCpu).ok());
-  EXPECT_FALSE(tensor_parallel_supported(shape(6, 2, 64), 4, Device::kCpu).ok());
+  GpuCapabilities two;
+  two.device_present = true, two.device_count = 2, two.nccl = true;
+  EXPECT_TRUE(tensor_parallel_supported(c, 2, Device::kCuda, two).ok());
+  EXPECT_TRUE(tensor_parallel_supported(c, 1, Device::kCuda, GpuCapabilities{}).ok()) << "one rank needs neither";
+  const Status four = tensor_parallel_supported(c, 4, Device::kCuda, two);
+  EXPECT_EQ(four.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(four.message().find("2 are visible"), std::string::npos) << four.message();
+  GpuCapabilities no_nccl = two;
+  no_nccl.nccl = false;
+  const Status nccl = tensor_parallel_supported(c, 2, Device::kCuda, no_nccl);
+  EXPECT_EQ(nccl.code(), StatusCode::kUnsupported);
+  EXPECT_NE(nccl.message().find("NCCL"), std::string::npos) << nccl.message();
+  EXPECT_TRUE(tensor_parallel_supported(c, 2, Device::kCpu, GpuCapabilities{}).ok()) << "the CPU needs no GPU";
+  EXPECT_FALSE(tensor_parallel_supported(shape(6, 2, 64), 4, Device::kCpu, GpuCapabilities{}).ok());
+  GpuCapabilities four_gpus = two;
+  four_gpus.device_count = 4;
+  EXPECT_FALSE(tensor_parallel_supported(shape(6, 2, 64), 4, Device::kCuda, four_gpus).ok())
+      << "the model's sizes are checked on the GPU too";
 }
 
 // Ranks on threads sum into every rank's tensor, in rank order whatever the timing (the exact

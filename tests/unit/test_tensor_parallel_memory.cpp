@@ -1,6 +1,6 @@
-// The memory check under tensor parallelism on the CPU: every rank's share on the one host (the
-// embedding and lm_head split by vocabulary), the replicated KV heads counted once per rank; and
-// the CPU threads the ranks share (engine_core/machine.cpp).
+// The memory check under tensor parallelism: on the CPU every rank's share on the one host (the
+// embedding and lm_head split by vocabulary), the replicated KV heads counted once per rank; on a
+// GPU one rank's share; and the CPU threads the ranks share (engine_core/machine.cpp).
 #include <gtest/gtest.h>
 
 #include "machine.h"
@@ -60,6 +60,32 @@ TEST(TensorParallelMemory, SplitWeightsCountOnceReplicatedOnesOncePerRank) {
   const Status s = check(4, 28);
   ASSERT_FALSE(s.ok());
   EXPECT_NE(s.message().find("its weights"), std::string::npos) << s.message();
+}
+
+// A GPU holds one rank: Llama-3-8B's 16 GB of bf16 weights do not fit a 14 GiB device, half of
+// them do (at 2 ranks each GPU's check counts its own share, not the ranks' sum as on the host).
+TEST(TensorParallelMemory, AGpuHoldsOneRanksShare) {
+  auto m = builtin_model_config("llama-3-8b");
+  ASSERT_TRUE(m.ok());
+  EngineConfig c;
+  c.model_config = "llama-3-8b";
+  c.max_model_len = 2048;
+  c.max_num_seqs = 16;
+  c.max_num_batched_tokens = 2048;
+  c.gpu_memory_utilization = 1.0;
+  DeviceMemory gpu;
+  gpu.device = Device::kCuda, gpu.dtype = DType::kBF16;
+  gpu.free = gpu.total = 14 * kGiB;
+  c.tensor_parallel_size = 1;
+  const Status one = check_memory(c, *m, gpu, "llama-3-8b");
+  ASSERT_FALSE(one.ok());
+  EXPECT_NE(one.message().find("its weights"), std::string::npos) << one.message();
+  c.tensor_parallel_size = 2;
+  EXPECT_TRUE(check_memory(c, *m, gpu, "llama-3-8b").ok()) << check_memory(c, *m, gpu, "llama-3-8b").to_string();
+  gpu.free = gpu.total = 7 * kGiB;
+  const Status small = check_memory(c, *m, gpu, "llama-3-8b");
+  ASSERT_FALSE(small.ok());
+  EXPECT_NE(small.message().find("a rank's share of its weights"), std::string::npos) << small.message();
 }
 
 // The least host memory (bytes, available = free) at which the check passes: it only ever passes
