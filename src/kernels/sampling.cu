@@ -1,12 +1,13 @@
 // Sampling on the GPU with exactly the semantics and random numbers of ref::sample_row, so a seeded
 // request picks the same token on both backends: penalties, temperature, softmax, top-k, top-p,
 // min-p, then the exponential race argmax(p_i / E_i) with E_i = -log(philox_uniform(seed, step, i)).
-// One block of 1024 threads per row. A row with no penalty and no filter (plain temperature
-// sampling, what benchmarks and most requests ask for) never writes its probabilities: it reads
-// the logits three times (max, sum, race), recomputing each exp, in 16-byte loads when the row allows. Top-k and top-p thresholds are found by radix selection on
+// One block of 1024 threads per row. Top-k and top-p thresholds are found by radix selection on
 // the bits of the probabilities (non-negative floats order like their bits): four 8-bit passes of
 // a shared-memory histogram, counting elements (top-k) or summing 2^-60 fixed-point mass (top-p,
 // exact and order-independent), never a sort. Greedy rows without penalties take one argmax pass.
+// A row with no penalty and no filter (plain temperature sampling, what benchmarks and most
+// requests ask for) never writes its probabilities: it reads the logits three times (max, sum,
+// race), recomputing each exp, in 16-byte loads where the row allows.
 #include <climits>
 
 #include "common.cuh"
@@ -76,12 +77,13 @@ __device__ __forceinline__ u64 argmax_key(float v, int i) {
 }
 __device__ __forceinline__ int key_id(u64 key) { return static_cast<int>(~static_cast<uint32_t>(key)); }
 
-// f(i, x) for every logit x = row[i]; each thread takes its own elements, four at a time in one
-// 16-byte load when the row is 16-byte aligned and a multiple of four long.
+// The row is read in 16-byte loads: 16-byte aligned and a multiple of four long.
 __device__ __forceinline__ bool vectorized(const float* row, int vocab) {
   return (vocab & 3) == 0 && (reinterpret_cast<uintptr_t>(row) & 15u) == 0;
 }
 
+// f(i, x) for every logit x = row[i]; each thread takes its own elements, four at a time when
+// the row is vectorized.
 template <typename F>
 __device__ __forceinline__ void for_each_logit(const float* row, int vocab, F&& f) {
   if (vectorized(row, vocab)) {
