@@ -70,5 +70,15 @@ if ((bench)); then
   lat --prompt-len 1024 --gen-len 16 --batch 1
   lat --prompt-len 1088 --prefix-len 1024 --gen-len 16 --batch 1
   lat --prompt-len 1088 --prefix-len 1024 --gen-len 16 --batch 1 --no-enable-prefix-caching
+  # Tensor parallelism (issue 14 item 6) where the host has the GPUs: Llama-3-8B at batch 1 against
+  # the -tp 1 row above (bar: 1.7x at 2), Llama-3-70B (141 GB: 2 H200s at least) at batch 1.
+  ngpu=$(nvidia-smi -L | wc -l)
+  for n in 2 4 8; do
+    ((n <= ngpu)) || break
+    log "tensor parallel: $n GPUs"
+    lat --prompt-len 128 --gen-len 256 --batch 1 -tp "$n"
+    timeout 300 ./build-gpu/tokamak bench latency --model-config llama-3-70b --random-weights --device cuda -tp "$n" \
+      --prompt-len 128 --gen-len 64 --batch 1 2>&1 | grep -v "^\[tokamak info\] loading" | tee -a "$OUT/bench_latency.txt"
+  done
 fi
 log "done"

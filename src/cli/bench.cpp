@@ -187,9 +187,8 @@ Command add_bench(CLI::App& parent) {
       ->type_name("TEXT");
   auto lf = std::make_shared<LatencyFlags>();
   CLI::App* latency = app->add_subcommand("latency", "time to first token and decode tokens/s");
-  std::string names;
-  for (const std::string& n : builtin_model_names()) names += (names.empty() ? "" : ", ") + n;
-  latency->add_option("--model-config", lf->engine.model_config, "built-in configuration: " + names)->type_name("NAME");
+  latency->add_option("--model-config", lf->engine.model_config, "built-in configuration: " + builtin_model_names_text())
+      ->type_name("NAME");
   latency->add_flag("--random-weights", lf->random_weights, "random weights made on the device (no checkpoint)");
   latency->add_option("--model,-m", lf->engine.model, "or a Hugging Face model directory")->type_name("DIR");
   latency->add_option("--tokenizer", lf->engine.tokenizer, "tokenizer directory (--json-schema with --model-config)")

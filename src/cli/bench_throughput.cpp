@@ -139,7 +139,7 @@ Command add_bench_throughput(CLI::App& bench) {
   auto f = std::make_shared<ThroughputFlags>();
   CLI::App* app = bench.add_subcommand("throughput", "offline throughput through the engine loop (vLLM's bench throughput)");
   app->add_option("--model,-m", f->engine.model, "Hugging Face model directory");
-  app->add_option("--model-config", f->engine.model_config, "or a built-in configuration: llama-3-8b, mistral-7b, qwen2.5-7b");
+  app->add_option("--model-config", f->engine.model_config, "or a built-in configuration: " + builtin_model_names_text());
   app->add_flag("--random-weights", f->random_weights, "random weights for --model-config");
   app->add_option("--tokenizer", f->engine.tokenizer, "tokenizer directory (sharegpt prompts)");
   // vLLM's offline defaults on large GPUs (LLM(): 1024 sequences, 16384 tokens per step).

@@ -88,7 +88,7 @@ Command add_serve(CLI::App& parent) {
   auto f = std::make_shared<ServeFlags>();
   CLI::App* app = parent.add_subcommand("serve", "an OpenAI-compatible HTTP server (vLLM's API and flags)");
   app->add_option("--model,-m", f->engine.model, "Hugging Face model directory");
-  app->add_option("--model-config", f->engine.model_config, "or a built-in configuration: llama-3-8b, mistral-7b, qwen2.5-7b");
+  app->add_option("--model-config", f->engine.model_config, "or a built-in configuration: " + builtin_model_names_text());
   app->add_flag("--random-weights", f->random_weights, "random weights for --model-config (benchmarks)");
   app->add_option("--tokenizer", f->engine.tokenizer, "tokenizer directory (default: the model's)");
   add_engine_flags(*app, f->engine, kSizingFlags);

@@ -208,9 +208,10 @@ Result<ModelWeights> load_weights(const ModelConfig& config, const Checkpoint& c
 Status quantize_weights_fp8(ModelWeights& weights, Backend& backend);
 
 // Named configurations of published models, for benchmarks that need no checkpoint:
-// "llama-3-8b", "mistral-7b" (v0.3), "qwen2.5-7b".
+// "llama-3-8b", "llama-3-70b", "mistral-7b" (v0.3), "qwen2.5-7b".
 Result<ModelConfig> builtin_model_config(const std::string& name);
 std::vector<std::string> builtin_model_names();
+std::string builtin_model_names_text();  // "llama-3-8b, llama-3-70b, ...", for help and errors
 
 // Elements of every weight the model holds (q/k/v and gate/up fused, a tied lm_head shared with
 // the embedding, RoPE frequencies), for sizing memory before anything is loaded; tensor-parallel

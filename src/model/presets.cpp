@@ -22,6 +22,8 @@ const std::vector<Preset>& presets() {
   static const std::vector<Preset> table = {
       {"llama-3-8b", Architecture::kLlama, "LlamaForCausalLM", 128256, 4096, 14336, 32, 32, 8, 128, 1e-5, 500000, 8192,
        false, {128001}, 128000},
+      {"llama-3-70b", Architecture::kLlama, "LlamaForCausalLM", 128256, 8192, 28672, 80, 64, 8, 128, 1e-5, 500000, 8192,
+       false, {128001}, 128000},  // 141 GB in bf16: more than one H200 holds (tensor parallelism)
       {"mistral-7b", Architecture::kMistral, "MistralForCausalLM", 32768, 4096, 14336, 32, 32, 8, 128, 1e-5, 1e6, 32768,
        false, {2}, 1},  // v0.3
       {"qwen2.5-7b", Architecture::kQwen2, "Qwen2ForCausalLM", 152064, 3584, 18944, 28, 28, 4, 128, 1e-6, 1e6, 32768, true,
@@ -48,12 +50,16 @@ std::vector<std::string> builtin_model_names() {
   return names;
 }
 
+std::string builtin_model_names_text() {
+  std::string text;
+  for (const std::string& n : builtin_model_names()) text += (text.empty() ? "" : ", ") + n;
+  return text;
+}
+
 Result<ModelConfig> builtin_model_config(const std::string& name) {
   for (const Preset& p : presets())
     if (name == p.name) return to_config(p);
-  std::string known;
-  for (const std::string& n : builtin_model_names()) known += (known.empty() ? "" : ", ") + n;
-  return invalid_argument("unknown --model-config '" + name + "' (known: " + known + ")");
+  return invalid_argument("unknown --model-config '" + name + "' (known: " + builtin_model_names_text() + ")");
 }
 
 }  // namespace tk

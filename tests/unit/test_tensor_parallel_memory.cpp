@@ -88,6 +88,27 @@ TEST(TensorParallelMemory, AGpuHoldsOneRanksShare) {
   EXPECT_NE(small.message().find("a rank's share of its weights"), std::string::npos) << small.message();
 }
 
+// Llama-3-70B (70.55B parameters, 141 GB in bf16) does not fit one H200 (139.8 GiB); over 2
+// ranks each GPU holds half of it, and the check passes.
+TEST(TensorParallelMemory, Llama3_70bNeedsTwoH200s) {
+  auto m = builtin_model_config("llama-3-70b");
+  ASSERT_TRUE(m.ok());
+  EXPECT_NEAR(static_cast<double>(num_parameters(*m)), 70.55e9, 0.01e9);
+  EngineConfig c;
+  c.model_config = "llama-3-70b";
+  c.max_model_len = 8192;
+  DeviceMemory h200;
+  h200.device = Device::kCuda, h200.dtype = DType::kBF16;
+  h200.free = h200.total = static_cast<size_t>(139.8 * static_cast<double>(kGiB));
+  const Status one = check_memory(c, *m, h200, "llama-3-70b");
+  ASSERT_FALSE(one.ok());
+  EXPECT_NE(one.message().find("its weights"), std::string::npos) << one.message();
+  for (int tp : {2, 4, 8}) {
+    c.tensor_parallel_size = tp;
+    EXPECT_TRUE(check_memory(c, *m, h200, "llama-3-70b").ok()) << tp << ": " << check_memory(c, *m, h200, "llama-3-70b").to_string();
+  }
+}
+
 // The least host memory (bytes, available = free) at which the check passes: it only ever passes
 // more as memory grows.
 double threshold(const EngineConfig& c, const ModelConfig& m) {
