@@ -224,6 +224,12 @@ class Communicator {
   // then one strided copy per rank (cudaMemcpy2DAsync, its width clipped) into out's columns, all
   // on the compute stream (a captured step keeps them; at one row the scratch is out itself).
   virtual Status all_gather(const Tensor& x /*[rows, cols]*/, Tensor& out /*[rows, out_cols]*/) = 0;
+  // Before the first step, this rank alone: what all_gather of up to [rows, cols] needs, taken
+  // now (NCCL: its scratch), so no step allocates while the other ranks wait in a collective.
+  virtual Status reserve_gather(int64_t /*rows*/, int64_t /*cols*/) { return Status::ok_status(); }
+  // Before the KV cache is sized, every rank at once: one small collective of each kind (NCCL
+  // connects the peers, and takes their buffers, at a communicator's first collectives).
+  virtual Status warm_up() { return Status::ok_status(); }
   // A rank failed in the middle of a step (an exception): every rank waiting in a collective is
   // released with an error, and every later call fails at once, so no rank waits forever for one
   // that will never arrive. The default does nothing (for a communicator that cannot hang).

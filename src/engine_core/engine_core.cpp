@@ -38,7 +38,17 @@ Result<size_t> gpu_kv_budget(Backend& gpu, size_t free_before, int rank, double 
 
 }  // namespace
 
-EngineCore::~EngineCore() = default;
+// Tensor parallelism: each rank's plan and KV cache are freed with its device current, the runner
+// first (its plans), while the ranks' models live. One rank keeps the members' own order.
+EngineCore::~EngineCore() {
+  if (model_.other_ranks.empty()) return;
+  runner_.reset();
+  for (size_t r = 0; r < rank_caches_.size() && r < model_.other_ranks.size(); ++r) {
+    model_.other_ranks[r].backend->bind_to_current_thread();
+    rank_caches_[r] = KvCacheTensors();
+  }
+  backend().bind_to_current_thread();
+}
 
 Result<std::unique_ptr<EngineCore>> EngineCore::create(const EngineConfig& config, LoadedModel model) {
   std::unique_ptr<EngineCore> core(new EngineCore());

@@ -105,6 +105,10 @@ Status tensor_parallel_supported(const ModelConfig& model, int size, Device devi
 
 // A rank past the first of a tensor-parallel model: its own backend and model shard.
 struct LoadedRank {
+  LoadedRank() = default;
+  LoadedRank(LoadedRank&&) = default;
+  LoadedRank& operator=(LoadedRank&&) = default;
+  ~LoadedRank() { if (backend) backend->bind_to_current_thread(); }  // its model freed on its device
   std::unique_ptr<Backend> backend;
   std::unique_ptr<Model> model;
   size_t free_memory_before = 0;  // its device's free memory before its weights were loaded

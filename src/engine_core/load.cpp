@@ -47,11 +47,15 @@ std::vector<int> rank_cpu_threads(int threads, int size) {
 }
 
 // Rank r > 0 of a tensor-parallel model, on its own backend: a CPU backend with its share of the
-// threads, or a CUDA backend on device r (current on this thread, which loads its weights).
-Result<LoadedRank> make_rank(const EngineConfig& c, Device device, int threads, TensorParallel tp) {
+// threads, or a CUDA backend on device r (current on this thread, which loads its weights; its
+// memory checked as rank 0's is: the host's check counts every CPU rank already).
+Result<LoadedRank> make_rank(const EngineConfig& c, const ModelConfig& shape, const std::string& source, Device device,
+                             int threads, TensorParallel tp) {
   LoadedRank rank;
   const DeviceChoice choice = device == Device::kCpu ? DeviceChoice::kCpu : DeviceChoice::kCuda;
   TK_ASSIGN_OR_RETURN(rank.backend, make_backend(choice, c.dtype, threads, c.gemm_autotune, tp.rank));
+  if (device != Device::kCpu)
+    TK_RETURN_IF_ERROR(check_memory(c, shape, device_memory(*rank.backend), source + " (rank " + std::to_string(tp.rank) + ")"));
   rank.free_memory_before = rank.backend->free_memory();
   TK_ASSIGN_OR_RETURN(rank.model, make_model(c, *rank.backend, nullptr, tp));
   return rank;
@@ -60,15 +64,15 @@ Result<LoadedRank> make_rank(const EngineConfig& c, Device device, int threads, 
 // Ranks 1..N-1, each read on a thread of its own while `rank0` (the one the progress reports
 // follow, made as an unsharded model is) reads on this one: each reads only its slices, so the
 // ranks' reads of the memory-mapped files overlap. The first failure, in rank order, is returned.
-Status make_ranks(const EngineConfig& c, const std::vector<int>& threads, LoadedModel& m,
-                  const std::function<Status()>& rank0) {
+Status make_ranks(const EngineConfig& c, const ModelConfig& shape, const std::string& source,
+                  const std::vector<int>& threads, LoadedModel& m, const std::function<Status()>& rank0) {
   const int n = c.tensor_parallel_size;
   std::vector<std::optional<Result<LoadedRank>>> others(static_cast<size_t>(std::max(n - 1, 0)));
   std::vector<std::thread> readers;
   for (int r = 1; r < n; ++r)
     readers.emplace_back([&, r] {
       try {
-        others[r - 1].emplace(make_rank(c, m.backend->device(), threads[r], {r, n}));
+        others[r - 1].emplace(make_rank(c, shape, source, m.backend->device(), threads[r], {r, n}));
       } catch (const std::exception& e) {  // e.g. bad_alloc: an error of this rank, not a terminate
         others[r - 1].emplace(internal_error("tensor-parallel rank " + std::to_string(r) + ": " + e.what()));
       }
@@ -159,7 +163,7 @@ Result<LoadedModel> load_model(const EngineConfig& c, const LoadProgress& progre
   }
   m.free_memory_before = m.backend->free_memory();
   const double start = now_seconds();
-  TK_RETURN_IF_ERROR(make_ranks(c, rank_threads, m, [&]() -> Status {
+  TK_RETURN_IF_ERROR(make_ranks(c, shape, source, rank_threads, m, [&]() -> Status {
     TK_ASSIGN_OR_RETURN(m.model, make_model(c, *m.backend, progress, {0, c.tensor_parallel_size}));
     return Status::ok_status();
   }));

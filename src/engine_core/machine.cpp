@@ -242,6 +242,8 @@ std::vector<Need> memory_needs(const EngineConfig& c, const ModelConfig& m, cons
                      + static_cast<double>(c.max_num_seqs) * static_cast<double>(max_len) * 4  // penalty history
                      + static_cast<double>(seqs) * static_cast<double>(seq_pages) * 8;         // page tables
   if (!cpu) seq_bytes += static_cast<double>(c.max_num_seqs) * v * 8;             // the sampler's workspace
+  if (!cpu && ranks > 1)  // NCCL's all-gather scratch: every rank's slice of the logit rows
+    seq_bytes += logit_rows * static_cast<double>(rank.vocab_size * ranks) * 4;
   needs.push_back({"--max-num-seqs " + std::to_string(c.max_num_seqs),
                    "logit rows (" + format_count(logit_rows) + " x " + std::to_string(m.vocab_size) +
                        " vocab)" + (cpu ? "" : ", the sampler's workspace") + " and the penalty history (" +

@@ -58,6 +58,7 @@ Status Model::reserve(int64_t max_tokens, int64_t max_logits) {
   TK_ASSIGN_OR_RETURN(a.logits, backend_.alloc(DType::kF32, {max_logits, c.vocab_size}));
   if (tp_.size > 1) {  // the rank's slice of the vocabulary, gathered into logits
     TK_ASSIGN_OR_RETURN(a.logits_shard, backend_.alloc(DType::kF32, {max_logits, shard_.vocab_size}));
+    if (comm_) TK_RETURN_IF_ERROR(comm_->reserve_gather(max_logits, shard_.vocab_size));
   }
   TK_RETURN_IF_ERROR(reserve_fp8_inputs(max_tokens, max_logits));
   TK_RETURN_IF_ERROR(reserve_fused_fp8_inputs(max_tokens, a));

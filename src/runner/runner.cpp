@@ -67,7 +67,20 @@ Result<std::unique_ptr<ModelRunner>> ModelRunner::create(Model& model, KvCacheTe
       if (Communicator* c = m->communicator()) c->abort();
   };
   r->rank_threads_ = std::make_unique<RankThreads>(std::move(backends), abort_all);
+  TK_RETURN_IF_ERROR(r->rank_threads_->run([&](int rank) {  // before the KV cache takes the memory
+    Communicator* c = (rank == 0 ? &model : r->ranks_[rank - 1].model)->communicator();
+    return c ? c->warm_up() : Status::ok_status();
+  }));
   return r;
+}
+
+ModelRunner::~ModelRunner() {
+  rank_threads_.reset();
+  for (size_t r = 0; r < rank_plans_.size(); ++r) {
+    ranks_[r].model->backend().bind_to_current_thread();
+    rank_plans_[r].reset();
+  }
+  if (!rank_plans_.empty()) model_.backend().bind_to_current_thread();
 }
 
 Status ModelRunner::begin_step(const StepBatch& batch) {

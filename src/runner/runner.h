@@ -75,6 +75,7 @@ class ModelRunner final : public StepRunner {
   // ids for the overlapped path to read.
   static Result<std::unique_ptr<ModelRunner>> create(Model& model, KvCacheTensors& cache, const RunnerConfig& config,
                                                      std::vector<RankShard> other_ranks = {});
+  ~ModelRunner() override;  // a rank's plan is freed with its device current
   // On a GPU: runs prefills of a few lengths and the sampler once (kernels and GEMM plans load on
   // first use), then captures the decode graphs of every batch size; logs the times.
   Status warm_up();

@@ -97,6 +97,24 @@ class NcclCommunicator final : public Communicator {
     return Status::ok_status();
   }
 
+  Status reserve_gather(int64_t rows, int64_t cols) override {
+    if (cudaSetDevice(device_) != cudaSuccess) return internal_error("reserve_gather: cudaSetDevice");
+    return scratch(static_cast<size_t>(size_ * std::max<int64_t>(rows * cols, 1)) * sizeof(float)).status();
+  }
+
+  Status warm_up() override {
+    if (cudaSetDevice(device_) != cudaSuccess) return internal_error("warm_up: cudaSetDevice");
+    TK_ASSIGN_OR_RETURN(float* s, scratch(static_cast<size_t>(size_ + 1) * sizeof(float)));
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (aborted_) return internal_error("warm_up: the communicator was aborted");
+      TK_RETURN_IF_ERROR(nccl_status(ncclAllReduce(s, s, 1, ncclFloat32, ncclSum, comm_, stream_), "ncclAllReduce"));
+      TK_RETURN_IF_ERROR(nccl_status(ncclAllGather(s, s + 1, 1, ncclFloat32, comm_, stream_), "ncclAllGather"));
+    }
+    return cudaStreamSynchronize(stream_) == cudaSuccess ? Status::ok_status()
+                                                         : internal_error("warm_up: the collectives failed");
+  }
+
   // Called from whichever rank's thread failed, while the others may be mid-step: the enqueueing
   // calls hold mu_, so none runs on a communicator ncclCommAbort has freed.
   void abort() override {
