@@ -3,7 +3,8 @@
 // exact whatever NCCL's order), all-gather of fp32 logit slices with the padded columns clipped
 // and the one-row direct path, and abort failing later calls. On a one-GPU host this is N = 1:
 // the plumbing (streams, dtypes, copies), not the transport. A rank that fails aborts every
-// communicator, so the others are released rather than left waiting for it.
+// communicator, so the others are released rather than left waiting for it. reserve_gather and
+// warm_up (what the runner calls before the KV cache is sized) run first.
 #include <gtest/gtest.h>
 
 #include <thread>
@@ -78,6 +79,8 @@ TEST(NcclCommunicator, AllReduceAllGatherAndAbort) {
     };
     EXPECT_EQ(c.rank(), rank);
     EXPECT_EQ(c.size(), n);
+    // As the runner does before the KV cache is sized: the gather's scratch, then a collective of each kind.
+    if (!ok(c.reserve_gather(2, 5).ok(), "reserve_gather") || !ok(c.warm_up().ok(), "warm_up")) return;
     Tensor host = Tensor::empty_cpu(DType::kF32, {kRows, kCols});
     for (int64_t i = 0; i < host.numel(); ++i) host.data_as<float>()[i] = static_cast<float>((i % 7) - 3 + rank * 2);
     auto x = b.upload(host);  // bf16 on the device
