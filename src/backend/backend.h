@@ -445,4 +445,14 @@ class Backend {
   bool fp8_scale_deferral_ = true;
 };
 
+// f() with `rank`'s device current on this thread, then `home`'s again: set-up or tear-down of a
+// tensor-parallel rank's memory from a thread that works for another rank (the engine's: rank 0).
+template <typename F>
+auto on_rank_device(Backend& rank, Backend& home, F&& f) {
+  rank.bind_to_current_thread();
+  auto result = f();
+  home.bind_to_current_thread();
+  return result;
+}
+
 }  // namespace tk

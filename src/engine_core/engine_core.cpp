@@ -124,12 +124,11 @@ Status EngineCore::size_kv_cache() {
     TK_ASSIGN_OR_RETURN(size_t budget, gpu_kv_budget(backend(), model_.free_memory_before, 0, config_.gpu_memory_utilization));
     for (size_t r = 0; r < model_.other_ranks.size(); ++r) {
       const LoadedRank& rank = model_.other_ranks[r];
-      rank.backend->bind_to_current_thread();
-      Result<size_t> b = gpu_kv_budget(*rank.backend, rank.free_memory_before, static_cast<int>(r + 1),
-                                        config_.gpu_memory_utilization);
-      backend().bind_to_current_thread();
-      TK_RETURN_IF_ERROR(b.status());
-      budget = std::min(budget, *b);
+      TK_ASSIGN_OR_RETURN(const size_t b, on_rank_device(*rank.backend, backend(), [&] {
+                            return gpu_kv_budget(*rank.backend, rank.free_memory_before, static_cast<int>(r + 1),
+                                                 config_.gpu_memory_utilization);
+                          }));
+      budget = std::min(budget, b);
     }
     pages = static_cast<int64_t>(budget / (page_bytes / static_cast<size_t>(ranks))) - 1;
   }
@@ -144,10 +143,7 @@ Status EngineCore::size_kv_cache() {
   TK_ASSIGN_OR_RETURN(cache_, alloc_cache(backend()));
   for (size_t r = 0; r < rank_caches_.size(); ++r) {
     Backend& rank = model_.other_ranks[r].model->backend();
-    rank.bind_to_current_thread();  // on its own device
-    Result<KvCacheTensors> cache = alloc_cache(rank);
-    backend().bind_to_current_thread();
-    TK_ASSIGN_OR_RETURN(rank_caches_[r], std::move(cache));
+    TK_ASSIGN_OR_RETURN(rank_caches_[r], on_rank_device(rank, backend(), [&] { return alloc_cache(rank); }));
   }
   if (config_.kv_cache_fp8) set_kv_cache_scales();
   pool_ = std::make_unique<PagePool>(static_cast<int>(pages));  // the last page is the runner's scratch page

@@ -177,12 +177,9 @@ Result<LoadedModel> load_model(const EngineConfig& c, const LoadProgress& progre
                 seconds > 0 ? gb / seconds : 0.0);
   TK_LOG_INFO(line);
   TK_RETURN_IF_ERROR(m.backend->configure(m.model->attention_shape(), c.page_size));
-  for (LoadedRank& rank : m.other_ranks) {
-    rank.backend->bind_to_current_thread();  // its device's allocations
-    Status s = rank.backend->configure(rank.model->attention_shape(), c.page_size);
-    m.backend->bind_to_current_thread();
-    TK_RETURN_IF_ERROR(s);
-  }
+  for (LoadedRank& rank : m.other_ranks)
+    TK_RETURN_IF_ERROR(on_rank_device(*rank.backend, *m.backend,
+                                      [&] { return rank.backend->configure(rank.model->attention_shape(), c.page_size); }));
   m.eos_token_ids = collect_eos_ids(m.generation, m.model->config(), m.tokenizer.get());
   return m;
 }

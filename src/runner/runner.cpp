@@ -53,11 +53,11 @@ Result<std::unique_ptr<ModelRunner>> ModelRunner::create(Model& model, KvCacheTe
   std::vector<Backend*> backends;
   std::vector<Model*> models = {&model};
   for (const RankShard& rank : r->ranks_) {
-    rank.model->backend().bind_to_current_thread();  // its activations and plan on its own device
-    Status reserved = rank.model->reserve(cap.max_tokens, max_seqs + config.max_prompt_logprob_rows);
-    if (reserved.ok()) r->rank_plans_.push_back(rank.model->backend().new_step_plan(cap));
-    model.backend().bind_to_current_thread();
-    TK_RETURN_IF_ERROR(reserved);
+    TK_RETURN_IF_ERROR(on_rank_device(rank.model->backend(), model.backend(), [&] {  // activations, plan
+      TK_RETURN_IF_ERROR(rank.model->reserve(cap.max_tokens, max_seqs + config.max_prompt_logprob_rows));
+      r->rank_plans_.push_back(rank.model->backend().new_step_plan(cap));
+      return Status::ok_status();
+    }));
     backends.push_back(&rank.model->backend());
     models.push_back(rank.model);
   }

@@ -98,12 +98,12 @@ class NcclCommunicator final : public Communicator {
   }
 
   Status reserve_gather(int64_t rows, int64_t cols) override {
-    if (cudaSetDevice(device_) != cudaSuccess) return internal_error("reserve_gather: cudaSetDevice");
+    TK_RETURN_IF_ERROR(bind("reserve_gather"));
     return scratch(static_cast<size_t>(size_ * std::max<int64_t>(rows * cols, 1)) * sizeof(float)).status();
   }
 
   Status warm_up() override {
-    if (cudaSetDevice(device_) != cudaSuccess) return internal_error("warm_up: cudaSetDevice");
+    TK_RETURN_IF_ERROR(bind("warm_up"));
     TK_ASSIGN_OR_RETURN(float* s, scratch(static_cast<size_t>(size_ + 1) * sizeof(float)));
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -128,8 +128,12 @@ class NcclCommunicator final : public Communicator {
     if (aborted_) return internal_error(std::string(op) + ": the communicator was aborted");
     if (x.device() != Device::kCuda || !x.is_contiguous())
       return invalid_argument(std::string(op) + ": a contiguous CUDA tensor");
-    if (cudaSetDevice(device_) != cudaSuccess) return internal_error(std::string(op) + ": cudaSetDevice");
-    return Status::ok_status();
+    return bind(op);
+  }
+
+  // This rank's device current: the calling thread may be bound to another rank's.
+  Status bind(const char* op) {
+    return cudaSetDevice(device_) == cudaSuccess ? Status::ok_status() : internal_error(std::string(op) + ": cudaSetDevice");
   }
 
   // At least `bytes` of device scratch, grown only outside a capture (see all_gather).
